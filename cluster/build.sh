@@ -10,7 +10,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mod="$here/go"
-k8s_version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$mod/go.mod")
+k8s_version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3; exit} $1=="k8s.io/kubernetes" {print $2; exit}' "$mod/go.mod")
 etcd_version=$(awk '$1=="go.etcd.io/etcd/server/v3" {print $2; exit}' "$mod/go.mod")
 kwok_version=$(awk '$1=="sigs.k8s.io/kwok" {print $2; exit}' "$mod/go.mod")
 [ -n "$k8s_version" ] && [ -n "$etcd_version" ] && [ -n "$kwok_version" ] || {
@@ -69,7 +69,7 @@ for s in "${stages[@]}"; do
   cp "$kwok_dir/kustomize/stage/$s" "$staging/kwok-stages/"
 done
 for t in "${tools[@]}"; do [ -x "$staging/bin/$t" ] || { echo "build.sh: $t was not built" >&2; exit 1; }; done
-chmod -R u+w "$staging"
+chmod -R u+w,go+rX "$staging"
 touch "$staging/.complete"
 
 rm -rf "$out"

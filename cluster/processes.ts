@@ -95,24 +95,28 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * SIGTERM to every process group, SIGKILL to whatever is left after graceMs.
- * Resolves once none of them is alive.
+ * Stops the processes one after another, in the order given: SIGTERM to the
+ * process group, SIGKILL if it is still alive after graceMs. Order matters for
+ * a control plane: the apiserver shuts down in about a second once its clients
+ * are gone, but hangs until killed if etcd goes first.
  */
 export async function stopProcesses(
   records: ProcessRecord[],
   marker: string,
   graceMs = 10_000,
 ): Promise<void> {
-  const live = records.filter((r) => isAlive(r.pid) && isOurs(r.pid, marker));
-  for (const r of live) signalGroup(r.pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (live.some((r) => isAlive(r.pid)) && Date.now() < deadline) {
-    await sleep(50);
-  }
-  const stubborn = live.filter((r) => isAlive(r.pid));
-  for (const r of stubborn) signalGroup(r.pid, 'SIGKILL');
-  while (stubborn.some((r) => isAlive(r.pid))) {
-    await sleep(20);
+  for (const r of records) {
+    if (!isAlive(r.pid) || !isOurs(r.pid, marker)) continue;
+    signalGroup(r.pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (isAlive(r.pid) && Date.now() < deadline) {
+      await sleep(20);
+    }
+    // Also reaches whatever the leader forked and left behind in its group.
+    signalGroup(r.pid, 'SIGKILL');
+    while (isAlive(r.pid)) {
+      await sleep(20);
+    }
   }
 }
 

@@ -1,0 +1,90 @@
+# pv-lifecycle-operator — every target runs on Node >= 22.19: the machine's own
+# node when new enough, else Node 24 LTS from the npm registry, cached under
+# ~/.cache/pv-lifecycle-operator (scripts/ensure-node.sh).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+NODE_BIN := $(shell scripts/ensure-node.sh)
+ifeq ($(strip $(NODE_BIN)),)
+$(error could not provide Node >= 22.19, see the message above)
+endif
+export PATH := $(NODE_BIN):$(PATH)
+
+TSX := node --import tsx
+DEPS := node_modules/.installed
+CLUSTER := $(TSX) cluster/cli.ts
+# Name of the cluster cluster-up/down/status act on, and of the one `make run` starts.
+CLUSTER_NAME ?= local
+RUN_CLUSTER_NAME ?= demo
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(DEPS): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required (it comes with any Node.js install)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: deps
+deps: $(DEPS) ## install the npm dependencies (npm ci)
+
+.PHONY: control-plane
+control-plane: ## build and cache kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok
+	@bash cluster/build.sh >/dev/null
+
+.PHONY: cluster-up
+cluster-up: $(DEPS) control-plane ## start the local control plane in the background; prints the kubeconfig path last (KUBE_INTREE_BINDER=1 turns the in-tree PV binder on)
+	@$(CLUSTER) up --name $(CLUSTER_NAME)
+
+.PHONY: cluster-down
+cluster-down: $(DEPS) ## stop the local control plane and free its ports
+	@$(CLUSTER) down --name $(CLUSTER_NAME)
+
+.PHONY: cluster-status
+cluster-status: $(DEPS) ## show the local control plane's processes
+	@$(CLUSTER) status --name $(CLUSTER_NAME)
+
+.PHONY: run
+run: $(DEPS) ## the demo: a local control plane (or the cluster in KUBECONFIG); Ctrl-C stops it
+	@if [ -n "$${KUBECONFIG:-}" ]; then \
+	  echo "Using the cluster in KUBECONFIG=$$KUBECONFIG:"; \
+	  kubectl version 2>/dev/null || echo "(kubectl not on PATH; the local one is built by 'make control-plane')"; \
+	else \
+	  $(MAKE) --no-print-directory control-plane && $(CLUSTER) up --foreground --name $(RUN_CLUSTER_NAME); \
+	fi
+
+.PHONY: build
+build: $(DEPS) ## compile TypeScript to dist/
+	npx tsc -p tsconfig.build.json
+
+.PHONY: lint
+lint: $(DEPS) ## eslint and prettier
+	npx eslint .
+	npx prettier --check .
+
+.PHONY: format
+format: $(DEPS) ## rewrite files with prettier
+	npx prettier --write .
+
+.PHONY: typecheck
+typecheck: $(DEPS) ## strict type-check of everything
+	npx tsc -p tsconfig.json --noEmit
+
+.PHONY: test-unit
+test-unit: $(DEPS) ## unit tests (no cluster)
+	npx mocha --config .mocharc.unit.json
+
+.PHONY: test-integration
+test-integration: $(DEPS) control-plane ## tests against a real local control plane
+	npx mocha --config .mocharc.integration.json
+
+.PHONY: test
+test: lint typecheck test-unit test-integration ## everything CI runs
+
+.PHONY: clean
+clean: ## remove build output and stopped clusters' data (not the cache)
+	-@$(CLUSTER) down --name local 2>/dev/null
+	rm -rf dist .cluster

@@ -1,0 +1,135 @@
+// The Makefile's cluster commands as a user runs them: the in-tree binder
+// switch, cluster-down, and Ctrl-C on `make run`. Each starts a cluster of its
+// own beside the shared one.
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import type { ClusterState } from '../../cluster/local-cluster.ts';
+import { isAlive } from '../../cluster/processes.ts';
+import { isPortFree } from '../../cluster/ports.ts';
+import { repoRoot } from './cluster-hooks.ts';
+import { matchingPair } from '../support/volumes.ts';
+import { eventually } from '../support/wait.ts';
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function make(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcessByStdio<null, Readable, Readable>; done: Promise<Finished> } {
+  // Without KUBECONFIG, so `make run` starts a local control plane.
+  const { KUBECONFIG: _kubeconfig, ...inherited } = process.env;
+  const childEnv = { ...inherited, ...env };
+  // Its own process group, as a terminal's foreground job has, so a signal
+  // can reach make and everything under it the way Ctrl-C does.
+  const child = spawn('make', ['--no-print-directory', ...args], {
+    cwd: repoRoot,
+    env: childEnv,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Finished>((resolve) => {
+    child.on('exit', (code, signal) => {
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+function stateOf(name: string): ClusterState {
+  return JSON.parse(readFileSync(join(repoRoot, '.cluster', name, 'state.json'), 'utf8')) as ClusterState;
+}
+
+async function expectGone(state: ClusterState): Promise<void> {
+  for (const p of state.processes) {
+    expect(isAlive(p.pid), `${p.name} (pid ${p.pid}) still running`).to.be.false;
+  }
+  for (const [name, port] of Object.entries(state.ports) as [string, number][]) {
+    expect(await isPortFree(port), `${name} port ${port} still in use`).to.be.true;
+  }
+  expect(existsSync(state.dir), `${state.dir} still exists`).to.be.false;
+}
+
+describe('cluster commands', () => {
+  it('KUBE_INTREE_BINDER=1 make cluster-up binds a matching pair; make cluster-down leaves nothing behind', async function () {
+    this.timeout(180_000);
+    const name = 'it-intree-binder';
+    const up = await make(['cluster-up', `CLUSTER_NAME=${name}`], { KUBE_INTREE_BINDER: '1' }).done;
+    expect(up.code, up.stderr).to.equal(0);
+    const state = stateOf(name);
+    try {
+      const lastLine = up.stdout.trim().split('\n').pop();
+      expect(lastLine).to.equal(join(repoRoot, '.cluster', name, 'kubeconfig'));
+      expect(state.inTreeBinder).to.be.true;
+      expect(up.stderr).to.contain('in-tree PV binder ON');
+
+      const kc = new KubeConfig();
+      kc.loadFromFile(lastLine ?? '');
+      const core = kc.makeApiClient(CoreV1Api);
+      const { volume, claim } = matchingPair('intree');
+      await core.createPersistentVolume({ body: volume });
+      await core.createNamespacedPersistentVolumeClaim({ namespace: 'default', body: claim });
+      const bound = await eventually(
+        'the in-tree binder to bind the claim',
+        async () => {
+          const pvc = await core.readNamespacedPersistentVolumeClaim({
+            name: 'intree-pvc',
+            namespace: 'default',
+          });
+          return pvc.status?.phase === 'Bound' ? pvc : undefined;
+        },
+        60_000,
+      );
+      expect(bound.spec?.volumeName).to.equal('intree-pv');
+      const pv = await core.readPersistentVolume({ name: 'intree-pv' });
+      expect(pv.spec?.claimRef?.uid).to.equal(bound.metadata?.uid);
+      expect(pv.status?.phase).to.equal('Bound');
+    } finally {
+      const down = await make(['cluster-down', `CLUSTER_NAME=${name}`]).done;
+      expect(down.code, down.stderr).to.equal(0);
+    }
+    await expectGone(state);
+  });
+
+  it('make run keeps a cluster up until Ctrl-C, then stops it and frees every port', async function () {
+    this.timeout(180_000);
+    const name = 'it-run-sigint';
+    const run = make(['run', `RUN_CLUSTER_NAME=${name}`]);
+    const kubeconfig = join(repoRoot, '.cluster', name, 'kubeconfig');
+    let out = '';
+    run.child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(
+      'make run to print the kubeconfig path',
+      () => Promise.resolve(out.includes(kubeconfig) ? true : undefined),
+      120_000,
+    );
+    const state = stateOf(name);
+    expect(state.processes.map((p) => p.name)).to.have.members([
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kwok',
+    ]);
+    for (const p of state.processes) expect(isAlive(p.pid), p.name).to.be.true;
+
+    process.kill(-(run.child.pid ?? 0), 'SIGINT');
+    const finished = await run.done;
+    expect(finished.stderr).to.contain('Stopped; every port is free.');
+    await expectGone(state);
+  });
+});

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+
+import {
+  type ComponentContext,
+  components,
+  controllersFlag,
+  kubeControllerManager,
+} from '../../cluster/components.ts';
+
+function context(inTreeBinder: boolean): ComponentContext {
+  return {
+    dir: '/tmp/c',
+    binDir: '/cache/bin',
+    stagesDir: '/cache/kwok-stages',
+    ports: { etcdClient: 1, etcdPeer: 2, apiServer: 3, controllerManager: 4, scheduler: 5, kwok: 6 },
+    pki: {
+      caCert: '/tmp/c/ca.crt',
+      caKey: '/tmp/c/ca.key',
+      serverCert: '/tmp/c/apiserver.crt',
+      serverKey: '/tmp/c/apiserver.key',
+      serviceAccountKey: '/tmp/c/sa.key',
+      tokenFile: '/tmp/c/tokens.csv',
+      adminToken: 't',
+    },
+    kubeconfig: '/tmp/c/kubeconfig',
+    inTreeBinder,
+  };
+}
+
+describe('local control plane components', () => {
+  it('disables only the PersistentVolume binder by default', () => {
+    expect(controllersFlag(false)).to.equal('*,-persistentvolume-binder-controller');
+    expect(kubeControllerManager(context(false)).args).to.include(
+      '--controllers=*,-persistentvolume-binder-controller',
+    );
+  });
+
+  it('runs every controller, the binder included, when the switch is on', () => {
+    expect(kubeControllerManager(context(true)).args).to.include('--controllers=*');
+  });
+
+  it('starts etcd, the apiserver, the controller manager, the scheduler and kwok in that order', () => {
+    expect(components(context(false)).map((c) => c.name)).to.deep.equal([
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kwok',
+    ]);
+  });
+
+  it('binds every listener to the loopback address on the chosen ports', () => {
+    const all = components(context(false)).flatMap((c) => c.args);
+    const addresses = all.filter((a) =>
+      /^--(bind-address|advertise-address|listen-[a-z-]+|server-address)=/.test(a),
+    );
+    expect(addresses).to.have.length.greaterThan(5);
+    for (const a of addresses) {
+      expect(a).to.match(/=(https?:\/\/)?127\.0\.0\.1(:\d+)?$/);
+    }
+    expect(all).to.include('--secure-port=3');
+    expect(all).to.include('--server-address=127.0.0.1:6');
+  });
+
+  it('runs every binary from the cache directory', () => {
+    for (const c of components(context(false))) {
+      expect(c.command).to.equal(`/cache/bin/${c.name}`);
+    }
+  });
+
+  it('gives kwok the node and pod stages and only fake nodes to manage', () => {
+    const args = components(context(false)).find((c) => c.name === 'kwok')?.args ?? [];
+    expect(args).to.include('--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake');
+    expect(args).to.include('--config=/cache/kwok-stages/pod-complete.yaml');
+    expect(args).to.include('--config=/cache/kwok-stages/node-heartbeat-with-lease.yaml');
+  });
+});

@@ -1,0 +1,104 @@
+import { execSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+
+import { freePorts, isPortFree } from '../../cluster/ports.ts';
+import { isAlive, isOurs, spawnComponent, stopProcesses } from '../../cluster/processes.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Children of pid, read from /proc so the test needs no ps. */
+function childPids(pid: number): number[] {
+  const text = execSync(`cat /proc/${pid}/task/*/children`, { encoding: 'utf8', shell: '/bin/bash' });
+  return text.split(/\s+/).filter(Boolean).map(Number);
+}
+
+describe('local control plane processes', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pvlo-proc-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops a component and everything it forked, SIGKILLing what ignores SIGTERM', async () => {
+    // The component traps SIGTERM and forks a grandchild that ignores it too.
+    const script = `trap '' TERM; sleep 300 & sleep 300; # ${dir}`;
+    const record = spawnComponent('stubborn', 'bash', ['-c', script], {
+      log: join(dir, 'stubborn.log'),
+      tieToParent: true,
+    });
+    await sleep(300);
+    const children = childPids(record.pid);
+    expect(children.length).to.be.greaterThan(0);
+    expect(isAlive(record.pid)).to.be.true;
+    expect(isOurs(record.pid, dir)).to.be.true;
+
+    const started = Date.now();
+    await stopProcesses([record], dir, 500);
+    expect(Date.now() - started).to.be.greaterThanOrEqual(400);
+    expect(isAlive(record.pid)).to.be.false;
+    for (const c of children) expect(isAlive(c), `grandchild ${c}`).to.be.false;
+  });
+
+  it('does not signal a live process that is not one of ours', async () => {
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pid = other.pid ?? -1;
+      expect(isOurs(pid, dir)).to.be.false;
+      await stopProcesses([{ name: 'other', pid, log: '' }], dir, 200);
+      expect(isAlive(pid)).to.be.true;
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('kills a tied component when its parent dies by SIGKILL', async () => {
+    // A Node parent that starts a tied component, prints its pid and waits.
+    const code = `
+      const { spawnComponent } = await import(${JSON.stringify(new URL('../../cluster/processes.ts', import.meta.url).href)});
+      const r = spawnComponent('tied', 'sleep', ['300'], { log: ${JSON.stringify(join(dir, 'tied.log'))}, tieToParent: true });
+      console.log(r.pid);
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      parent.stdout.once('data', (d: Buffer) => {
+        resolve(Number(d.toString().trim()));
+      });
+      parent.once('exit', () => {
+        reject(new Error('parent exited early'));
+      });
+    });
+    expect(isAlive(pid)).to.be.true;
+    parent.kill('SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    expect(isAlive(pid)).to.be.false;
+  });
+
+  it('hands out distinct free ports and sees a taken one as busy', async () => {
+    const ports = await freePorts(4);
+    expect(new Set(ports).size).to.equal(4);
+    const [port] = ports;
+    if (port === undefined) throw new Error('no port');
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      expect(await isPortFree(port)).to.be.false;
+    } finally {
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+    }
+    expect(await isPortFree(port)).to.be.true;
+  });
+});
