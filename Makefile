@@ -84,6 +84,10 @@ test-integration: $(DEPS) control-plane ## tests against a real local control pl
 .PHONY: test
 test: lint typecheck test-unit test-integration ## everything CI runs
 
+.PHONY: bench-cluster
+bench-cluster: $(DEPS) control-plane ## time the local control plane's start and stop, and its idle memory
+	$(TSX) bench/cluster-lifecycle.ts
+
 .PHONY: clean
 clean: ## remove build output and stopped clusters' data (not the cache)
 	-@$(CLUSTER) down --name local 2>/dev/null
