@@ -1,0 +1,240 @@
+// The binder's view of volumes, indexed so that finding the best volume for a
+// claim costs O(log n) in the common case instead of a scan of every volume.
+//
+// Free volumes (Available, no claimRef, not being deleted) sit in buckets by
+// storage class, volume mode and volumeAttributesClass; inside a bucket, in
+// one list per access-mode set, sorted by capacity. A claim looks only at the
+// lists whose mode set holds all its modes, fewest modes first, and in each
+// binary-searches the smallest volume that is large enough; only a selector
+// can make it walk further. Volumes with a claimRef are indexed by the claim
+// they name, for pre-binding and crash repair.
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+
+import {
+  accessModesKey,
+  claimKey,
+  claimRequest,
+  isBeingDeleted,
+  isPreBoundTo,
+  storageClassOf,
+  volumeAttributesClassOf,
+  volumeCapacity,
+  volumeModeOf,
+} from './objects.ts';
+import { compileSelector } from './selector.ts';
+
+interface Entry {
+  name: string;
+  capacity: bigint;
+  modes: ReadonlySet<string>;
+  volume: V1PersistentVolume;
+}
+
+interface ModeGroup {
+  modes: ReadonlySet<string>;
+  key: string;
+  /** Sorted by capacity, then name. */
+  entries: Entry[];
+}
+
+export interface MatchOptions {
+  /** The claim's class binds on first consumer: only volumes pre-bound to it qualify. */
+  delayBinding: boolean;
+}
+
+const bucketKey = (storageClass: string, volumeMode: string, attributesClass: string) =>
+  `${storageClass}\u0000${volumeMode}\u0000${attributesClass}`;
+
+function compareEntries(
+  a: { capacity: bigint; name: string },
+  b: { capacity: bigint; name: string },
+): number {
+  if (a.capacity !== b.capacity) return a.capacity < b.capacity ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** First index whose entry is not less than probe. */
+function lowerBound(entries: Entry[], probe: { capacity: bigint; name: string }): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = entries[mid];
+    if (e && compareEntries(e, probe) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function isSubset(wanted: ReadonlySet<string>, offered: ReadonlySet<string>): boolean {
+  for (const m of wanted) if (!offered.has(m)) return false;
+  return true;
+}
+
+export function isFree(volume: V1PersistentVolume): boolean {
+  return volume.status?.phase === 'Available' && !volume.spec?.claimRef && !isBeingDeleted(volume);
+}
+
+export class VolumeIndex {
+  private readonly entries = new Map<string, Entry>();
+  private readonly free = new Map<string, Map<string, ModeGroup>>();
+  private readonly byClaim = new Map<string, Set<string>>();
+  /** Volumes promised to a claim by a bind in progress: volume name -> claim key. */
+  private readonly reservations = new Map<string, string>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(name: string): V1PersistentVolume | undefined {
+    return this.entries.get(name)?.volume;
+  }
+
+  upsert(volume: V1PersistentVolume): void {
+    const name = volume.metadata?.name;
+    if (!name) return;
+    this.remove(name);
+    const entry: Entry = {
+      name,
+      capacity: volumeCapacity(volume),
+      modes: new Set(volume.spec?.accessModes ?? []),
+      volume,
+    };
+    this.entries.set(name, entry);
+    const ref = volume.spec?.claimRef;
+    if (ref) {
+      const key = claimKey(ref.namespace, ref.name);
+      let names = this.byClaim.get(key);
+      if (!names) this.byClaim.set(key, (names = new Set()));
+      names.add(name);
+    }
+    if (isFree(volume) && !this.reservations.has(name)) this.addFree(entry);
+  }
+
+  remove(name: string): void {
+    const entry = this.entries.get(name);
+    if (!entry) return;
+    this.entries.delete(name);
+    const ref = entry.volume.spec?.claimRef;
+    if (ref) {
+      const key = claimKey(ref.namespace, ref.name);
+      const names = this.byClaim.get(key);
+      names?.delete(name);
+      if (names?.size === 0) this.byClaim.delete(key);
+    }
+    this.removeFree(entry);
+  }
+
+  /**
+   * Takes a free volume out of matching while a bind to claim is in flight, so
+   * that no other claim can be given it. Returns false if it is already reserved.
+   */
+  reserve(volumeName: string, forClaim: string): boolean {
+    const holder = this.reservations.get(volumeName);
+    if (holder !== undefined) return holder === forClaim;
+    this.reservations.set(volumeName, forClaim);
+    const entry = this.entries.get(volumeName);
+    if (entry) this.removeFree(entry);
+    return true;
+  }
+
+  release(volumeName: string): void {
+    if (!this.reservations.delete(volumeName)) return;
+    const entry = this.entries.get(volumeName);
+    if (entry && isFree(entry.volume)) this.addFree(entry);
+  }
+
+  reservedFor(volumeName: string): string | undefined {
+    return this.reservations.get(volumeName);
+  }
+
+  /** Volumes whose claimRef names this claim (by namespace and name). */
+  volumesNamingClaim(namespace: string, name: string): V1PersistentVolume[] {
+    const names = this.byClaim.get(claimKey(namespace, name)) ?? new Set<string>();
+    return [...names].flatMap((n) => {
+      const v = this.entries.get(n)?.volume;
+      return v ? [v] : [];
+    });
+  }
+
+  *all(): Generator<V1PersistentVolume> {
+    for (const e of this.entries.values()) yield e.volume;
+  }
+
+  /**
+   * The volume the claim should bind to, by the upstream rules: a volume
+   * pre-bound to the claim wins outright (if its size, modes, volume mode and
+   * attributes class fit); otherwise the smallest free volume of the claim's
+   * class, volume mode and attributes class in the access-mode group with the
+   * fewest modes that has one, honouring the claim's selector. Throws
+   * SelectorError for a selector the apiserver would not accept.
+   */
+  findBestMatch(claim: V1PersistentVolumeClaim, opts: MatchOptions): V1PersistentVolume | undefined {
+    const wanted = new Set(claim.spec?.accessModes ?? []);
+    const request = claimRequest(claim);
+    const mode = volumeModeOf(claim);
+    const attributesClass = volumeAttributesClassOf(claim);
+
+    const preBound = this.volumesNamingClaim(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')
+      .map((v) => this.entries.get(v.metadata?.name ?? ''))
+      .filter(
+        (e): e is Entry =>
+          e !== undefined &&
+          isPreBoundTo(e.volume, claim) &&
+          isSubset(wanted, e.modes) &&
+          e.capacity >= request &&
+          volumeModeOf(e.volume) === mode &&
+          volumeAttributesClassOf(e.volume) === attributesClass &&
+          !isBeingDeleted(e.volume),
+      )
+      .sort((a, b) => a.modes.size - b.modes.size || compareEntries(a, b));
+    if (preBound[0]) return preBound[0].volume;
+    if (opts.delayBinding) return undefined;
+
+    const bucket = this.free.get(bucketKey(storageClassOf(claim), mode, attributesClass));
+    if (!bucket) return undefined;
+    const selects = compileSelector(claim.spec?.selector);
+    const groups = [...bucket.values()]
+      .filter((g) => isSubset(wanted, g.modes))
+      .sort((a, b) => a.modes.size - b.modes.size || (a.key < b.key ? -1 : 1));
+    for (const group of groups) {
+      for (
+        let i = lowerBound(group.entries, { capacity: request, name: '' });
+        i < group.entries.length;
+        i++
+      ) {
+        const e = group.entries[i];
+        if (e && selects(e.volume.metadata?.labels)) return e.volume;
+      }
+    }
+    return undefined;
+  }
+
+  private group(entry: Entry, create: boolean): ModeGroup | undefined {
+    const v = entry.volume;
+    const bKey = bucketKey(storageClassOf(v), volumeModeOf(v), volumeAttributesClassOf(v));
+    let bucket = this.free.get(bKey);
+    if (!bucket) {
+      if (!create) return undefined;
+      this.free.set(bKey, (bucket = new Map<string, ModeGroup>()));
+    }
+    const mKey = accessModesKey([...entry.modes]);
+    let group = bucket.get(mKey);
+    if (!group && create) bucket.set(mKey, (group = { modes: entry.modes, key: mKey, entries: [] }));
+    return group;
+  }
+
+  private addFree(entry: Entry): void {
+    const group = this.group(entry, true);
+    if (!group) return;
+    const at = lowerBound(group.entries, entry);
+    if (group.entries[at]?.name !== entry.name) group.entries.splice(at, 0, entry);
+  }
+
+  private removeFree(entry: Entry): void {
+    const group = this.group(entry, false);
+    if (!group) return;
+    const at = lowerBound(group.entries, entry);
+    if (group.entries[at]?.name === entry.name) group.entries.splice(at, 1);
+  }
+}

@@ -1,0 +1,47 @@
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { volumeMismatchReason } from '../../../src/binding/volume-name-check.ts';
+import { pv, pvc } from '../../support/objects.ts';
+
+describe('claim naming its volume: mismatch reasons', () => {
+  const rows: [string, V1PersistentVolume, V1PersistentVolumeClaim, string | undefined][] = [
+    ['fits', pv('v'), pvc('c', { volumeName: 'v' }), undefined],
+    [
+      'phase and selector are not checked',
+      pv('v', { phase: 'Pending' }),
+      pvc('c', { selector: { matchLabels: { a: 'b' } } }),
+      undefined,
+    ],
+    [
+      'being deleted',
+      pv('v', { deleting: true, size: '1' }),
+      pvc('c'),
+      'the volume is marked for deletion "v"',
+    ],
+    [
+      'too small before class',
+      pv('v', { size: '1Gi', storageClass: 'x' }),
+      pvc('c', { size: '2Gi' }),
+      'requested PV is too small',
+    ],
+    [
+      'class before volume mode',
+      pv('v', { storageClass: 'x', volumeMode: 'Block' }),
+      pvc('c'),
+      'storageClassName does not match',
+    ],
+    [
+      'volume mode before access modes',
+      pv('v', { volumeMode: 'Block', modes: ['ReadOnlyMany'] }),
+      pvc('c'),
+      'incompatible volumeMode',
+    ],
+    ['access modes', pv('v', { modes: ['ReadOnlyMany'] }), pvc('c'), 'incompatible accessMode'],
+  ];
+  for (const [name, volume, claim, want] of rows) {
+    it(name, () => {
+      expect(volumeMismatchReason(volume, claim)).to.equal(want);
+    });
+  }
+});
