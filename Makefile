@@ -88,6 +88,10 @@ test: lint typecheck test-unit test-integration ## everything CI runs
 bench-cluster: $(DEPS) control-plane ## time the local control plane's start and stop, and its idle memory
 	$(TSX) bench/cluster-lifecycle.ts
 
+.PHONY: bench-matcher
+bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k to 100k volumes
+	$(TSX) bench/matcher.ts
+
 .PHONY: clean
 clean: ## remove build output and stopped clusters' data (not the cache)
 	-@$(CLUSTER) down --name local 2>/dev/null
