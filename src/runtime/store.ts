@@ -1,0 +1,104 @@
+// An in-memory copy of one resource kind, keyed "namespace/name" (or "name"
+// for cluster-scoped objects), with secondary indexes.
+
+export interface StoredObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
+}
+
+/** Maps an object to the index values it is filed under (none, one or many). */
+export type IndexFunction<T> = (obj: T) => readonly string[];
+
+export function objectKey(obj: StoredObject): string {
+  const ns = obj.metadata?.namespace;
+  const name = obj.metadata?.name ?? '';
+  return ns ? `${ns}/${name}` : name;
+}
+
+/**
+ * Whether candidate is older than current by resourceVersion. The apiserver's
+ * resource versions are etcd revisions; like the upstream controllers, compare
+ * them as integers when both parse, and treat anything else as "not older".
+ */
+export function isOlder(candidate: StoredObject, current: StoredObject): boolean {
+  const a = candidate.metadata?.resourceVersion;
+  const b = current.metadata?.resourceVersion;
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) < BigInt(b);
+}
+
+export class Store<T extends StoredObject> {
+  private readonly objects = new Map<string, T>();
+  private readonly indexers: Readonly<Record<string, IndexFunction<T>>>;
+  private readonly indexes = new Map<string, Map<string, Set<string>>>();
+
+  constructor(indexers: Record<string, IndexFunction<T>> = {}) {
+    this.indexers = indexers;
+    for (const name of Object.keys(indexers)) this.indexes.set(name, new Map());
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  get(key: string): T | undefined {
+    return this.objects.get(key);
+  }
+
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+
+  keys(): string[] {
+    return [...this.objects.keys()];
+  }
+
+  /** Objects filed under value in the named index. */
+  byIndex(index: string, value: string): T[] {
+    const idx = this.indexes.get(index);
+    if (!idx) throw new Error(`no index named ${index}`);
+    const keys = idx.get(value);
+    if (!keys) return [];
+    return [...keys].flatMap((k) => {
+      const obj = this.objects.get(k);
+      return obj ? [obj] : [];
+    });
+  }
+
+  /** Inserts or replaces; returns the previous object. */
+  set(obj: T): T | undefined {
+    const key = objectKey(obj);
+    const previous = this.objects.get(key);
+    if (previous) this.unindex(key, previous);
+    this.objects.set(key, obj);
+    for (const [name, fn] of Object.entries(this.indexers)) {
+      const idx = this.indexes.get(name);
+      if (!idx) continue;
+      for (const value of fn(obj)) {
+        let keys = idx.get(value);
+        if (!keys) idx.set(value, (keys = new Set()));
+        keys.add(key);
+      }
+    }
+    return previous;
+  }
+
+  delete(key: string): T | undefined {
+    const previous = this.objects.get(key);
+    if (!previous) return undefined;
+    this.unindex(key, previous);
+    this.objects.delete(key);
+    return previous;
+  }
+
+  private unindex(key: string, obj: T): void {
+    for (const [name, fn] of Object.entries(this.indexers)) {
+      const idx = this.indexes.get(name);
+      if (!idx) continue;
+      for (const value of fn(obj)) {
+        const keys = idx.get(value);
+        keys?.delete(key);
+        if (keys?.size === 0) idx.delete(value);
+      }
+    }
+  }
+}

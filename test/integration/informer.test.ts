@@ -1,0 +1,177 @@
+// The runtime's informer against the real apiserver: sync, events, typed
+// objects, indexes, recovery from errors, the watchdog, resync and stop.
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  type V1PersistentVolume,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { Informer } from '../../src/runtime/informer.ts';
+import { testCluster } from './cluster-hooks.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { eventually, sleep } from '../support/wait.ts';
+
+function volume(name: string, labels: Record<string, string> = {}): V1PersistentVolume {
+  return {
+    metadata: { name, labels: { 'informer-test': 'yes', ...labels } },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: ['ReadWriteOnce'],
+      hostPath: { path: `/tmp/${name}` },
+      storageClassName: 'informer-test',
+    },
+  };
+}
+
+describe('informer', () => {
+  const informers: { stop(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(informers.splice(0).map((i) => i.stop()));
+  });
+
+  function volumeInformer(extra: { watchdogMs?: number; resyncPeriodMs?: number } = {}) {
+    const kc = testCluster().kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    const informer = new Informer<V1PersistentVolume>({
+      name: 'persistentvolumes',
+      kubeConfig: kc,
+      path: '/api/v1/persistentvolumes',
+      list: () => core.listPersistentVolume(),
+      model: 'V1PersistentVolume',
+      indexers: { tier: (v) => (v.metadata?.labels?.tier ? [v.metadata.labels.tier] : []) },
+      ...extra,
+    });
+    informers.push(informer);
+    return { informer, core };
+  }
+
+  it('syncs what exists, then delivers typed add, update and delete events, and keeps indexes', async () => {
+    const { informer, core } = volumeInformer();
+    await core.createPersistentVolume({ body: volume('inf-a', { tier: 'gold' }) });
+    const seen: string[] = [];
+    informer.on({
+      add: (v) => seen.push(`add ${v.metadata?.name ?? ''}`),
+      update: (old, v) =>
+        seen.push(
+          `update ${v.metadata?.name ?? ''} ${old.metadata?.labels?.tier ?? ''}->${v.metadata?.labels?.tier ?? ''}`,
+        ),
+      delete: (v) => seen.push(`delete ${v.metadata?.name ?? ''}`),
+    });
+    expect(informer.hasSynced()).to.be.false;
+    informer.start();
+    await informer.waitForSync();
+    expect(informer.hasSynced()).to.be.true;
+    expect(informer.store.get('inf-a')?.metadata?.creationTimestamp).to.be.instanceOf(Date);
+    expect(informer.store.byIndex('tier', 'gold').map((v) => v.metadata?.name)).to.deep.equal(['inf-a']);
+
+    await core.createPersistentVolume({ body: volume('inf-b') });
+    await eventually('add of inf-b', () => (informer.store.get('inf-b') ? true : undefined));
+    // Objects from the watch are typed like listed ones.
+    expect(informer.store.get('inf-b')?.metadata?.creationTimestamp).to.be.instanceOf(Date);
+
+    await core.patchPersistentVolume(
+      { name: 'inf-a', body: { metadata: { labels: { tier: 'silver' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await core.deletePersistentVolume({ name: 'inf-b' });
+    await eventually('delete of inf-b', () => (seen.includes('delete inf-b') ? true : undefined));
+    expect(seen).to.include.members(['add inf-a', 'add inf-b', 'update inf-a gold->silver', 'delete inf-b']);
+    expect(informer.store.byIndex('tier', 'gold')).to.deep.equal([]);
+    expect(informer.store.byIndex('tier', 'silver').map((v) => v.metadata?.name)).to.deep.equal(['inf-a']);
+    await core.deletePersistentVolume({ name: 'inf-a' });
+  });
+
+  it('keeps retrying with backoff while the resource does not exist, and syncs once it does', async function () {
+    this.timeout(60_000);
+    const c = testCluster();
+    const kc = c.kubeConfig();
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const group = 'informer-test.pvlifecycle.io';
+    const informer = new Informer<{ metadata?: { name?: string } }>({
+      name: 'widgets',
+      kubeConfig: kc,
+      path: `/apis/${group}/v1/widgets`,
+      list: () => custom.listClusterCustomObject({ group, version: 'v1', plural: 'widgets' }) as never,
+      initialBackoffMs: 100,
+      maxBackoffMs: 400,
+    });
+    informers.push(informer);
+    informer.start();
+    await eventually('a few failed attempts', () => (informer.restarts >= 3 ? true : undefined), 10_000);
+    expect(informer.hasSynced()).to.be.false;
+
+    await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
+      body: {
+        metadata: { name: `widgets.${group}` },
+        spec: {
+          group,
+          scope: 'Cluster',
+          names: { kind: 'Widget', plural: 'widgets', singular: 'widget' },
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+            },
+          ],
+        },
+      },
+    });
+    await kubectl(c.kubectl, c.kubeconfig, ['wait', '--for=condition=Established', `crd/widgets.${group}`]);
+    await informer.waitForSync();
+    await kubectl(
+      c.kubectl,
+      c.kubeconfig,
+      ['apply', '-f', '-'],
+      JSON.stringify({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1' } }),
+    );
+    await eventually('the widget to arrive', () => (informer.store.get('w1') ? true : undefined));
+  });
+
+  it('restarts a silent watch and keeps delivering events', async function () {
+    this.timeout(30_000);
+    const { informer, core } = volumeInformer({ watchdogMs: 700 });
+    informer.start();
+    await informer.waitForSync();
+    await eventually(
+      'the watchdog to restart the watch',
+      () => (informer.restarts >= 2 ? true : undefined),
+      10_000,
+    );
+    await core.createPersistentVolume({ body: volume('inf-after-watchdog') });
+    await eventually('the add after restarts', () =>
+      informer.store.get('inf-after-watchdog') ? true : undefined,
+    );
+    await core.deletePersistentVolume({ name: 'inf-after-watchdog' });
+  });
+
+  it('re-delivers every stored object on resync, and nothing after stop', async () => {
+    const { informer, core } = volumeInformer({ resyncPeriodMs: 200 });
+    await core.createPersistentVolume({ body: volume('inf-resync') });
+    const resynced = new Set<string>();
+    let eventsAfterStop = 0;
+    let stopped = false;
+    informer.on({
+      resync: (v) => resynced.add(v.metadata?.name ?? ''),
+      add: () => {
+        if (stopped) eventsAfterStop++;
+      },
+    });
+    informer.start();
+    await informer.waitForSync();
+    await eventually('a resync', () => (resynced.has('inf-resync') ? true : undefined), 5_000);
+    await informer.stop();
+    stopped = true;
+    await core.createPersistentVolume({ body: volume('inf-after-stop') });
+    await sleep(500);
+    expect(eventsAfterStop).to.equal(0);
+    expect(informer.store.get('inf-after-stop')).to.be.undefined;
+    await core.deletePersistentVolume({ name: 'inf-resync' });
+    await core.deletePersistentVolume({ name: 'inf-after-stop' });
+  });
+});
