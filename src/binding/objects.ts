@@ -52,8 +52,11 @@ export function isBeingDeleted(obj: Stored): boolean {
   return obj.metadata?.deletionTimestamp !== undefined;
 }
 
-/** The volume's claimRef names this claim, by namespace and name, with no uid or the claim's uid. */
-export function isPreBoundTo(volume: V1PersistentVolume, claim: V1PersistentVolumeClaim): boolean {
+/**
+ * The volume's claimRef names this claim: same namespace and name, and no uid
+ * (a user's pre-binding) or the claim's uid.
+ */
+export function isVolumeBoundToClaim(volume: V1PersistentVolume, claim: V1PersistentVolumeClaim): boolean {
   const ref = volume.spec?.claimRef;
   if (!ref) return false;
   if (ref.namespace !== claim.metadata?.namespace || ref.name !== claim.metadata?.name) return false;

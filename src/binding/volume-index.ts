@@ -15,7 +15,7 @@ import {
   claimKey,
   claimRequest,
   isBeingDeleted,
-  isPreBoundTo,
+  isVolumeBoundToClaim,
   storageClassOf,
   volumeAttributesClassOf,
   volumeCapacity,
@@ -180,7 +180,7 @@ export class VolumeIndex {
       .filter(
         (e): e is Entry =>
           e !== undefined &&
-          isPreBoundTo(e.volume, claim) &&
+          isVolumeBoundToClaim(e.volume, claim) &&
           isSubset(wanted, e.modes) &&
           e.capacity >= request &&
           volumeModeOf(e.volume) === mode &&

@@ -1,0 +1,18 @@
+// Annotation keys the PersistentVolume machinery shares with kubectl, the
+// scheduler, external provisioners and the upstream controller.
+
+export const annBindCompleted = 'pv.kubernetes.io/bind-completed';
+export const annBoundByController = 'pv.kubernetes.io/bound-by-controller';
+export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
+export const annStorageProvisioner = 'volume.kubernetes.io/storage-provisioner';
+export const annBetaStorageProvisioner = 'volume.beta.kubernetes.io/storage-provisioner';
+export const annSelectedNode = 'volume.kubernetes.io/selected-node';
+export const annDefaultClass = 'storageclass.kubernetes.io/is-default-class';
+export const annBetaDefaultClass = 'storageclass.beta.kubernetes.io/is-default-class';
+
+export function hasAnnotation(
+  obj: { metadata?: { annotations?: Record<string, string> } },
+  key: string,
+): boolean {
+  return obj.metadata?.annotations?.[key] !== undefined;
+}

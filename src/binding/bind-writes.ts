@@ -1,0 +1,140 @@
+// The objects the four bind writes send, and the unbind write: pure functions
+// that return the updated copy, or undefined when nothing would change (so no
+// write is made). Callers PUT the result with its resourceVersion as the
+// precondition.
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+
+import { annBindCompleted, annBoundByController, hasAnnotation } from './annotations.ts';
+import { isVolumeBoundToClaim } from './objects.ts';
+
+function withAnnotation<T extends { metadata?: { annotations?: Record<string, string> } }>(
+  obj: T,
+  key: string,
+): T {
+  return {
+    ...obj,
+    metadata: { ...obj.metadata, annotations: { ...obj.metadata?.annotations, [key]: 'yes' } },
+  };
+}
+
+/**
+ * Write 1: the volume's claimRef names the claim with its uid; bound-by-controller
+ * is added unless the volume was already pre-bound to this claim.
+ */
+export function volumeBoundToClaim(
+  volume: V1PersistentVolume,
+  claim: V1PersistentVolumeClaim,
+): V1PersistentVolume | undefined {
+  const preBound = isVolumeBoundToClaim(volume, claim);
+  const ref = volume.spec?.claimRef;
+  let updated = volume;
+  if (
+    ref?.name !== claim.metadata?.name ||
+    ref?.namespace !== claim.metadata?.namespace ||
+    ref?.uid !== claim.metadata?.uid
+  ) {
+    updated = {
+      ...volume,
+      spec: {
+        ...volume.spec,
+        claimRef: {
+          kind: 'PersistentVolumeClaim',
+          apiVersion: 'v1',
+          namespace: claim.metadata?.namespace,
+          name: claim.metadata?.name,
+          uid: claim.metadata?.uid,
+          resourceVersion: claim.metadata?.resourceVersion,
+        },
+      },
+    };
+  }
+  if (!preBound && !hasAnnotation(updated, annBoundByController)) {
+    updated = withAnnotation(updated, annBoundByController);
+  }
+  return updated === volume ? undefined : updated;
+}
+
+/** Writes 2 and the phase changes of volume sync: status.phase (and message), stamping the transition time. */
+export function volumeWithPhase(
+  volume: V1PersistentVolume,
+  phase: string,
+  message: string | undefined,
+  now: Date,
+): V1PersistentVolume | undefined {
+  if (volume.status?.phase === phase && (volume.status.message ?? '') === (message ?? '')) return undefined;
+  const changed = volume.status?.phase !== phase;
+  return {
+    ...volume,
+    status: {
+      ...volume.status,
+      phase,
+      message: message || undefined,
+      lastPhaseTransitionTime: changed ? now : volume.status?.lastPhaseTransitionTime,
+    },
+  };
+}
+
+/** Write 3: the claim's volumeName (bound-by-controller when this controller chose it) and bind-completed. */
+export function claimBoundToVolume(
+  claim: V1PersistentVolumeClaim,
+  volume: V1PersistentVolume,
+): V1PersistentVolumeClaim | undefined {
+  let updated = claim;
+  const name = volume.metadata?.name;
+  if (claim.spec?.volumeName !== name) {
+    updated = { ...updated, spec: { ...updated.spec, volumeName: name } };
+    if (!hasAnnotation(updated, annBoundByController))
+      updated = withAnnotation(updated, annBoundByController);
+  }
+  if (!hasAnnotation(updated, annBindCompleted)) updated = withAnnotation(updated, annBindCompleted);
+  return updated === claim ? undefined : updated;
+}
+
+function sameModes(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  return x.length === y.length && x.every((m, i) => m === y[i]);
+}
+
+/** Write 4 and Lost: status.phase, and for Bound the volume's access modes and capacity. */
+export function claimWithPhase(
+  claim: V1PersistentVolumeClaim,
+  phase: string,
+  volume: V1PersistentVolume | undefined,
+): V1PersistentVolumeClaim | undefined {
+  let changed = claim.status?.phase !== phase;
+  const status = { ...claim.status, phase };
+  if (volume) {
+    if (!sameModes(claim.status?.accessModes, volume.spec?.accessModes)) {
+      status.accessModes = volume.spec?.accessModes;
+      changed = true;
+    }
+    const capacity = volume.spec?.capacity;
+    if (claim.status?.capacity?.storage !== capacity?.storage) {
+      status.capacity = capacity ? { ...capacity } : undefined;
+      changed = true;
+    }
+  }
+  return changed ? { ...claim, status } : undefined;
+}
+
+/**
+ * Unbind: a volume this controller bound loses its claimRef and the
+ * annotation; one a user pre-bound keeps its claimRef without the uid, so it
+ * waits for a claim of that name again.
+ */
+export function volumeUnbound(volume: V1PersistentVolume): V1PersistentVolume {
+  if (hasAnnotation(volume, annBoundByController)) {
+    const { [annBoundByController]: _removed, ...annotations } = volume.metadata?.annotations ?? {};
+    return {
+      ...volume,
+      metadata: {
+        ...volume.metadata,
+        annotations: Object.keys(annotations).length ? annotations : undefined,
+      },
+      spec: { ...volume.spec, claimRef: undefined },
+    };
+  }
+  const ref = volume.spec?.claimRef;
+  return { ...volume, spec: { ...volume.spec, claimRef: ref ? { ...ref, uid: undefined } : undefined } };
+}

@@ -1,0 +1,152 @@
+// What a claim needs next (pv-controller.md §2, "Claim sync"): a pure
+// decision over the claim and the binder's view of volumes and classes. The
+// controller carries the plan out.
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+
+import { annBindCompleted, annSelectedNode, hasAnnotation } from './annotations.ts';
+import { explainNoMatch } from './explain.ts';
+import { claimHasNilClass, isVolumeBoundToClaim, storageClassOf } from './objects.ts';
+import { SelectorError } from './selector.ts';
+import {
+  type ClassLookup,
+  defaultClassName,
+  noProvisioner,
+  waitsForFirstConsumer,
+} from './storage-classes.ts';
+import type { VolumeIndex } from './volume-index.ts';
+import { volumeMismatchReason } from './volume-name-check.ts';
+
+export interface PlannedEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  note: string;
+}
+
+export type ClaimPlan =
+  /** Run the four bind writes; `chosen` when the volume comes from the free pool (not pre-bound). */
+  | { action: 'bind'; volume: V1PersistentVolume; chosen: boolean }
+  | { action: 'pending'; event?: PlannedEvent; provisioner?: string }
+  | { action: 'assignDefaultClass'; storageClass: string }
+  | { action: 'lost'; event: PlannedEvent; volumeName?: string };
+
+export interface ClaimWorld {
+  volumes: VolumeIndex;
+  classes: ClassLookup;
+}
+
+const lost = (reason: string, note: string, volumeName?: string): ClaimPlan => ({
+  action: 'lost',
+  event: { type: 'Warning', reason, note },
+  volumeName,
+});
+
+export function planClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): ClaimPlan {
+  return hasAnnotation(claim, annBindCompleted)
+    ? planBoundClaim(claim, world)
+    : planUnboundClaim(claim, world);
+}
+
+function planBoundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): ClaimPlan {
+  const volumeName = claim.spec?.volumeName;
+  if (!volumeName) {
+    return lost(
+      'ClaimLost',
+      'Bound claim has lost reference to PersistentVolume. Data on the volume is lost!',
+    );
+  }
+  const volume = world.volumes.get(volumeName);
+  if (!volume) {
+    return lost(
+      'ClaimLost',
+      'Bound claim has lost its PersistentVolume. Data on the volume is lost!',
+      volumeName,
+    );
+  }
+  const ref = volume.spec?.claimRef;
+  if (!ref || ref.uid === claim.metadata?.uid) return { action: 'bind', volume, chosen: false };
+  return lost(
+    'ClaimMisbound',
+    'Two claims are bound to the same volume, this one is bound incorrectly',
+    volumeName,
+  );
+}
+
+function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): ClaimPlan {
+  const volumeName = claim.spec?.volumeName;
+  if (volumeName) return planNamedVolume(claim, volumeName, world);
+
+  const className = storageClassOf(claim);
+  const delayBinding = waitsForFirstConsumer(className, world.classes);
+  let volume: V1PersistentVolume | undefined;
+  try {
+    volume = world.volumes.findBestMatch(claim, { delayBinding });
+  } catch (err) {
+    if (!(err instanceof SelectorError)) throw err;
+    return pending('Warning', 'FailedBinding', `invalid label selector: ${err.message}`);
+  }
+  if (volume) return { action: 'bind', volume, chosen: !volume.spec?.claimRef };
+
+  if (claimHasNilClass(claim)) {
+    const def = defaultClassName(world.classes.list());
+    if (def !== undefined) return { action: 'assignDefaultClass', storageClass: def };
+  }
+  if (delayBinding && !hasAnnotation(claim, annSelectedNode)) {
+    return pending(
+      'Normal',
+      'WaitForFirstConsumer',
+      'waiting for first consumer to be created before binding',
+    );
+  }
+  const why = () => explainNoMatch(claim, world.volumes.all());
+  if (className !== '') {
+    const sc = world.classes.get(className);
+    if (!sc) {
+      return pending(
+        'Warning',
+        'ProvisioningFailed',
+        `storageclass.storage.k8s.io "${className}" not found; no volume fits: ${why()}`,
+      );
+    }
+    if (sc.provisioner !== noProvisioner) {
+      return {
+        action: 'pending',
+        provisioner: sc.provisioner,
+        event: {
+          type: 'Normal',
+          reason: 'ExternalProvisioning',
+          note:
+            `Waiting for a volume to be created either by the external provisioner '${sc.provisioner}' ` +
+            'or manually by the system administrator. If volume creation is delayed, please verify that ' +
+            'the provisioner is running and correctly registered.',
+        },
+      };
+    }
+    return pending('Normal', 'FailedBinding', `no persistent volumes available for this claim: ${why()}`);
+  }
+  return pending(
+    'Normal',
+    'FailedBinding',
+    `no persistent volumes available for this claim and no storage class is set: ${why()}`,
+  );
+}
+
+function planNamedVolume(claim: V1PersistentVolumeClaim, volumeName: string, world: ClaimWorld): ClaimPlan {
+  const volume = world.volumes.get(volumeName);
+  if (!volume) return { action: 'pending' };
+  if (!volume.spec?.claimRef) {
+    const reason = volumeMismatchReason(volume, claim);
+    if (reason)
+      return pending(
+        'Warning',
+        'VolumeMismatch',
+        `Cannot bind to requested volume "${volumeName}": ${reason}`,
+      );
+    return { action: 'bind', volume, chosen: false };
+  }
+  if (isVolumeBoundToClaim(volume, claim)) return { action: 'bind', volume, chosen: false };
+  return pending('Warning', 'FailedBinding', `volume "${volumeName}" already bound to a different claim.`);
+}
+
+function pending(type: PlannedEvent['type'], reason: string, note: string): ClaimPlan {
+  return { action: 'pending', event: { type, reason, note } };
+}

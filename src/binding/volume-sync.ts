@@ -1,0 +1,66 @@
+// What a volume needs next (pv-controller.md §2, "Volume sync"): a pure
+// decision over the volume and the claim its claimRef names. Reclaim of a
+// Released volume is the reclaim controller's business, not this one's.
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+
+import { annProvisionedBy, hasAnnotation } from './annotations.ts';
+import type { PlannedEvent } from './claim-sync.ts';
+import { claimKey, volumeModeOf } from './objects.ts';
+
+export type VolumePlan =
+  | { action: 'phase'; phase: 'Available' | 'Bound' | 'Released'; syncClaim?: string }
+  /** The claim side must finish (or repair) the bind; events when it cannot. */
+  | { action: 'syncClaim'; claim: string; volumeEvent?: PlannedEvent; claimEvent?: PlannedEvent }
+  | { action: 'unbind' }
+  | { action: 'none' };
+
+/**
+ * claim is the claim named by claimRef as last seen, or undefined when it
+ * does not exist. Callers confirm a missing claim with a live read before
+ * acting on it, since a Released volume is one step from reclaim.
+ */
+export function planVolume(
+  volume: V1PersistentVolume,
+  claim: V1PersistentVolumeClaim | undefined,
+): VolumePlan {
+  const ref = volume.spec?.claimRef;
+  if (!ref) return { action: 'phase', phase: 'Available' };
+  if (!ref.uid) {
+    // Pre-bound by a user and waiting for its claim.
+    return { action: 'phase', phase: 'Available', syncClaim: claimKey(ref.namespace, ref.name) };
+  }
+  const sameClaim = claim !== undefined && claim.metadata?.uid === ref.uid ? claim : undefined;
+  if (!sameClaim) {
+    const phase = volume.status?.phase;
+    return phase === 'Released' || phase === 'Failed'
+      ? { action: 'none' }
+      : { action: 'phase', phase: 'Released' };
+  }
+  const key = claimKey(sameClaim.metadata?.namespace, sameClaim.metadata?.name);
+  const volumeName = sameClaim.spec?.volumeName;
+  if (!volumeName) {
+    if (volumeModeOf(volume) !== volumeModeOf(sameClaim)) {
+      return {
+        action: 'syncClaim',
+        claim: key,
+        volumeEvent: {
+          type: 'Warning',
+          reason: 'VolumeMismatch',
+          note: `Cannot bind PersistentVolume to requested PersistentVolumeClaim "${sameClaim.metadata?.name ?? ''}" due to incompatible volumeMode.`,
+        },
+        claimEvent: {
+          type: 'Warning',
+          reason: 'VolumeMismatch',
+          note: `Cannot bind PersistentVolume "${volume.metadata?.name ?? ''}" to requested PersistentVolumeClaim due to incompatible volumeMode.`,
+        },
+      };
+    }
+    return { action: 'syncClaim', claim: key };
+  }
+  if (volumeName === volume.metadata?.name) return { action: 'phase', phase: 'Bound' };
+  // The claim is bound to another volume: this one was a loser of a race or a stale binding.
+  if (hasAnnotation(volume, annProvisionedBy) && volume.spec?.persistentVolumeReclaimPolicy === 'Delete') {
+    return volume.status?.phase === 'Released' ? { action: 'none' } : { action: 'phase', phase: 'Released' };
+  }
+  return { action: 'unbind' };
+}

@@ -1,0 +1,83 @@
+import { expect } from 'chai';
+
+import {
+  claimBoundToVolume,
+  claimWithPhase,
+  volumeBoundToClaim,
+  volumeUnbound,
+  volumeWithPhase,
+} from '../../../src/binding/bind-writes.ts';
+import { pv, pvc } from '../../support/objects.ts';
+
+const claim = { ...pvc('c'), metadata: { ...pvc('c').metadata, resourceVersion: '42' } };
+const now = new Date('2026-11-23T10:00:00Z');
+
+describe('bind writes', () => {
+  it('write 1 sets a full claimRef and bound-by-controller on a free volume', () => {
+    const v = volumeBoundToClaim(pv('v'), claim);
+    expect(v?.spec?.claimRef).to.deep.equal({
+      kind: 'PersistentVolumeClaim',
+      apiVersion: 'v1',
+      namespace: 'ns',
+      name: 'c',
+      uid: 'uid-c',
+      resourceVersion: '42',
+    });
+    expect(v?.metadata?.annotations?.['pv.kubernetes.io/bound-by-controller']).to.equal('yes');
+  });
+
+  it('write 1 fills the uid of a user pre-binding without claiming it was the controller', () => {
+    const v = volumeBoundToClaim(pv('v', { claimRef: { namespace: 'ns', name: 'c' } }), claim);
+    expect(v?.spec?.claimRef?.uid).to.equal('uid-c');
+    expect(v?.metadata?.annotations?.['pv.kubernetes.io/bound-by-controller']).to.be.undefined;
+  });
+
+  it('write 1 is skipped when the volume already names the claim', () => {
+    const done = volumeBoundToClaim(pv('v'), claim);
+    expect(done && volumeBoundToClaim(done, claim)).to.be.undefined;
+  });
+
+  it('write 2 sets the phase and stamps the transition, and is skipped when unchanged', () => {
+    const v = volumeWithPhase(pv('v'), 'Bound', undefined, now);
+    expect(v?.status?.phase).to.equal('Bound');
+    expect(v?.status?.lastPhaseTransitionTime).to.equal(now);
+    expect(v && volumeWithPhase(v, 'Bound', undefined, now)).to.be.undefined;
+  });
+
+  it('write 3 sets volumeName with both annotations when the binder chose the volume', () => {
+    const c = claimBoundToVolume(claim, pv('v'));
+    expect(c?.spec?.volumeName).to.equal('v');
+    expect(c?.metadata?.annotations).to.deep.equal({
+      'pv.kubernetes.io/bound-by-controller': 'yes',
+      'pv.kubernetes.io/bind-completed': 'yes',
+    });
+    expect(c && claimBoundToVolume(c, pv('v'))).to.be.undefined;
+  });
+
+  it('write 3 adds only bind-completed when the user named the volume', () => {
+    const c = claimBoundToVolume(pvc('c', { volumeName: 'v' }), pv('v'));
+    expect(c?.metadata?.annotations).to.deep.equal({ 'pv.kubernetes.io/bind-completed': 'yes' });
+  });
+
+  it('write 4 copies phase, access modes and capacity from the volume', () => {
+    const volume = pv('v', { size: '5Gi', modes: ['ReadWriteOnce', 'ReadOnlyMany'] });
+    const c = claimWithPhase(claim, 'Bound', volume);
+    expect(c?.status).to.deep.equal({
+      phase: 'Bound',
+      accessModes: ['ReadWriteOnce', 'ReadOnlyMany'],
+      capacity: { storage: '5Gi' },
+    });
+    expect(c && claimWithPhase(c, 'Bound', volume)).to.be.undefined;
+  });
+
+  it('unbind clears what the controller set, and only the uid of a user pre-binding', () => {
+    const byController = volumeBoundToClaim(pv('v'), claim);
+    if (!byController) throw new Error('no write');
+    const freed = volumeUnbound(byController);
+    expect(freed.spec?.claimRef).to.be.undefined;
+    expect(freed.metadata?.annotations).to.be.undefined;
+
+    const byUser = volumeUnbound(pv('v', { claimRef: { namespace: 'ns', name: 'c', uid: 'uid-c' } }));
+    expect(byUser.spec?.claimRef).to.deep.equal({ namespace: 'ns', name: 'c', uid: undefined });
+  });
+});

@@ -1,0 +1,235 @@
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { type ClaimPlan, planClaim } from '../../../src/binding/claim-sync.ts';
+import { VolumeIndex } from '../../../src/binding/volume-index.ts';
+import { pv, pvc } from '../../support/objects.ts';
+
+function storageClass(
+  name: string,
+  opts: { provisioner?: string; wffc?: boolean; isDefault?: boolean; created?: string } = {},
+): V1StorageClass {
+  return {
+    metadata: {
+      name,
+      creationTimestamp: new Date(opts.created ?? '2026-01-01T00:00:00Z'),
+      annotations: opts.isDefault ? { 'storageclass.kubernetes.io/is-default-class': 'true' } : undefined,
+    },
+    provisioner: opts.provisioner ?? 'example.com/nfs',
+    volumeBindingMode: opts.wffc ? 'WaitForFirstConsumer' : 'Immediate',
+  };
+}
+
+function plan(
+  claim: V1PersistentVolumeClaim,
+  volumes: V1PersistentVolume[] = [],
+  classes: V1StorageClass[] = [],
+): ClaimPlan {
+  const index = new VolumeIndex();
+  for (const v of volumes) index.upsert(v);
+  const byName = new Map(classes.map((c) => [c.metadata?.name ?? '', c]));
+  return planClaim(claim, { volumes: index, classes: { get: (n) => byName.get(n), list: () => classes } });
+}
+
+const bound = (
+  claim: V1PersistentVolumeClaim,
+  volumeName: string,
+  byController = true,
+): V1PersistentVolumeClaim => ({
+  ...claim,
+  metadata: {
+    ...claim.metadata,
+    annotations: {
+      'pv.kubernetes.io/bind-completed': 'yes',
+      ...(byController ? { 'pv.kubernetes.io/bound-by-controller': 'yes' } : {}),
+    },
+  },
+  spec: { ...claim.spec, volumeName },
+});
+
+function summary(p: ClaimPlan): string {
+  switch (p.action) {
+    case 'bind':
+      return `bind ${p.volume.metadata?.name ?? ''}${p.chosen ? ' (chosen)' : ''}`;
+    case 'pending':
+      return `pending${p.provisioner ? ` provisioner=${p.provisioner}` : ''}${p.event ? ` ${p.event.type} ${p.event.reason}: ${p.event.note}` : ''}`;
+    case 'assignDefaultClass':
+      return `default class ${p.storageClass}`;
+    case 'lost':
+      return `lost ${p.event.reason}: ${p.event.note}`;
+  }
+}
+
+const c = pvc('c');
+const ref = (uid?: string) => ({ namespace: 'ns', name: 'c', uid });
+
+describe('claim sync plan', () => {
+  const rows: [string, ClaimPlan, string | RegExp][] = [
+    // Unbound, no volumeName
+    ['a free volume that fits is bound', plan(c, [pv('v')]), 'bind v (chosen)'],
+    [
+      'no volume and no class: FailedBinding naming the nearest candidates',
+      plan(c, [
+        pv('small', { size: '500Mi' }),
+        pv('rox', { modes: ['ReadOnlyMany'] }),
+        pv('fast', { storageClass: 'fast' }),
+      ]),
+      'pending Normal FailedBinding: no persistent volumes available for this claim and no storage class is set: small: too small (500Mi < 1Gi); rox: lacks ReadWriteOnce; fast: storage class "fast"',
+    ],
+    ['no volume at all', plan(c), /FailedBinding: .*no persistent volumes exist$/],
+    [
+      'nil class gets the default class retroactively',
+      plan(pvc('c', { storageClass: null }), [], [storageClass('std', { isDefault: true })]),
+      'default class std',
+    ],
+    [
+      'the newest default class wins',
+      plan(
+        pvc('c', { storageClass: null }),
+        [],
+        [
+          storageClass('old', { isDefault: true, created: '2025-01-01T00:00:00Z' }),
+          storageClass('new', { isDefault: true, created: '2026-06-01T00:00:00Z' }),
+        ],
+      ),
+      'default class new',
+    ],
+    [
+      'equally old default classes: the lowest name wins',
+      plan(
+        pvc('c', { storageClass: null }),
+        [],
+        [storageClass('b', { isDefault: true }), storageClass('a', { isDefault: true })],
+      ),
+      'default class a',
+    ],
+    [
+      'class "" is never defaulted',
+      plan(pvc('c', { storageClass: '' }), [], [storageClass('std', { isDefault: true })]),
+      /^pending Normal FailedBinding/,
+    ],
+    [
+      'a nil-class claim takes a classless volume before any defaulting',
+      plan(pvc('c', { storageClass: null }), [pv('v')], [storageClass('std', { isDefault: true })]),
+      'bind v (chosen)',
+    ],
+    [
+      'WaitForFirstConsumer without a selected node waits',
+      plan(
+        pvc('c', { storageClass: 'local' }),
+        [pv('v', { storageClass: 'local' })],
+        [storageClass('local', { wffc: true })],
+      ),
+      'pending Normal WaitForFirstConsumer: waiting for first consumer to be created before binding',
+    ],
+    [
+      'WaitForFirstConsumer finishes a bind the scheduler started',
+      plan(
+        pvc('c', { storageClass: 'local' }),
+        [pv('v', { storageClass: 'local', claimRef: ref('uid-c') })],
+        [storageClass('local', { wffc: true })],
+      ),
+      'bind v',
+    ],
+    [
+      'a class with a provisioner: wait for it',
+      plan(pvc('c', { storageClass: 'nfs' }), [], [storageClass('nfs', { provisioner: 'example.com/nfs' })]),
+      /^pending provisioner=example\.com\/nfs Normal ExternalProvisioning: Waiting for a volume to be created either by the external provisioner 'example\.com\/nfs'/,
+    ],
+    [
+      'a class that does not exist',
+      plan(pvc('c', { storageClass: 'manual' })),
+      /^pending Warning ProvisioningFailed: storageclass\.storage\.k8s\.io "manual" not found/,
+    ],
+    [
+      'a no-provisioner class explains the miss',
+      plan(
+        pvc('c', { storageClass: 'static' }),
+        [pv('v', { storageClass: 'static', size: '1Mi' })],
+        [storageClass('static', { provisioner: 'kubernetes.io/no-provisioner' })],
+      ),
+      'pending Normal FailedBinding: no persistent volumes available for this claim: v: too small (1Mi < 1Gi)',
+    ],
+    [
+      'an invalid selector is reported, not thrown',
+      plan(pvc('c', { selector: { matchExpressions: [{ key: 'a', operator: 'In', values: [] }] } }), [
+        pv('v'),
+      ]),
+      /^pending Warning FailedBinding: invalid label selector/,
+    ],
+    // Unbound, volumeName set
+    ['named volume missing: stay Pending quietly', plan(pvc('c', { volumeName: 'v' })), 'pending'],
+    ['named free volume that fits', plan(pvc('c', { volumeName: 'v' }), [pv('v')]), 'bind v'],
+    [
+      'named free volume too small',
+      plan(pvc('c', { volumeName: 'v', size: '2Gi' }), [pv('v')]),
+      'pending Warning VolumeMismatch: Cannot bind to requested volume "v": requested PV is too small',
+    ],
+    [
+      'named volume with another class',
+      plan(pvc('c', { volumeName: 'v' }), [pv('v', { storageClass: 'x' })]),
+      'pending Warning VolumeMismatch: Cannot bind to requested volume "v": storageClassName does not match',
+    ],
+    [
+      'named volume already claimed by this claim',
+      plan(pvc('c', { volumeName: 'v' }), [pv('v', { claimRef: ref('uid-c') })]),
+      'bind v',
+    ],
+    [
+      'named volume pre-bound to this claim without uid',
+      plan(pvc('c', { volumeName: 'v' }), [pv('v', { claimRef: ref() })]),
+      'bind v',
+    ],
+    [
+      'named volume bound to another claim',
+      plan(pvc('c', { volumeName: 'v' }), [
+        pv('v', { claimRef: { namespace: 'ns', name: 'other', uid: 'u' } }),
+      ]),
+      'pending Warning FailedBinding: volume "v" already bound to a different claim.',
+    ],
+    // Bound (bind-completed)
+    [
+      'bound with both sides complete: idempotent bind',
+      plan(bound(c, 'v'), [pv('v', { phase: 'Bound', claimRef: ref('uid-c') })]),
+      'bind v',
+    ],
+    ['bound but the volume lost its claimRef: bind again', plan(bound(c, 'v'), [pv('v')]), 'bind v'],
+    [
+      'bound without volumeName',
+      plan(bound(c, '')),
+      'lost ClaimLost: Bound claim has lost reference to PersistentVolume. Data on the volume is lost!',
+    ],
+    [
+      'bound to a missing volume',
+      plan(bound(c, 'v')),
+      'lost ClaimLost: Bound claim has lost its PersistentVolume. Data on the volume is lost!',
+    ],
+    [
+      'bound to a volume that names another claim uid',
+      plan(bound(c, 'v'), [pv('v', { claimRef: { namespace: 'ns', name: 'c', uid: 'someone-else' } })]),
+      'lost ClaimMisbound: Two claims are bound to the same volume, this one is bound incorrectly',
+    ],
+    // Crash repair
+    [
+      'crash after write 1: the claim finds the volume that names it',
+      plan(c, [pv('v', { claimRef: ref('uid-c') }), pv('better', { size: '1Gi' })]),
+      'bind v',
+    ],
+    [
+      'crash after write 2: same, with the volume already Bound',
+      plan(c, [pv('v', { phase: 'Bound', claimRef: ref('uid-c') })]),
+      'bind v',
+    ],
+    [
+      'crash after write 3: the bound claim completes its status',
+      plan(bound(c, 'v'), [pv('v', { phase: 'Bound', claimRef: ref('uid-c') })]),
+      'bind v',
+    ],
+  ];
+  for (const [name, p, want] of rows) {
+    it(name, () => {
+      if (typeof want === 'string') expect(summary(p)).to.equal(want);
+      else expect(summary(p)).to.match(want);
+    });
+  }
+});
