@@ -42,7 +42,9 @@ describe('informer', () => {
       path: '/api/v1/persistentvolumes',
       list: () => core.listPersistentVolume(),
       model: 'V1PersistentVolume',
-      indexers: { tier: (v) => (v.metadata?.labels?.tier ? [v.metadata.labels.tier] : []) },
+      indexers: {
+        tier: (v) => (v.metadata?.labels?.['informer-tier'] ? [v.metadata.labels['informer-tier']] : []),
+      },
       ...extra,
     });
     informers.push(informer);
@@ -51,13 +53,13 @@ describe('informer', () => {
 
   it('syncs what exists, then delivers typed add, update and delete events, and keeps indexes', async () => {
     const { informer, core } = volumeInformer();
-    await core.createPersistentVolume({ body: volume('inf-a', { tier: 'gold' }) });
+    await core.createPersistentVolume({ body: volume('inf-a', { 'informer-tier': 'gold' }) });
     const seen: string[] = [];
     informer.on({
       add: (v) => seen.push(`add ${v.metadata?.name ?? ''}`),
       update: (old, v) =>
         seen.push(
-          `update ${v.metadata?.name ?? ''} ${old.metadata?.labels?.tier ?? ''}->${v.metadata?.labels?.tier ?? ''}`,
+          `update ${v.metadata?.name ?? ''} ${old.metadata?.labels?.['informer-tier'] ?? ''}->${v.metadata?.labels?.['informer-tier'] ?? ''}`,
         ),
       delete: (v) => seen.push(`delete ${v.metadata?.name ?? ''}`),
     });
@@ -74,7 +76,7 @@ describe('informer', () => {
     expect(informer.store.get('inf-b')?.metadata?.creationTimestamp).to.be.instanceOf(Date);
 
     await core.patchPersistentVolume(
-      { name: 'inf-a', body: { metadata: { labels: { tier: 'silver' } } } },
+      { name: 'inf-a', body: { metadata: { labels: { 'informer-tier': 'silver' } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await core.deletePersistentVolume({ name: 'inf-b' });

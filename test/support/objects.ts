@@ -13,6 +13,7 @@ export interface VolumeSpec {
   labels?: Record<string, string>;
   claimRef?: { namespace: string; name: string; uid?: string };
   deleting?: boolean;
+  reclaimPolicy?: string;
 }
 
 export function pv(name: string, s: VolumeSpec = {}): V1PersistentVolume {
@@ -31,6 +32,7 @@ export function pv(name: string, s: VolumeSpec = {}): V1PersistentVolume {
       volumeMode: s.volumeMode,
       volumeAttributesClassName: s.attributesClass,
       claimRef: s.claimRef,
+      persistentVolumeReclaimPolicy: s.reclaimPolicy,
       hostPath: { path: `/data/${name}` },
     },
     status: { phase: s.phase ?? 'Available' },

@@ -1,0 +1,467 @@
+// The binding controller: informers over volumes, claims and storage classes,
+// two keyed queues (claims, volumes), and the I/O that carries out planClaim
+// and planVolume with resourceVersion preconditions.
+//
+// No volume goes to two claims:
+//  - Matching and reserving a volume happen in one synchronous step, so no
+//    other worker of this process can be handed the same volume while a bind
+//    is in flight; the reservation ends when the first write lands (the
+//    volume then has a claimRef and is no longer free) or fails.
+//  - Every write is a full-object update carrying the resourceVersion the
+//    decision was based on. If anything else (the scheduler, an admin, a
+//    second operator) changed the volume since our cache saw it, the apiserver
+//    answers 409 and the key is retried from fresher state. A stale cache can
+//    therefore delay a bind but never double it.
+//  - Each successful write is written back into the informer's store at once,
+//    and older copies arriving later from the watch are ignored.
+import {
+  type CoreV1Api,
+  type KubeConfig,
+  type StorageV1Api,
+  type V1PersistentVolume,
+  type V1PersistentVolumeClaim,
+  type V1StorageClass,
+} from '@kubernetes/client-node';
+
+import { apiMessage, isNotFound } from '../runtime/api-errors.ts';
+import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
+import { Informer } from '../runtime/informer.ts';
+import type { Log } from '../runtime/log.ts';
+import { objectKey } from '../runtime/store.ts';
+import type { WorkQueueObserver } from '../runtime/work-queue.ts';
+import {
+  annBetaStorageProvisioner,
+  annBindCompleted,
+  annStorageProvisioner,
+  hasAnnotation,
+} from './annotations.ts';
+import {
+  claimBoundToVolume,
+  claimWithPhase,
+  volumeBoundToClaim,
+  volumeUnbound,
+  volumeWithPhase,
+} from './bind-writes.ts';
+import { type PlannedEvent, planClaim } from './claim-sync.ts';
+import { claimKey, storageClassOf } from './objects.ts';
+import { VolumeIndex, isFree } from './volume-index.ts';
+import { planVolume } from './volume-sync.ts';
+
+export interface ObjectRef {
+  kind: string;
+  apiVersion: string;
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+}
+
+export interface EventSink {
+  record(
+    regarding: ObjectRef,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    action: string,
+    note: string,
+  ): unknown;
+}
+
+export interface BindingMetrics {
+  queueObserver(name: string): WorkQueueObserver;
+  reconcileObserver(controller: string): ReconcileObserver;
+  retroactiveStorageClass(ok: boolean): void;
+}
+
+export interface BindingControllerOptions {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  storage: StorageV1Api;
+  events: EventSink;
+  log: Log;
+  workers: number;
+  resyncPeriodMs: number;
+  metrics?: BindingMetrics;
+  /** For tests: quicker retries. */
+  baseDelayMs?: number;
+}
+
+const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => ({
+  kind: 'PersistentVolumeClaim',
+  apiVersion: 'v1',
+  name: c.metadata?.name ?? '',
+  namespace: c.metadata?.namespace,
+  uid: c.metadata?.uid,
+  resourceVersion: c.metadata?.resourceVersion,
+});
+
+const volumeRefOf = (v: V1PersistentVolume): ObjectRef => ({
+  kind: 'PersistentVolume',
+  apiVersion: 'v1',
+  name: v.metadata?.name ?? '',
+  uid: v.metadata?.uid,
+  resourceVersion: v.metadata?.resourceVersion,
+});
+
+const unboundClass = (c: V1PersistentVolumeClaim): readonly string[] =>
+  hasAnnotation(c, annBindCompleted) || c.spec?.volumeName ? [] : [storageClassOf(c)];
+
+export class BindingController {
+  readonly volumes: Informer<V1PersistentVolume>;
+  readonly claims: Informer<V1PersistentVolumeClaim>;
+  readonly classes: Informer<V1StorageClass>;
+  readonly index = new VolumeIndex();
+  readonly claimController: Controller;
+  readonly volumeController: Controller;
+  private readonly opts: BindingControllerOptions;
+  /** Last pending event per claim uid, so the same explanation is not repeated. */
+  private readonly lastPendingNote = new Map<string, string>();
+
+  constructor(opts: BindingControllerOptions) {
+    this.opts = opts;
+    const { kubeConfig, core, storage, log, resyncPeriodMs } = opts;
+    this.volumes = new Informer<V1PersistentVolume>({
+      name: 'persistentvolumes',
+      kubeConfig,
+      path: '/api/v1/persistentvolumes',
+      list: () => core.listPersistentVolume(),
+      model: 'V1PersistentVolume',
+      resyncPeriodMs,
+      log,
+    });
+    this.claims = new Informer<V1PersistentVolumeClaim>({
+      name: 'persistentvolumeclaims',
+      kubeConfig,
+      path: '/api/v1/persistentvolumeclaims',
+      list: () => core.listPersistentVolumeClaimForAllNamespaces(),
+      model: 'V1PersistentVolumeClaim',
+      indexers: { unboundByClass: unboundClass },
+      resyncPeriodMs,
+      log,
+    });
+    this.classes = new Informer<V1StorageClass>({
+      name: 'storageclasses',
+      kubeConfig,
+      path: '/apis/storage.k8s.io/v1/storageclasses',
+      list: () => storage.listStorageClass(),
+      model: 'V1StorageClass',
+      log,
+    });
+    const common = { workers: opts.workers, log, baseDelayMs: opts.baseDelayMs };
+    this.claimController = new Controller({
+      ...common,
+      name: 'persistentvolumeclaim-binder',
+      reconcile: (key) => this.syncClaim(key),
+      queueObserver: opts.metrics?.queueObserver('claims'),
+      reconcileObserver: opts.metrics?.reconcileObserver('persistentvolumeclaim-binder'),
+    });
+    this.volumeController = new Controller({
+      ...common,
+      name: 'persistentvolume-binder',
+      reconcile: (key) => this.syncVolume(key),
+      queueObserver: opts.metrics?.queueObserver('volumes'),
+      reconcileObserver: opts.metrics?.reconcileObserver('persistentvolume-binder'),
+    });
+    this.wire();
+  }
+
+  async start(): Promise<void> {
+    this.volumes.start();
+    this.claims.start();
+    this.classes.start();
+    await Promise.all([this.volumes.waitForSync(), this.claims.waitForSync(), this.classes.waitForSync()]);
+    this.volumeController.start();
+    this.claimController.start();
+  }
+
+  hasSynced(): boolean {
+    return this.volumes.hasSynced() && this.claims.hasSynced() && this.classes.hasSynced();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.claimController.stop(), this.volumeController.stop()]);
+    await Promise.all([this.volumes.stop(), this.claims.stop(), this.classes.stop()]);
+  }
+
+  private wire(): void {
+    const onVolume = (v: V1PersistentVolume) => {
+      this.index.upsert(v);
+      this.volumeController.enqueue(v.metadata?.name ?? '');
+      const ref = v.spec?.claimRef;
+      if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
+      // A volume that became free may be what a Pending claim of its class waits for.
+      if (isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
+    };
+    this.volumes.on({
+      add: onVolume,
+      update: (_old, v) => {
+        onVolume(v);
+      },
+      resync: (v) => {
+        this.volumeController.enqueue(v.metadata?.name ?? '');
+      },
+      delete: (v) => {
+        this.index.remove(v.metadata?.name ?? '');
+        const ref = v.spec?.claimRef;
+        if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
+      },
+    });
+    const onClaim = (c: V1PersistentVolumeClaim) => {
+      this.claimController.enqueue(objectKey(c));
+    };
+    this.claims.on({
+      add: onClaim,
+      update: (_old, c) => {
+        onClaim(c);
+      },
+      resync: onClaim,
+      delete: (c) => {
+        this.lastPendingNote.delete(c.metadata?.uid ?? '');
+        const name = c.spec?.volumeName;
+        if (name) this.volumeController.enqueue(name);
+        for (const v of this.index.volumesNamingClaim(c.metadata?.namespace ?? '', c.metadata?.name ?? '')) {
+          this.volumeController.enqueue(v.metadata?.name ?? '');
+        }
+      },
+    });
+    const onClass = () => {
+      for (const c of this.claims.store.list())
+        if (unboundClass(c).length) this.claimController.enqueue(objectKey(c));
+    };
+    this.classes.on({ add: onClass, update: onClass, delete: onClass });
+  }
+
+  private enqueuePendingClaims(storageClass: string): void {
+    for (const c of this.claims.store.byIndex('unboundByClass', storageClass)) {
+      this.claimController.enqueue(objectKey(c));
+    }
+  }
+
+  private rememberVolume(v: V1PersistentVolume): V1PersistentVolume {
+    this.volumes.writeBack(v);
+    const current = this.volumes.store.get(v.metadata?.name ?? '') ?? v;
+    this.index.upsert(current);
+    return current;
+  }
+
+  private rememberClaim(c: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+    this.claims.writeBack(c);
+    return this.claims.store.get(objectKey(c)) ?? c;
+  }
+
+  private event(regarding: ObjectRef, e: PlannedEvent, action: string): void {
+    void this.opts.events.record(regarding, e.type, e.reason, action, e.note);
+  }
+
+  // ---- claims ----
+
+  private async syncClaim(key: string): Promise<ReconcileResult> {
+    const claim = this.claims.store.get(key);
+    if (!claim) return undefined;
+    const plan = planClaim(claim, { volumes: this.index, classes: this.classes.store });
+    switch (plan.action) {
+      case 'bind': {
+        const name = plan.volume.metadata?.name ?? '';
+        if (plan.chosen && !this.index.reserve(name, key)) return { requeueAfterMs: 100 };
+        try {
+          await this.bind(claim, plan.volume);
+        } finally {
+          if (plan.chosen) this.index.release(name);
+        }
+        this.lastPendingNote.delete(claim.metadata?.uid ?? '');
+        return undefined;
+      }
+      case 'pending': {
+        let current = claim;
+        if (plan.provisioner && claim.metadata?.annotations?.[annStorageProvisioner] !== plan.provisioner) {
+          current = this.rememberClaim(
+            await this.opts.core.replaceNamespacedPersistentVolumeClaim({
+              name: claim.metadata?.name ?? '',
+              namespace: claim.metadata?.namespace ?? '',
+              body: {
+                ...claim,
+                metadata: {
+                  ...claim.metadata,
+                  annotations: {
+                    ...claim.metadata?.annotations,
+                    [annStorageProvisioner]: plan.provisioner,
+                    [annBetaStorageProvisioner]: plan.provisioner,
+                  },
+                },
+              },
+            }),
+          );
+        }
+        await this.writeClaimStatus(current, 'Pending', undefined);
+        if (plan.event) {
+          const uid = claim.metadata?.uid ?? '';
+          const said = `${plan.event.reason}\u0000${plan.event.note}`;
+          if (this.lastPendingNote.get(uid) !== said) {
+            this.lastPendingNote.set(uid, said);
+            this.event(claimRefOf(claim), plan.event, 'Binding');
+          }
+        }
+        return undefined;
+      }
+      case 'assignDefaultClass': {
+        try {
+          this.rememberClaim(
+            await this.opts.core.replaceNamespacedPersistentVolumeClaim({
+              name: claim.metadata?.name ?? '',
+              namespace: claim.metadata?.namespace ?? '',
+              body: { ...claim, spec: { ...claim.spec, storageClassName: plan.storageClass } },
+            }),
+          );
+          this.opts.metrics?.retroactiveStorageClass(true);
+        } catch (err) {
+          this.opts.metrics?.retroactiveStorageClass(false);
+          throw err;
+        }
+        return undefined;
+      }
+      case 'lost': {
+        if (plan.volumeName && (await this.volumeExists(plan.volumeName))) {
+          // Our cache has not seen the volume yet; decide again once it has.
+          return { requeueAfterMs: 1000 };
+        }
+        if (await this.writeClaimStatus(claim, 'Lost', undefined))
+          this.event(claimRefOf(claim), plan.event, 'Binding');
+        return undefined;
+      }
+    }
+  }
+
+  private async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.opts.core.readPersistentVolume({ name });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The four writes, each only when it changes something, in upstream's order. */
+  private async bind(claim: V1PersistentVolumeClaim, chosen: V1PersistentVolume): Promise<void> {
+    const { core } = this.opts;
+    let volume = chosen;
+    const withRef = volumeBoundToClaim(volume, claim);
+    if (withRef) {
+      volume = this.rememberVolume(
+        await core.replacePersistentVolume({ name: volume.metadata?.name ?? '', body: withRef }),
+      );
+    }
+    const bound = volumeWithPhase(volume, 'Bound', undefined, new Date());
+    if (bound) {
+      volume = this.rememberVolume(
+        await core.replacePersistentVolumeStatus({ name: volume.metadata?.name ?? '', body: bound }),
+      );
+    }
+    let current = claim;
+    const named = claimBoundToVolume(current, volume);
+    if (named) {
+      current = this.rememberClaim(
+        await core.replaceNamespacedPersistentVolumeClaim({
+          name: current.metadata?.name ?? '',
+          namespace: current.metadata?.namespace ?? '',
+          body: named,
+        }),
+      );
+    }
+    await this.writeClaimStatus(current, 'Bound', volume);
+  }
+
+  /** Returns whether the status changed. */
+  private async writeClaimStatus(
+    claim: V1PersistentVolumeClaim,
+    phase: string,
+    volume: V1PersistentVolume | undefined,
+  ): Promise<boolean> {
+    const updated = claimWithPhase(claim, phase, volume);
+    if (!updated) return false;
+    this.rememberClaim(
+      await this.opts.core.replaceNamespacedPersistentVolumeClaimStatus({
+        name: claim.metadata?.name ?? '',
+        namespace: claim.metadata?.namespace ?? '',
+        body: updated,
+      }),
+    );
+    return true;
+  }
+
+  // ---- volumes ----
+
+  private async syncVolume(name: string): Promise<ReconcileResult> {
+    const volume = this.volumes.store.get(name);
+    if (!volume) return undefined;
+    const ref = volume.spec?.claimRef;
+    let claim = ref ? this.claims.store.get(claimKey(ref.namespace, ref.name)) : undefined;
+    if (ref?.uid && claim?.metadata?.uid !== ref.uid) {
+      // Releasing a volume leads to reclaim: confirm the claim is really gone, not just missing from our cache.
+      claim = await this.readClaim(ref.namespace ?? '', ref.name ?? '');
+    }
+    const plan = planVolume(volume, claim);
+    switch (plan.action) {
+      case 'phase':
+        await this.writeVolumePhase(volume, plan.phase);
+        if (plan.syncClaim) this.claimController.enqueue(plan.syncClaim);
+        return undefined;
+      case 'syncClaim':
+        if (plan.volumeEvent) this.event(volumeRefOf(volume), plan.volumeEvent, 'Binding');
+        if (plan.claimEvent && claim) this.event(claimRefOf(claim), plan.claimEvent, 'Binding');
+        this.claimController.enqueue(plan.claim);
+        return undefined;
+      case 'unbind': {
+        const freed = this.rememberVolume(
+          await this.opts.core.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
+        );
+        await this.writeVolumePhase(freed, 'Available');
+        return undefined;
+      }
+      case 'none':
+        return undefined;
+    }
+  }
+
+  private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    try {
+      return await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      this.opts.log.warn('could not read claim', { claim: `${namespace}/${name}`, error: apiMessage(err) });
+      throw err;
+    }
+  }
+
+  private async writeVolumePhase(volume: V1PersistentVolume, phase: string): Promise<void> {
+    const updated = volumeWithPhase(volume, phase, undefined, new Date());
+    if (!updated) return;
+    this.rememberVolume(
+      await this.opts.core.replacePersistentVolumeStatus({
+        name: volume.metadata?.name ?? '',
+        body: updated,
+      }),
+    );
+  }
+
+  /** Counts for the pv_collector_* gauges. */
+  volumeCounts(): {
+    boundVolumes: Map<string, number>;
+    unboundVolumes: Map<string, number>;
+    boundClaims: Map<string, number>;
+    unboundClaims: Map<string, number>;
+  } {
+    const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+    const boundVolumes = new Map<string, number>();
+    const unboundVolumes = new Map<string, number>();
+    for (const v of this.volumes.store.list()) {
+      bump(v.status?.phase === 'Bound' ? boundVolumes : unboundVolumes, storageClassOf(v));
+    }
+    const boundClaims = new Map<string, number>();
+    const unboundClaims = new Map<string, number>();
+    for (const c of this.claims.store.list()) {
+      const k = `${c.metadata?.namespace ?? ''}\u0000${storageClassOf(c)}`;
+      bump(c.status?.phase === 'Bound' ? boundClaims : unboundClaims, k);
+    }
+    return { boundVolumes, unboundVolumes, boundClaims, unboundClaims };
+  }
+}

@@ -1,0 +1,304 @@
+// The operator's Prometheus metrics, on a registry of its own so tests and
+// embedders never collide on prom-client's global one. Names and labels are
+// those of controller-runtime, client-go's workqueue and the in-tree
+// PersistentVolume controller, so existing dashboards and alerts keep working.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type ReconcileOutcome = 'success' | 'error' | 'requeue' | 'requeue_after';
+const reconcileOutcomes: readonly ReconcileOutcome[] = ['success', 'error', 'requeue', 'requeue_after'];
+
+/** What a work queue reports as it goes; the queue passes extra arguments these ignore. */
+export interface QueueMetricsObserver {
+  onAdd(): void;
+  onQueueDuration(ms: number): void;
+  onWorkDuration(ms: number): void;
+  onRetry(): void;
+}
+
+/** What a work queue exposes for the gauges read at scrape time. */
+export interface ObservableQueue {
+  readonly depth: number;
+  inFlightDurationsMs(): number[];
+}
+
+export interface ReconcileMetricsObserver {
+  observe(result: ReconcileOutcome, seconds: number): void;
+}
+
+export interface StorageClassCount {
+  storageClass: string;
+  count: number;
+}
+
+export interface NamespacedStorageClassCount extends StorageClassCount {
+  namespace: string;
+}
+
+/** Volumes and claims by binding state, as the in-tree controller reports them. */
+export interface VolumeCounts {
+  boundVolumes: readonly StorageClassCount[];
+  unboundVolumes: readonly StorageClassCount[];
+  boundClaims: readonly NamespacedStorageClassCount[];
+  unboundClaims: readonly NamespacedStorageClassCount[];
+}
+
+export interface MetricsOptions {
+  /** process_* and nodejs_* metrics; on unless turned off. */
+  defaultMetrics?: boolean;
+}
+
+// client-go's workqueue buckets: 10 ns to 10 s, by factors of ten.
+const queueBuckets = Array.from({ length: 10 }, (_, i) => 1e-8 * 10 ** i);
+const reconcileBuckets = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 45, 60,
+];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly queues = new Map<string, ObservableQueue>();
+  private volumeCounts: (() => VolumeCounts) | undefined;
+  private volumeSnapshot: VolumeCounts | undefined;
+
+  private readonly reconcileTotal = new Counter({
+    name: 'controller_runtime_reconcile_total',
+    help: 'Total number of reconciliations per controller',
+    labelNames: ['controller', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly reconcileErrors = new Counter({
+    name: 'controller_runtime_reconcile_errors_total',
+    help: 'Total number of reconciliation errors per controller',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
+  private readonly reconcileTime = new Histogram({
+    name: 'controller_runtime_reconcile_time_seconds',
+    help: 'Length of time per reconciliation per controller',
+    labelNames: ['controller'] as const,
+    buckets: reconcileBuckets,
+    registers: [this.registry],
+  });
+
+  private readonly queueAdds = new Counter({
+    name: 'workqueue_adds_total',
+    help: 'Total number of adds handled by workqueue',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  private readonly queueRetries = new Counter({
+    name: 'workqueue_retries_total',
+    help: 'Total number of retries handled by workqueue',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  private readonly queueDuration = new Histogram({
+    name: 'workqueue_queue_duration_seconds',
+    help: 'How long in seconds an item stays in workqueue before being requested',
+    labelNames: ['name'] as const,
+    buckets: queueBuckets,
+    registers: [this.registry],
+  });
+  private readonly workDuration = new Histogram({
+    name: 'workqueue_work_duration_seconds',
+    help: 'How long in seconds processing an item from workqueue takes',
+    labelNames: ['name'] as const,
+    buckets: queueBuckets,
+    registers: [this.registry],
+  });
+
+  // The remaining gauges are computed when scraped, from live state, so they
+  // can never drift from what they describe.
+  private readonly queueDepth = this.scrapedGauge(
+    'workqueue_depth',
+    'Current depth of workqueue',
+    ['name'],
+    (set) => {
+      for (const [name, queue] of this.queues) set({ name }, queue.depth);
+    },
+  );
+  private readonly unfinishedWork = this.scrapedGauge(
+    'workqueue_unfinished_work_seconds',
+    'How many seconds of work has been done that is in progress and has not been observed by ' +
+      'work_duration. Large values indicate stuck threads.',
+    ['name'],
+    (set) => {
+      for (const [name, queue] of this.queues) {
+        set({ name }, queue.inFlightDurationsMs().reduce((sum, ms) => sum + ms, 0) / 1000);
+      }
+    },
+  );
+  private readonly longestRunning = this.scrapedGauge(
+    'workqueue_longest_running_processor_seconds',
+    'How many seconds has the longest running processor for workqueue been running.',
+    ['name'],
+    (set) => {
+      for (const [name, queue] of this.queues)
+        set({ name }, Math.max(0, ...queue.inFlightDurationsMs()) / 1000);
+    },
+  );
+
+  private readonly boundVolumes = this.scrapedGauge(
+    'pv_collector_bound_pv_count',
+    'Gauge measuring number of persistent volume currently bound',
+    ['storage_class'],
+    (set) => {
+      for (const c of this.volumeCountsNow()?.boundVolumes ?? [])
+        set({ storage_class: c.storageClass }, c.count);
+    },
+  );
+  private readonly unboundVolumes = this.scrapedGauge(
+    'pv_collector_unbound_pv_count',
+    'Gauge measuring number of persistent volume currently unbound',
+    ['storage_class'],
+    (set) => {
+      for (const c of this.volumeCountsNow()?.unboundVolumes ?? []) {
+        set({ storage_class: c.storageClass }, c.count);
+      }
+    },
+  );
+  private readonly boundClaims = this.scrapedGauge(
+    'pv_collector_bound_pvc_count',
+    'Gauge measuring number of persistent volume claim currently bound',
+    ['namespace', 'storage_class'],
+    (set) => {
+      for (const c of this.volumeCountsNow()?.boundClaims ?? []) {
+        set({ namespace: c.namespace, storage_class: c.storageClass }, c.count);
+      }
+    },
+  );
+  private readonly unboundClaims = this.scrapedGauge(
+    'pv_collector_unbound_pvc_count',
+    'Gauge measuring number of persistent volume claim currently unbound',
+    ['namespace', 'storage_class'],
+    (set) => {
+      for (const c of this.volumeCountsNow()?.unboundClaims ?? []) {
+        set({ namespace: c.namespace, storage_class: c.storageClass }, c.count);
+      }
+    },
+  );
+
+  private readonly retroactiveStorageClasses = new Counter({
+    name: 'retroactive_storageclass_total',
+    help: 'Total number of retroactive StorageClass assignments to persistent volume claim',
+    registers: [this.registry],
+  });
+  private readonly retroactiveStorageClassErrors = new Counter({
+    name: 'retroactive_storageclass_errors_total',
+    help: 'Total number of failed retroactive StorageClass assignments to persistent volume claim',
+    registers: [this.registry],
+  });
+
+  constructor(options: MetricsOptions = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The exposition text of every metric, for GET /metrics. */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  workQueueObserver(name: string): QueueMetricsObserver {
+    const labels = { name };
+    // Zero series from the start, so rates work before the first event.
+    this.queueAdds.inc(labels, 0);
+    this.queueRetries.inc(labels, 0);
+    return {
+      onAdd: () => {
+        this.queueAdds.inc(labels);
+      },
+      onQueueDuration: (ms) => {
+        this.queueDuration.observe(labels, ms / 1000);
+      },
+      onWorkDuration: (ms) => {
+        this.workDuration.observe(labels, ms / 1000);
+      },
+      onRetry: () => {
+        this.queueRetries.inc(labels);
+      },
+    };
+  }
+
+  /** The name the binding controller's metrics interface uses. */
+  queueObserver(name: string): QueueMetricsObserver {
+    return this.workQueueObserver(name);
+  }
+
+  /** Reads depth and in-flight work from queue on every scrape; returns an unbind function. */
+  bindQueue(name: string, queue: ObservableQueue): () => void {
+    this.queues.set(name, queue);
+    return () => {
+      if (this.queues.get(name) === queue) this.queues.delete(name);
+    };
+  }
+
+  reconcileObserver(controller: string): ReconcileMetricsObserver {
+    for (const result of reconcileOutcomes) this.reconcileTotal.inc({ controller, result }, 0);
+    this.reconcileErrors.inc({ controller }, 0);
+    return {
+      observe: (result, seconds) => {
+        this.reconcileTotal.inc({ controller, result });
+        if (result === 'error') this.reconcileErrors.inc({ controller });
+        this.reconcileTime.observe({ controller }, seconds);
+      },
+    };
+  }
+
+  /**
+   * Supplies the pv_collector_* gauges; fn runs once per scrape. A later call
+   * replaces the earlier source.
+   */
+  onCollectVolumeCounts(fn: () => VolumeCounts): void {
+    this.volumeCounts = fn;
+  }
+
+  retroactiveStorageClass(ok: boolean): void {
+    this.retroactiveStorageClasses.inc();
+    if (!ok) this.retroactiveStorageClassErrors.inc();
+  }
+
+  /**
+   * The four pv_collector gauges share one call of the source per scrape: the
+   * registry collects all metrics in one synchronous pass, so a snapshot
+   * dropped on the next turn of the event loop is never reused by a later scrape.
+   */
+  private volumeCountsNow(): VolumeCounts | undefined {
+    if (!this.volumeCounts) return undefined;
+    if (!this.volumeSnapshot) {
+      try {
+        this.volumeSnapshot = this.volumeCounts();
+      } catch {
+        // A failing source leaves the gauges empty rather than failing the whole scrape.
+        return undefined;
+      }
+      setImmediate(() => {
+        this.volumeSnapshot = undefined;
+      });
+    }
+    return this.volumeSnapshot;
+  }
+
+  private scrapedGauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    fill: (set: (labels: Record<L, string>, value: number) => void) => void,
+  ): Gauge<L> {
+    return new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        // Series of queues or classes that no longer exist must disappear.
+        this.reset();
+        fill((labels, value) => {
+          this.set(labels as Partial<Record<L, string>>, value);
+        });
+      },
+    });
+  }
+}
