@@ -25,6 +25,7 @@ import {
 
 import { apiMessage, isNotFound } from '../runtime/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
+import type { EventSink, ObjectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
 import { objectKey } from '../runtime/store.ts';
@@ -46,25 +47,6 @@ import { type PlannedEvent, planClaim } from './claim-sync.ts';
 import { claimKey, storageClassOf } from './objects.ts';
 import { VolumeIndex, isFree } from './volume-index.ts';
 import { planVolume } from './volume-sync.ts';
-
-export interface ObjectRef {
-  kind: string;
-  apiVersion: string;
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-}
-
-export interface EventSink {
-  record(
-    regarding: ObjectRef,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    action: string,
-    note: string,
-  ): unknown;
-}
 
 export interface BindingMetrics {
   queueObserver(name: string): WorkQueueObserver;

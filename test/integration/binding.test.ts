@@ -8,7 +8,8 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { BindingController, type EventSink, type ObjectRef } from '../../src/binding/controller.ts';
+import { BindingController } from '../../src/binding/controller.ts';
+import type { EventSink, ObjectRef } from '../../src/runtime/events.ts';
 import { silentLog } from '../../src/runtime/log.ts';
 import { testCluster } from './cluster-hooks.ts';
 import { pv, pvc, type ClaimSpec, type VolumeSpec } from '../support/objects.ts';
