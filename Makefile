@@ -48,13 +48,9 @@ cluster-status: $(DEPS) ## show the local control plane's processes
 	@$(CLUSTER) status --name $(CLUSTER_NAME)
 
 .PHONY: run
-run: $(DEPS) ## the demo: a local control plane (or the cluster in KUBECONFIG); Ctrl-C stops it
-	@if [ -n "$${KUBECONFIG:-}" ]; then \
-	  echo "Using the cluster in KUBECONFIG=$$KUBECONFIG:"; \
-	  kubectl version 2>/dev/null || echo "(kubectl not on PATH; the local one is built by 'make control-plane')"; \
-	else \
-	  $(MAKE) --no-print-directory control-plane && $(CLUSTER) up --foreground --name $(RUN_CLUSTER_NAME); \
-	fi
+run: $(DEPS) ## the demo: the operator against a local control plane (or the cluster in KUBECONFIG); Ctrl-C stops it all
+	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory control-plane; fi
+	@RUN_CLUSTER_NAME=$(RUN_CLUSTER_NAME) $(TSX) scripts/run.ts
 
 .PHONY: build
 build: $(DEPS) ## compile TypeScript to dist/

@@ -20,6 +20,17 @@ export interface PlannedEvent {
   type: 'Normal' | 'Warning';
   reason: string;
   note: string;
+  /**
+   * Why no volume fits, appended to note after ": ". Computing it walks every
+   * volume, so it is a function: the controller calls it only when it is about
+   * to emit the event, not on every reconcile of a Pending claim.
+   */
+  explain?: () => string;
+}
+
+/** The event's full text, explanation included. */
+export function eventNote(e: PlannedEvent): string {
+  return e.explain ? `${e.note}: ${e.explain()}` : e.note;
 }
 
 export type ClaimPlan =
@@ -104,7 +115,8 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
       return pending(
         'Warning',
         'ProvisioningFailed',
-        `storageclass.storage.k8s.io "${className}" not found; no volume fits: ${why()}`,
+        `storageclass.storage.k8s.io "${className}" not found; no volume fits`,
+        why,
       );
     }
     if (sc.provisioner !== noProvisioner) {
@@ -121,12 +133,13 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
         },
       };
     }
-    return pending('Normal', 'FailedBinding', `no persistent volumes available for this claim: ${why()}`);
+    return pending('Normal', 'FailedBinding', 'no persistent volumes available for this claim', why);
   }
   return pending(
     'Normal',
     'FailedBinding',
-    `no persistent volumes available for this claim and no storage class is set: ${why()}`,
+    'no persistent volumes available for this claim and no storage class is set',
+    why,
   );
 }
 
@@ -147,6 +160,11 @@ function planNamedVolume(claim: V1PersistentVolumeClaim, volumeName: string, wor
   return pending('Warning', 'FailedBinding', `volume "${volumeName}" already bound to a different claim.`);
 }
 
-function pending(type: PlannedEvent['type'], reason: string, note: string): ClaimPlan {
-  return { action: 'pending', event: { type, reason, note } };
+function pending(
+  type: PlannedEvent['type'],
+  reason: string,
+  note: string,
+  explain?: () => string,
+): ClaimPlan {
+  return { action: 'pending', event: { type, reason, note, explain } };
 }

@@ -29,6 +29,7 @@ import type { EventSink, ObjectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
 import { objectKey } from '../runtime/store.ts';
+import type { VolumeCounts } from '../runtime/metrics.ts';
 import type { WorkQueueObserver } from '../runtime/work-queue.ts';
 import {
   annBetaStorageProvisioner,
@@ -43,7 +44,7 @@ import {
   volumeUnbound,
   volumeWithPhase,
 } from './bind-writes.ts';
-import { type PlannedEvent, planClaim } from './claim-sync.ts';
+import { type PlannedEvent, eventNote, planClaim } from './claim-sync.ts';
 import { claimKey, storageClassOf } from './objects.ts';
 import { VolumeIndex, isFree } from './volume-index.ts';
 import { planVolume } from './volume-sync.ts';
@@ -65,6 +66,8 @@ export interface BindingControllerOptions {
   metrics?: BindingMetrics;
   /** For tests: quicker retries. */
   baseDelayMs?: number;
+  /** How often a Pending claim's explanation may be recomputed for the same reason (default 30 s). */
+  explainIntervalMs?: number;
 }
 
 const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => ({
@@ -96,7 +99,7 @@ export class BindingController {
   readonly volumeController: Controller;
   private readonly opts: BindingControllerOptions;
   /** Last pending event per claim uid, so the same explanation is not repeated. */
-  private readonly lastPendingNote = new Map<string, string>();
+  private readonly lastPending = new Map<string, { reason: string; note: string; at: number }>();
 
   constructor(opts: BindingControllerOptions) {
     this.opts = opts;
@@ -133,14 +136,14 @@ export class BindingController {
       ...common,
       name: 'persistentvolumeclaim-binder',
       reconcile: (key) => this.syncClaim(key),
-      queueObserver: opts.metrics?.queueObserver('claims'),
+      queueObserver: opts.metrics?.queueObserver('persistentvolumeclaim-binder'),
       reconcileObserver: opts.metrics?.reconcileObserver('persistentvolumeclaim-binder'),
     });
     this.volumeController = new Controller({
       ...common,
       name: 'persistentvolume-binder',
       reconcile: (key) => this.syncVolume(key),
-      queueObserver: opts.metrics?.queueObserver('volumes'),
+      queueObserver: opts.metrics?.queueObserver('persistentvolume-binder'),
       reconcileObserver: opts.metrics?.reconcileObserver('persistentvolume-binder'),
     });
     this.wire();
@@ -197,7 +200,7 @@ export class BindingController {
       },
       resync: onClaim,
       delete: (c) => {
-        this.lastPendingNote.delete(c.metadata?.uid ?? '');
+        this.lastPending.delete(c.metadata?.uid ?? '');
         const name = c.spec?.volumeName;
         if (name) this.volumeController.enqueue(name);
         for (const v of this.index.volumesNamingClaim(c.metadata?.namespace ?? '', c.metadata?.name ?? '')) {
@@ -231,7 +234,29 @@ export class BindingController {
   }
 
   private event(regarding: ObjectRef, e: PlannedEvent, action: string): void {
-    void this.opts.events.record(regarding, e.type, e.reason, action, e.note);
+    void this.opts.events.record(regarding, e.type, e.reason, action, eventNote(e));
+  }
+
+  /**
+   * A Pending claim's event, said only when its text changes. A claim is
+   * reconciled again whenever a volume of its class frees up, so in a storm the
+   * explanation (which walks every volume) would be recomputed, and its
+   * wording would change, hundreds of times a second: for the same reason it
+   * is recomputed at most once per explainIntervalMs. The periodic resync
+   * brings any later change to the event.
+   */
+  private pendingEvent(claim: V1PersistentVolumeClaim, e: PlannedEvent): void {
+    const uid = claim.metadata?.uid ?? '';
+    const now = Date.now();
+    const last = this.lastPending.get(uid);
+    if (last?.reason === e.reason && now - last.at < (this.opts.explainIntervalMs ?? 30_000)) return;
+    const note = eventNote(e);
+    if (last?.reason === e.reason && last.note === note) {
+      last.at = now;
+      return;
+    }
+    this.lastPending.set(uid, { reason: e.reason, note, at: now });
+    void this.opts.events.record(claimRefOf(claim), e.type, e.reason, 'Binding', note);
   }
 
   // ---- claims ----
@@ -249,7 +274,7 @@ export class BindingController {
         } finally {
           if (plan.chosen) this.index.release(name);
         }
-        this.lastPendingNote.delete(claim.metadata?.uid ?? '');
+        this.lastPending.delete(claim.metadata?.uid ?? '');
         return undefined;
       }
       case 'pending': {
@@ -274,14 +299,7 @@ export class BindingController {
           );
         }
         await this.writeClaimStatus(current, 'Pending', undefined);
-        if (plan.event) {
-          const uid = claim.metadata?.uid ?? '';
-          const said = `${plan.event.reason}\u0000${plan.event.note}`;
-          if (this.lastPendingNote.get(uid) !== said) {
-            this.lastPendingNote.set(uid, said);
-            this.event(claimRefOf(claim), plan.event, 'Binding');
-          }
-        }
+        if (plan.event) this.pendingEvent(claim, plan.event);
         return undefined;
       }
       case 'assignDefaultClass': {
@@ -425,25 +443,30 @@ export class BindingController {
     );
   }
 
-  /** Counts for the pv_collector_* gauges. */
-  volumeCounts(): {
-    boundVolumes: Map<string, number>;
-    unboundVolumes: Map<string, number>;
-    boundClaims: Map<string, number>;
-    unboundClaims: Map<string, number>;
-  } {
-    const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
-    const boundVolumes = new Map<string, number>();
-    const unboundVolumes = new Map<string, number>();
-    for (const v of this.volumes.store.list()) {
-      bump(v.status?.phase === 'Bound' ? boundVolumes : unboundVolumes, storageClassOf(v));
-    }
-    const boundClaims = new Map<string, number>();
-    const unboundClaims = new Map<string, number>();
-    for (const c of this.claims.store.list()) {
-      const k = `${c.metadata?.namespace ?? ''}\u0000${storageClassOf(c)}`;
-      bump(c.status?.phase === 'Bound' ? boundClaims : unboundClaims, k);
-    }
-    return { boundVolumes, unboundVolumes, boundClaims, unboundClaims };
+  /** Volumes and claims by binding state, for the pv_collector_* gauges (read on each scrape). */
+  volumeCounts(): VolumeCounts {
+    const count = <K extends string>(keys: Iterable<K>): Map<K, number> => {
+      const m = new Map<K, number>();
+      for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
+      return m;
+    };
+    const volumes = this.volumes.store.list();
+    const claims = this.claims.store.list();
+    const byClass = (vs: V1PersistentVolume[]) =>
+      [...count(vs.map(storageClassOf))].map(([storageClass, n]) => ({ storageClass, count: n }));
+    const byNamespaceAndClass = (cs: V1PersistentVolumeClaim[]) =>
+      [...count(cs.map((c) => `${c.metadata?.namespace ?? ''}\u0000${storageClassOf(c)}`))].map(
+        ([key, n]) => {
+          const [namespace = '', storageClass = ''] = key.split('\u0000');
+          return { namespace, storageClass, count: n };
+        },
+      );
+    const isBound = (o: { status?: { phase?: string } }) => o.status?.phase === 'Bound';
+    return {
+      boundVolumes: byClass(volumes.filter(isBound)),
+      unboundVolumes: byClass(volumes.filter((v) => !isBound(v))),
+      boundClaims: byNamespaceAndClass(claims.filter(isBound)),
+      unboundClaims: byNamespaceAndClass(claims.filter((c) => !isBound(c))),
+    };
   }
 }

@@ -105,13 +105,15 @@ describe('cluster commands', () => {
     await expectGone(state);
   });
 
-  it('make run keeps a cluster up until Ctrl-C, then stops it and frees every port', async function () {
+  it('make run starts a cluster and the operator, keeps them up until Ctrl-C, then stops both and frees every port', async function () {
     this.timeout(180_000);
     const name = 'it-run-sigint';
     const run = make(['run', `RUN_CLUSTER_NAME=${name}`]);
     const kubeconfig = join(repoRoot, '.cluster', name, 'kubeconfig');
     let out = '';
+    let err = '';
     run.child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    run.child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     await eventually(
       'make run to print the kubeconfig path',
       () => Promise.resolve(out.includes(kubeconfig) ? true : undefined),
@@ -126,9 +128,17 @@ describe('cluster commands', () => {
       'kwok',
     ]);
     for (const p of state.processes) expect(isAlive(p.pid), p.name).to.be.true;
+    // The operator runs against it, logging in the terminal format.
+    await eventually(
+      'the operator to sync its informers',
+      () => Promise.resolve(err.includes('informers synced') ? true : undefined),
+      60_000,
+    );
+    expect(err).to.match(/ info +pv-lifecycle-operator starting /);
 
     process.kill(-(run.child.pid ?? 0), 'SIGINT');
     const finished = await run.done;
+    expect(finished.stderr).to.contain('shutting down signal=SIGINT');
     expect(finished.stderr).to.contain('Stopped; every port is free.');
     await expectGone(state);
   });

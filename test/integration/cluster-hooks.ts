@@ -21,7 +21,10 @@ export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
     this.timeout(15 * 60_000); // the first run may still have to build the control plane
     const started = Date.now();
-    cluster = await LocalCluster.start({ dir: join(repoRoot, '.cluster', 'test') });
+    // TEST_CLUSTER_NAME lets two integration runs share a machine.
+    cluster = await LocalCluster.start({
+      dir: join(repoRoot, '.cluster', process.env.TEST_CLUSTER_NAME ?? 'test'),
+    });
     process.stderr.write(
       `  local control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cluster.state.server}\n`,
     );

@@ -1,7 +1,7 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { type ClaimPlan, planClaim } from '../../../src/binding/claim-sync.ts';
+import { type ClaimPlan, eventNote, planClaim } from '../../../src/binding/claim-sync.ts';
 import { VolumeIndex } from '../../../src/binding/volume-index.ts';
 import { pv, pvc } from '../../support/objects.ts';
 
@@ -52,7 +52,7 @@ function summary(p: ClaimPlan): string {
     case 'bind':
       return `bind ${p.volume.metadata?.name ?? ''}${p.chosen ? ' (chosen)' : ''}`;
     case 'pending':
-      return `pending${p.provisioner ? ` provisioner=${p.provisioner}` : ''}${p.event ? ` ${p.event.type} ${p.event.reason}: ${p.event.note}` : ''}`;
+      return `pending${p.provisioner ? ` provisioner=${p.provisioner}` : ''}${p.event ? ` ${p.event.type} ${p.event.reason}: ${eventNote(p.event)}` : ''}`;
     case 'assignDefaultClass':
       return `default class ${p.storageClass}`;
     case 'lost':

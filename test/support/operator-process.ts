@@ -1,0 +1,147 @@
+// The operator as a user runs it: its own Node process, started with the
+// command line, watched through its logs and its HTTP endpoints. Tied to the
+// test process (setpriv --pdeathsig) so a crashed test run leaves it behind.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { sleep } from './wait.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const hasSetpriv = spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+
+export interface OperatorStartOptions {
+  kubeconfig: string;
+  /** Extra command-line flags. */
+  args?: string[];
+  /** File the operator's log lines are appended to, for reading after a failure. */
+  logFile?: string;
+  readyTimeoutMs?: number;
+}
+
+export interface LogEntry {
+  level: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+export class OperatorProcess {
+  readonly child: ChildProcess;
+  readonly entries: LogEntry[] = [];
+  private readonly logFile: string | undefined;
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private port = 0;
+
+  private constructor(opts: OperatorStartOptions) {
+    this.logFile = opts.logFile;
+    if (this.logFile) mkdirSync(dirname(this.logFile), { recursive: true });
+    const argv = [
+      '--import',
+      'tsx',
+      join(repoRoot, 'src', 'main.ts'),
+      '--kubeconfig',
+      opts.kubeconfig,
+      '--metrics-bind-address',
+      '127.0.0.1:0',
+      '--log-level',
+      'debug',
+      ...(opts.args ?? []),
+    ];
+    const [file, args] = hasSetpriv
+      ? ['setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, ...argv]]
+      : [process.execPath, argv];
+    this.child = spawn(file, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    let partial = '';
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.onLine(line);
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        resolve(this.exitStatus);
+      });
+    });
+  }
+
+  /** Starts the operator and waits until /readyz answers 200 (its informers have synced). */
+  static async start(opts: OperatorStartOptions): Promise<OperatorProcess> {
+    const p = new OperatorProcess(opts);
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+    for (;;) {
+      if (p.exitStatus) {
+        throw new Error(`operator exited during start-up (${JSON.stringify(p.exitStatus)}):\n${p.tail()}`);
+      }
+      if (p.port && (await p.get('/readyz').catch(() => undefined))?.status === 200) return p;
+      if (Date.now() > deadline) {
+        await p.kill();
+        throw new Error(`operator not ready in time:\n${p.tail()}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  private onLine(line: string): void {
+    if (this.logFile) appendFileSync(this.logFile, `${line}\n`);
+    let entry: LogEntry;
+    try {
+      entry = JSON.parse(line) as LogEntry;
+    } catch {
+      entry = { level: 'raw', message: line };
+    }
+    this.entries.push(entry);
+    if (entry.message === 'serving metrics and probes' && typeof entry.address === 'string') {
+      this.port = Number(entry.address.slice(entry.address.lastIndexOf(':') + 1));
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  get running(): boolean {
+    return this.exitStatus === undefined;
+  }
+
+  get(path: string): Promise<Response> {
+    return fetch(`http://127.0.0.1:${String(this.port)}${path}`, { signal: AbortSignal.timeout(5000) });
+  }
+
+  async metrics(): Promise<string> {
+    const res = await this.get('/metrics');
+    return res.text();
+  }
+
+  /** The last lines it logged, for failure messages. */
+  tail(lines = 40): string {
+    return this.entries
+      .slice(-lines)
+      .map((e) => JSON.stringify(e))
+      .join('\n');
+  }
+
+  /** Sends signal and waits for the process to exit. */
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+    timeoutMs = 20_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.exitStatus) return this.exitStatus;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGKILL: a crash, with no chance to clean up. */
+  kill(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.stop('SIGKILL');
+  }
+}
