@@ -221,10 +221,17 @@ export class BindingController {
     }
   }
 
+  /**
+   * Stores the result of our own write at once. The watch later delivers the
+   * same resourceVersion, which the informer does not report as a change, so
+   * what a change would trigger happens here: a volume we made free may be
+   * what a Pending claim of its class waits for.
+   */
   private rememberVolume(v: V1PersistentVolume): V1PersistentVolume {
     this.volumes.writeBack(v);
     const current = this.volumes.store.get(v.metadata?.name ?? '') ?? v;
     this.index.upsert(current);
+    if (isFree(current)) this.enqueuePendingClaims(storageClassOf(current));
     return current;
   }
 
@@ -270,7 +277,7 @@ export class BindingController {
         const name = plan.volume.metadata?.name ?? '';
         if (plan.chosen && !this.index.reserve(name, key)) return { requeueAfterMs: 100 };
         try {
-          await this.bind(claim, plan.volume);
+          await this.bind(claim, plan.volume, plan.chosen);
         } finally {
           if (plan.chosen) this.index.release(name);
         }
@@ -316,6 +323,8 @@ export class BindingController {
           this.opts.metrics?.retroactiveStorageClass(false);
           throw err;
         }
+        // Match again, now with the class (a key added while in flight runs again after).
+        this.claimController.enqueue(key);
         return undefined;
       }
       case 'lost': {
@@ -323,8 +332,10 @@ export class BindingController {
           // Our cache has not seen the volume yet; decide again once it has.
           return { requeueAfterMs: 1000 };
         }
-        if (await this.writeClaimStatus(claim, 'Lost', undefined))
+        if (await this.writeClaimStatus(claim, 'Lost', undefined)) {
+          this.opts.log.warn('claim lost', { claim: key, reason: plan.event.reason, note: plan.event.note });
           this.event(claimRefOf(claim), plan.event, 'Binding');
+        }
         return undefined;
       }
     }
@@ -341,9 +352,14 @@ export class BindingController {
   }
 
   /** The four writes, each only when it changes something, in upstream's order. */
-  private async bind(claim: V1PersistentVolumeClaim, chosen: V1PersistentVolume): Promise<void> {
-    const { core } = this.opts;
+  private async bind(
+    claim: V1PersistentVolumeClaim,
+    chosen: V1PersistentVolume,
+    fromFreePool: boolean,
+  ): Promise<void> {
+    const { core, log } = this.opts;
     let volume = chosen;
+    const before = claim.status?.phase;
     const withRef = volumeBoundToClaim(volume, claim);
     if (withRef) {
       volume = this.rememberVolume(
@@ -368,6 +384,14 @@ export class BindingController {
       );
     }
     await this.writeClaimStatus(current, 'Bound', volume);
+    if (before !== 'Bound') {
+      log.info('bound claim to volume', {
+        claim: objectKey(claim),
+        volume: volume.metadata?.name,
+        capacity: volume.spec?.capacity?.storage,
+        how: fromFreePool ? 'matched' : 'pre-bound',
+      });
+    }
   }
 
   /** Returns whether the status changed. */
@@ -411,6 +435,10 @@ export class BindingController {
         this.claimController.enqueue(plan.claim);
         return undefined;
       case 'unbind': {
+        this.opts.log.info('freeing volume: the claim it names is bound elsewhere or gone', {
+          volume: name,
+          claim: ref ? claimKey(ref.namespace, ref.name) : undefined,
+        });
         const freed = this.rememberVolume(
           await this.opts.core.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
         );
@@ -435,6 +463,14 @@ export class BindingController {
   private async writeVolumePhase(volume: V1PersistentVolume, phase: string): Promise<void> {
     const updated = volumeWithPhase(volume, phase, undefined, new Date());
     if (!updated) return;
+    this.opts.log.info('volume phase', {
+      volume: volume.metadata?.name,
+      from: volume.status?.phase ?? '',
+      to: phase,
+      claim: volume.spec?.claimRef
+        ? claimKey(volume.spec.claimRef.namespace, volume.spec.claimRef.name)
+        : undefined,
+    });
     this.rememberVolume(
       await this.opts.core.replacePersistentVolumeStatus({
         name: volume.metadata?.name ?? '',

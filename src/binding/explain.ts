@@ -44,8 +44,6 @@ export function whyNot(volume: V1PersistentVolume, claim: V1PersistentVolumeClai
   if (vac !== volumeAttributesClassOf(claim)) {
     return miss(4, vac === '' ? 'no volume attributes class' : `volume attributes class "${vac}"`);
   }
-  if (!ref && volume.status?.phase !== 'Available')
-    return miss(5, `phase ${volume.status?.phase ?? 'unset'}`);
   const offered = new Set(volume.spec?.accessModes ?? []);
   const lacking = (claim.spec?.accessModes ?? []).filter((m) => !offered.has(m));
   if (lacking.length > 0) return miss(6, `lacks ${lacking.join(', ')}`);
@@ -61,7 +59,23 @@ export function whyNot(volume: V1PersistentVolume, claim: V1PersistentVolumeClai
     return miss(8, 'the claim selector is invalid');
   }
   if (!selects(volume.metadata?.labels)) return miss(8, 'labels do not match the selector');
+  // Checked last: a new volume is Pending only until the binder marks it
+  // Available, so for one that fits in every other way this is the whole story.
+  if (!ref && volume.status?.phase !== 'Available') {
+    return miss(9, `phase ${volume.status?.phase ?? 'unset'}`);
+  }
   return undefined;
+}
+
+/** Misses beyond the named ones are counted by kind, not by their details. */
+export function reasonGroup(reason: string): string {
+  if (reason.startsWith('too small')) return 'too small';
+  if (reason.startsWith('bound to ')) return 'bound to other claims';
+  if (reason.startsWith('storage class ') || reason === 'no storage class') return 'other storage classes';
+  if (reason.startsWith('volume attributes class ') || reason === 'no volume attributes class') {
+    return 'other volume attributes classes';
+  }
+  return reason;
 }
 
 /**
@@ -89,22 +103,20 @@ export function explainNoMatch(
   const parts = misses.slice(0, named).map((m) => `${m.volume}: ${m.reason}`);
   const rest = new Map<string, number>();
   for (const m of misses.slice(named)) {
-    const group = m.reason.startsWith('too small') ? 'too small' : m.reason;
+    const group = reasonGroup(m.reason);
     rest.set(group, (rest.get(group) ?? 0) + 1);
   }
   const groups = [...rest.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   for (const [reason, count] of groups) {
     parts.push(`${count} other${count === 1 ? '' : 's'}: ${reason}`);
   }
-  let text = '';
-  for (const [i, part] of parts.entries()) {
-    const next = text ? `${text}; ${part}` : part;
-    if (next.length > maxLength) {
-      if (!text) return part.slice(0, maxLength);
-      const left = parts.length - i;
-      return `${text}; and ${left} more reason${left === 1 ? '' : 's'}`;
-    }
-    text = next;
+  const full = parts.join('; ');
+  if (full.length <= maxLength) return full;
+  // Keep as many parts as fit together with the note of how many were left out.
+  for (let kept = parts.length - 1; kept > 0; kept--) {
+    const left = parts.length - kept;
+    const text = `${parts.slice(0, kept).join('; ')}; and ${String(left)} more reason${left === 1 ? '' : 's'}`;
+    if (text.length <= maxLength) return text;
   }
-  return text;
+  return (parts[0] ?? '').slice(0, maxLength);
 }

@@ -1,6 +1,7 @@
 // The controller loop: a work queue of keys and a level-based reconcile that
 // reads the world from informer stores and converges it. Resolving is
 // success (optionally "requeue after"); throwing backs the key off.
+import { apiMessage, isConflict } from './api-errors.ts';
 import type { Log } from './log.ts';
 import { type WorkQueueObserver, type WorkResult, WorkQueue } from './work-queue.ts';
 
@@ -40,12 +41,16 @@ export class Controller {
       baseDelayMs: opts.baseDelayMs,
       maxDelayMs: opts.maxDelayMs,
       onError: (key, err) => {
-        opts.log.warn('reconcile failed; will retry', {
+        const meta = {
           controller: opts.name,
           key,
-          error: err instanceof Error ? err.message : String(err),
+          error: apiMessage(err),
           failures: this.queue.failures(key),
-        });
+        };
+        // Another writer changed the object since our cache saw it: expected
+        // under concurrency, and the retry works from fresher state.
+        if (isConflict(err)) opts.log.debug('conflict; will retry from fresher state', meta);
+        else opts.log.warn('reconcile failed; will retry', meta);
       },
     });
   }

@@ -128,9 +128,16 @@ describe('binding controller (operator process)', function () {
     await volume('extra-modes', { size: '2Gi', modes: ['ReadWriteOnce', 'ReadOnlyMany'] });
     await claim('c', { size: '2Gi' });
     expect(await boundVolume('c')).to.equal(`${ns}-fits`);
-    await claim('rwx', { size: '1Gi', modes: ['ReadWriteMany'] });
+    // The group with the fewest modes wins over a smaller volume with more modes.
     await volume('rwx-rox', { size: '1Gi', modes: ['ReadWriteMany', 'ReadOnlyMany', 'ReadWriteOnce'] });
     await volume('rwx', { size: '5Gi', modes: ['ReadWriteMany'] });
+    await eventually('both volumes Available', async () => {
+      const all = await Promise.all(
+        ['rwx-rox', 'rwx'].map((v) => core.readPersistentVolume({ name: `${ns}-${v}` })),
+      );
+      return all.every((v) => v.status?.phase === 'Available') ? true : undefined;
+    });
+    await claim('rwx', { size: '1Gi', modes: ['ReadWriteMany'] });
     expect(await boundVolume('rwx')).to.equal(`${ns}-rwx`);
   });
 
@@ -204,18 +211,41 @@ describe('binding controller (operator process)', function () {
   });
 
   it('says why a claim is Pending, naming the nearest volumes, in one FailedBinding event', async () => {
-    await volume('small', { size: '1Gi' });
-    await volume('rox', { size: '5Gi', modes: ['ReadOnlyMany'] });
+    await storage.createStorageClass({
+      body: { metadata: { name: cls() }, provisioner: 'kubernetes.io/no-provisioner' },
+    });
+    try {
+      await volume('small', { size: '1Gi' });
+      await volume('rox', { size: '5Gi', modes: ['ReadOnlyMany'] });
+      await claim('c', { size: '2Gi' });
+      const e = await eventAbout('c', 'FailedBinding');
+      expect(e.type).to.equal('Normal');
+      expect(e.note, e.note).to.match(
+        new RegExp(
+          `^no persistent volumes available for this claim: ${ns}-small: too small \\(1Gi < 2Gi\\); ${ns}-rox: lacks ReadWriteOnce`,
+        ),
+      );
+      expect(e.note?.length).to.be.at.most(500);
+      // The same reasons are not said again.
+      await sleep(2000);
+      const failed = (await eventsAbout('c')).filter((x) => x.reason === 'FailedBinding');
+      expect(failed).to.have.length(1);
+      expect(failed[0]?.series).to.equal(undefined);
+    } finally {
+      await storage.deleteStorageClass({ name: cls() });
+    }
+  });
+
+  it('says ProvisioningFailed for a class that does not exist, still naming the nearest volumes', async () => {
+    await volume('near', { size: '1Gi' });
     await claim('c', { size: '2Gi' });
-    const e = await eventAbout('c', 'FailedBinding');
-    expect(e.note).to.match(/^no persistent volumes available for this claim: /);
-    expect(e.note).to.contain(`${ns}-rox: lacks ReadWriteOnce`);
-    expect(e.note).to.contain(`${ns}-small: too small (1Gi < 2Gi)`);
-    // The same reasons are not said again.
-    await sleep(2000);
-    const failed = (await eventsAbout('c')).filter((x) => x.reason === 'FailedBinding');
-    expect(failed).to.have.length(1);
-    expect(failed[0]?.series).to.equal(undefined);
+    const e = await eventAbout('c', 'ProvisioningFailed');
+    expect(e.type).to.equal('Warning');
+    expect(e.note).to.match(
+      new RegExp(
+        `^storageclass\\.storage\\.k8s\\.io "${cls()}" not found; no volume fits: ${ns}-near: too small \\(1Gi < 2Gi\\)`,
+      ),
+    );
   });
 
   it('leaves WaitForFirstConsumer claims to the scheduler and finishes the binds it starts', async () => {
