@@ -88,6 +88,10 @@ bench-cluster: $(DEPS) control-plane ## time the local control plane's start and
 bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k to 100k volumes
 	$(TSX) bench/matcher.ts
 
+.PHONY: bench-storm
+bench-storm: $(DEPS) control-plane ## a binding storm with the in-tree binder and with the operator, side by side (COUNTS=300,1000 WORKERS=4)
+	$(TSX) bench/binding-storm.ts
+
 .PHONY: clean
 clean: ## remove build output and stopped clusters' data (not the cache)
 	-@$(CLUSTER) down --name local 2>/dev/null
