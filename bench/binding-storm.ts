@@ -8,9 +8,10 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { CoreV1Api, type V1PersistentVolumeClaim, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { LocalCluster } from '../cluster/local-cluster.ts';
+import { Informer } from '../src/runtime/informer.ts';
 import { pv, pvc } from '../test/support/objects.ts';
 import { OperatorProcess } from '../test/support/operator-process.ts';
 
@@ -44,7 +45,7 @@ async function storm(binder: 'in-tree' | 'operator', count: number): Promise<Res
     if (binder === 'operator') {
       operator = await OperatorProcess.start({
         kubeconfig: cluster.kubeconfig,
-        args: ['--workers', workers, '--log-level', 'warn'],
+        args: ['--workers', workers, '--log-level', 'info'],
       });
     }
     const kc = cluster.kubeConfig();
@@ -55,18 +56,28 @@ async function storm(binder: 'in-tree' | 'operator', count: number): Promise<Res
     const boundAt = new Map<string, number>();
     let resolveAll: () => void = () => undefined;
     const allBound = new Promise<void>((resolve) => (resolveAll = resolve));
-    const watch = await new Watch(kc).watch(
-      `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
-      {},
-      (_type: string, c: V1PersistentVolumeClaim) => {
-        const name = c.metadata?.name ?? '';
-        if (c.status?.phase === 'Bound' && !boundAt.has(name)) {
-          boundAt.set(name, performance.now());
-          if (boundAt.size === count) resolveAll();
-        }
+    const claims = new Informer<V1PersistentVolumeClaim>({
+      name: 'bench-claims',
+      kubeConfig: kc,
+      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      list: () => core.listNamespacedPersistentVolumeClaim({ namespace: ns }),
+      model: 'V1PersistentVolumeClaim',
+    });
+    const seen = (c: V1PersistentVolumeClaim) => {
+      const name = c.metadata?.name ?? '';
+      if (c.status?.phase === 'Bound' && !boundAt.has(name)) {
+        boundAt.set(name, performance.now());
+        if (boundAt.size === count) resolveAll();
+      }
+    };
+    claims.on({
+      add: seen,
+      update: (_old, c) => {
+        seen(c);
       },
-      () => undefined,
-    );
+    });
+    claims.start();
+    await claims.waitForSync();
 
     const started = performance.now();
     const createdAt = new Map<string, number>();
@@ -90,7 +101,7 @@ async function storm(binder: 'in-tree' | 'operator', count: number): Promise<Res
     await Promise.all(creates);
     await Promise.race([allBound, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
     const end = performance.now();
-    watch.abort();
+    await claims.stop();
     const latencies = [...boundAt].map(([name, at]) => (at - (createdAt.get(name) ?? started)) / 1000);
     return {
       binder,

@@ -1,6 +1,7 @@
 // Command lines of the control plane's components. Pure functions, so the
 // flags that matter (the binder switch above all) are unit-tested.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import type { Pki } from './pki.ts';
 
@@ -127,13 +128,17 @@ export function kubeScheduler(ctx: ComponentContext): Component {
   };
 }
 
+/** Stages shipped in the kwok module (copied into the cache by build.sh). */
 export const kwokStages = [
   'node-initialize.yaml',
   'node-heartbeat-with-lease.yaml',
   'pod-ready.yaml',
-  'pod-complete.yaml',
   'pod-delete.yaml',
 ];
+
+/** The project's own stages: Job pods succeed, or, for tests, succeed late or fail (label kwokoutcome). */
+export const projectStagesDir = fileURLToPath(new URL('kwok-stages/', import.meta.url));
+export const projectKwokStages = ['pod-complete.yaml', 'pod-complete-slow.yaml', 'pod-fail.yaml'];
 
 export function kwok(ctx: ComponentContext): Component {
   return {
@@ -148,6 +153,7 @@ export function kwok(ctx: ComponentContext): Component {
       '--cidr=10.0.2.0/24',
       '--node-lease-duration-seconds=40',
       ...kwokStages.map((s) => `--config=${join(ctx.stagesDir, s)}`),
+      ...projectKwokStages.map((s) => `--config=${join(projectStagesDir, s)}`),
     ],
   };
 }

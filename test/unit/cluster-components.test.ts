@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { expect } from 'chai';
 
 import {
@@ -5,6 +8,7 @@ import {
   components,
   controllersFlag,
   kubeControllerManager,
+  projectStagesDir,
 } from '../../cluster/components.ts';
 
 function context(inTreeBinder: boolean): ComponentContext {
@@ -71,7 +75,12 @@ describe('local control plane components', () => {
   it('gives kwok the node and pod stages and only fake nodes to manage', () => {
     const args = components(context(false)).find((c) => c.name === 'kwok')?.args ?? [];
     expect(args).to.include('--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake');
-    expect(args).to.include('--config=/cache/kwok-stages/pod-complete.yaml');
     expect(args).to.include('--config=/cache/kwok-stages/node-heartbeat-with-lease.yaml');
+    // Job pods complete through the project's own stages, which tests can steer with a label.
+    expect(args).not.to.include('--config=/cache/kwok-stages/pod-complete.yaml');
+    for (const stage of ['pod-complete.yaml', 'pod-complete-slow.yaml', 'pod-fail.yaml']) {
+      expect(args).to.include(`--config=${join(projectStagesDir, stage)}`);
+      expect(existsSync(join(projectStagesDir, stage)), stage).to.equal(true);
+    }
   });
 });
