@@ -5,6 +5,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+
 import { LocalCluster } from '../cluster/local-cluster.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -61,6 +63,18 @@ if (kubeconfig) {
   process.stdout.write(`${kubeconfig}\n`);
 }
 
+// The operator's namespace, where its scrub Jobs run.
+const namespace = process.env.RUN_NAMESPACE ?? 'pv-lifecycle-system';
+{
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  try {
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
+}
+
 say(
   `Starting pv-lifecycle-operator (metrics on http://${metricsAddress}/metrics); Ctrl-C stops everything.\n`,
 );
@@ -76,6 +90,8 @@ const operator = spawn(
     'text',
     '--metrics-bind-address',
     metricsAddress,
+    '--namespace',
+    namespace,
   ],
   { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] },
 );

@@ -1,17 +1,26 @@
 // Command line of pv-lifecycle-operator: parse flags, load the kubeconfig,
 // run the operator until SIGINT or SIGTERM.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
 
 import { Operator } from './operator.ts';
+import { parseRecyclerTemplate } from './reclaim/template.ts';
+import { apiMessage } from './runtime/api-errors.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
 import { parseBindAddress } from './runtime/http-server.ts';
 import { packageInfo } from './version.ts';
 
 const defaults = {
+  namespace: 'pv-lifecycle-system',
+  recycleMaxRetries: 3,
+  recycleRetryBaseMs: 10_000,
+  nfsMinimumTimeout: 300,
+  nfsTimeoutIncrement: 30,
+  hostPathMinimumTimeout: 60,
+  hostPathTimeoutIncrement: 30,
   workers: 4,
   resyncPeriodMs: 15_000,
   metricsBindAddress: ':8080',
@@ -36,6 +45,24 @@ Options:
       --metrics-bind-address ADDR     where /metrics, /healthz and /readyz are served,
                                       host:port or :port; 0 turns it off
                                       (default ${defaults.metricsBindAddress})
+ Reclaim:
+      --namespace NAME                the operator's namespace, where scrub Jobs run
+                                      (default $POD_NAMESPACE, else ${defaults.namespace})
+      --recycler-pod-template FILE    pod template (YAML or JSON) for scrub Jobs: image,
+                                      resources, node selector, tolerations, security context
+      --recycler-pod-template-configmap NAME[/KEY]
+                                      the same from a ConfigMap in --namespace
+                                      (key default template.yaml)
+      --recycle-max-retries N         retries of a failed scrub (default ${String(defaults.recycleMaxRetries)})
+      --recycle-retry-base DURATION   first retry delay, doubling each time
+                                      (default ${formatDuration(defaults.recycleRetryBaseMs)})
+      --pv-recycler-minimum-timeout-nfs SECONDS         (default ${String(defaults.nfsMinimumTimeout)})
+      --pv-recycler-increment-timeout-nfs SECONDS       per GiB (default ${String(defaults.nfsTimeoutIncrement)})
+      --pv-recycler-minimum-timeout-hostpath SECONDS    (default ${String(defaults.hostPathMinimumTimeout)})
+      --pv-recycler-timeout-increment-hostpath SECONDS  per GiB (default ${String(defaults.hostPathTimeoutIncrement)})
+                                      a scrub Job's deadline: the larger of the minimum
+                                      and the volume's whole GiB times the increment
+ Logging:
       --log-level LEVEL               ${logLevels.join(', ')} (default ${defaults.logLevel})
       --log-format FORMAT             ${logFormats.join(' (one JSON object a line) or ')} (key=value
                                       lines for a terminal) (default ${defaults.logFormat})
@@ -45,6 +72,16 @@ Options:
 
 export interface RunOptions {
   kubeconfig: string | undefined;
+  namespace: string;
+  recyclerPodTemplate: { file: string } | { configMap: string; key: string } | undefined;
+  recycleMaxRetries: number;
+  recycleRetryBaseMs: number;
+  timeouts: {
+    nfsMinimum: number;
+    nfsIncrement: number;
+    hostPathMinimum: number;
+    hostPathIncrement: number;
+  };
   workers: number;
   resyncPeriodMs: number;
   metricsBindAddress: string | undefined;
@@ -67,6 +104,15 @@ export function parseCommandLine(argv: string[]): Command {
       'metrics-bind-address': { type: 'string' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
+      namespace: { type: 'string' },
+      'recycler-pod-template': { type: 'string' },
+      'recycler-pod-template-configmap': { type: 'string' },
+      'recycle-max-retries': { type: 'string' },
+      'recycle-retry-base': { type: 'string' },
+      'pv-recycler-minimum-timeout-nfs': { type: 'string' },
+      'pv-recycler-increment-timeout-nfs': { type: 'string' },
+      'pv-recycler-minimum-timeout-hostpath': { type: 'string' },
+      'pv-recycler-timeout-increment-hostpath': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -74,19 +120,76 @@ export function parseCommandLine(argv: string[]): Command {
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
 
-  const workersText = values.workers ?? String(defaults.workers);
-  const workers = Number(workersText);
-  if (!/^\d+$/.test(workersText) || workers < 1 || workers > 256) {
-    throw new Error(`--workers: "${workersText}" is not a whole number from 1 to 256`);
-  }
-  let resyncPeriodMs: number = defaults.resyncPeriodMs;
-  if (values['resync-period'] !== undefined) {
-    try {
-      resyncPeriodMs = parseDuration(values['resync-period']);
-    } catch (e) {
-      throw new Error(`--resync-period: ${(e as Error).message}`, { cause: e });
+  const wholeNumber = (
+    flag: string,
+    text: string | undefined,
+    fallback: number,
+    min: number,
+    max: number,
+  ) => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) {
+      throw new Error(`--${flag}: "${text}" is not a whole number from ${String(min)} to ${String(max)}`);
     }
+    return n;
+  };
+  const workers = wholeNumber('workers', values.workers, defaults.workers, 1, 256);
+  const duration = (flag: string, text: string | undefined, fallback: number) => {
+    if (text === undefined) return fallback;
+    try {
+      return parseDuration(text);
+    } catch (e) {
+      throw new Error(`--${flag}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? defaults.namespace;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw new Error(`--namespace: "${namespace}" is not a valid namespace name`);
   }
+  if (
+    values['recycler-pod-template'] !== undefined &&
+    values['recycler-pod-template-configmap'] !== undefined
+  ) {
+    throw new Error('--recycler-pod-template and --recycler-pod-template-configmap: give one or the other');
+  }
+  let recyclerPodTemplate: RunOptions['recyclerPodTemplate'];
+  if (values['recycler-pod-template'] !== undefined) {
+    if (!existsSync(values['recycler-pod-template'])) {
+      throw new Error(`--recycler-pod-template: no file at "${values['recycler-pod-template']}"`);
+    }
+    recyclerPodTemplate = { file: values['recycler-pod-template'] };
+  } else if (values['recycler-pod-template-configmap'] !== undefined) {
+    const [configMap = '', key = 'template.yaml', ...extra] =
+      values['recycler-pod-template-configmap'].split('/');
+    if (!configMap || !key || extra.length > 0) {
+      throw new Error(
+        `--recycler-pod-template-configmap: "${values['recycler-pod-template-configmap']}" is not NAME or NAME/KEY`,
+      );
+    }
+    recyclerPodTemplate = { configMap, key };
+  }
+  const recycleMaxRetries = wholeNumber(
+    'recycle-max-retries',
+    values['recycle-max-retries'],
+    defaults.recycleMaxRetries,
+    0,
+    100,
+  );
+  const recycleRetryBaseMs = duration(
+    'recycle-retry-base',
+    values['recycle-retry-base'],
+    defaults.recycleRetryBaseMs,
+  );
+  const seconds = (flag: keyof typeof values, fallback: number) =>
+    wholeNumber(flag, values[flag] as string | undefined, fallback, 1, 86_400);
+  const timeouts = {
+    nfsMinimum: seconds('pv-recycler-minimum-timeout-nfs', defaults.nfsMinimumTimeout),
+    nfsIncrement: seconds('pv-recycler-increment-timeout-nfs', defaults.nfsTimeoutIncrement),
+    hostPathMinimum: seconds('pv-recycler-minimum-timeout-hostpath', defaults.hostPathMinimumTimeout),
+    hostPathIncrement: seconds('pv-recycler-timeout-increment-hostpath', defaults.hostPathTimeoutIncrement),
+  };
+  const resyncPeriodMs = duration('resync-period', values['resync-period'], defaults.resyncPeriodMs);
   const address = values['metrics-bind-address'] ?? defaults.metricsBindAddress;
   if (address !== '0') {
     try {
@@ -110,6 +213,11 @@ export function parseCommandLine(argv: string[]): Command {
     kind: 'run',
     options: {
       kubeconfig: values.kubeconfig,
+      namespace,
+      recyclerPodTemplate,
+      recycleMaxRetries,
+      recycleRetryBaseMs,
+      timeouts,
       workers,
       resyncPeriodMs,
       metricsBindAddress: address === '0' ? undefined : address,
@@ -143,6 +251,31 @@ export function loadKubeConfig(path: string | undefined): { kubeConfig: KubeConf
 
 interface Output {
   write(text: string): unknown;
+}
+
+/** The administrator's recycler pod template, from a file or a ConfigMap, checked; throws with the reason. */
+async function loadRecyclerTemplate(
+  options: RunOptions,
+  kubeConfig: KubeConfig,
+): Promise<V1PodTemplateSpec | undefined> {
+  const source = options.recyclerPodTemplate;
+  if (!source) return undefined;
+  if ('file' in source) {
+    return parseRecyclerTemplate(readFileSync(source.file, 'utf8'), `file ${source.file}`);
+  }
+  const where = `ConfigMap ${options.namespace}/${source.configMap}`;
+  let data: Record<string, string> | undefined;
+  try {
+    const cm = await kubeConfig
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ name: source.configMap, namespace: options.namespace });
+    data = cm.data;
+  } catch (e) {
+    throw new Error(`recycler template (${where}): cannot read it: ${apiMessage(e)}`, { cause: e });
+  }
+  const text = data?.[source.key];
+  if (text === undefined) throw new Error(`recycler template (${where}): it has no key "${source.key}"`);
+  return parseRecyclerTemplate(text, `${where} key ${source.key}`);
 }
 
 /** Runs the command; resolves with the exit code. */
@@ -184,9 +317,22 @@ async function run(options: RunOptions, err: Output): Promise<number> {
     server: loaded.kubeConfig.getCurrentCluster()?.server,
     resyncPeriod: formatDuration(options.resyncPeriodMs),
   });
+  let recyclerTemplate;
+  try {
+    recyclerTemplate = await loadRecyclerTemplate(options, loaded.kubeConfig);
+  } catch (e) {
+    log.error('invalid recycler pod template', { error: (e as Error).message });
+    err.write(`pv-lifecycle-operator: ${(e as Error).message}\n`);
+    return 1;
+  }
   const operator = new Operator({
     kubeConfig: loaded.kubeConfig,
     log,
+    namespace: options.namespace,
+    recyclerTemplate,
+    recycleTimeouts: options.timeouts,
+    recycleMaxRetries: options.recycleMaxRetries,
+    recycleRetryBaseMs: options.recycleRetryBaseMs,
     workers: options.workers,
     resyncPeriodMs: options.resyncPeriodMs,
     metricsBindAddress: options.metricsBindAddress,

@@ -2,9 +2,19 @@
 // event recorder and the controllers, started and stopped in order.
 import { hostname } from 'node:os';
 
-import { CoreV1Api, type KubeConfig, StorageV1Api } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  StorageV1Api,
+  type V1PodTemplateSpec,
+} from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
+import { ReclaimController } from './reclaim/controller.ts';
+import type { RecycleTimeouts } from './reclaim/job.ts';
+import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
+import { apiMessage } from './runtime/api-errors.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { type HttpServer, startHttpServer } from './runtime/http-server.ts';
 import type { Log } from './runtime/log.ts';
@@ -19,6 +29,13 @@ export interface OperatorOptions {
   metricsBindAddress: string | undefined;
   /** Reported in events; the pod name in a cluster. */
   instance?: string;
+  /** The operator's namespace, where scrub Jobs run. */
+  namespace: string;
+  /** The administrator's recycler pod template, already checked. */
+  recyclerTemplate?: V1PodTemplateSpec;
+  recycleTimeouts?: Partial<RecycleTimeouts>;
+  recycleMaxRetries: number;
+  recycleRetryBaseMs?: number;
 }
 
 export const controllerName = 'pv-lifecycle-operator';
@@ -27,6 +44,7 @@ export class Operator {
   readonly metrics = new Metrics();
   readonly events: EventRecorder;
   readonly binding: BindingController;
+  readonly reclaim: ReclaimController;
   private readonly opts: OperatorOptions;
   private http: HttpServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -50,10 +68,29 @@ export class Operator {
       resyncPeriodMs: opts.resyncPeriodMs,
       metrics: this.metrics,
     });
-    for (const c of [this.binding.claimController, this.binding.volumeController]) {
+    this.reclaim = new ReclaimController({
+      kubeConfig,
+      core: kubeConfig.makeApiClient(CoreV1Api),
+      batch: kubeConfig.makeApiClient(BatchV1Api),
+      events: this.events,
+      log,
+      volumes: this.binding.volumes,
+      namespace: opts.namespace,
+      job: {
+        template: mergeTemplate(defaultRecyclerTemplate(), opts.recyclerTemplate),
+        timeouts: opts.recycleTimeouts,
+      },
+      workers: opts.workers,
+      resyncPeriodMs: opts.resyncPeriodMs,
+      maxRetries: opts.recycleMaxRetries,
+      retryBaseMs: opts.recycleRetryBaseMs,
+      metrics: this.metrics,
+    });
+    for (const c of [this.binding.claimController, this.binding.volumeController, this.reclaim.controller]) {
       this.metrics.bindQueue(c.name, c.queue);
     }
     this.metrics.onCollectVolumeCounts(() => this.binding.volumeCounts());
+    this.metrics.onCollectJobsInFlight(() => this.reclaim.jobsInFlight());
   }
 
   /** The listener's address once started, for logs and tests. */
@@ -62,7 +99,7 @@ export class Operator {
   }
 
   ready(): boolean {
-    return this.binding.hasSynced();
+    return this.binding.hasSynced() && this.reclaim.hasSynced();
   }
 
   /** Serves probes at once (not ready until the informers sync), then starts the controllers. */
@@ -78,18 +115,32 @@ export class Operator {
         address: `${this.http.address.host}:${String(this.http.address.port)}`,
       });
     }
-    log.info('starting controllers', { workers: this.opts.workers });
-    await this.binding.start();
+    await this.checkNamespace();
+    log.info('starting controllers', { workers: this.opts.workers, namespace: this.opts.namespace });
+    await Promise.all([this.binding.start(), this.reclaim.start()]);
     log.info('informers synced; reconciling', {
       volumes: this.binding.volumes.store.size,
       claims: this.binding.claims.store.size,
     });
   }
 
+  /** Scrub Jobs run in the operator's namespace: say clearly at start-up if it is missing. */
+  private async checkNamespace(): Promise<void> {
+    try {
+      await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespace({ name: this.opts.namespace });
+    } catch (err) {
+      this.opts.log.warn('the operator namespace cannot be read; scrub Jobs cannot run until it exists', {
+        namespace: this.opts.namespace,
+        error: apiMessage(err),
+        hint: 'create it, or pass --namespace',
+      });
+    }
+  }
+
   /** Stops taking work, lets in-flight reconciles finish, flushes events. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.binding.stop();
+      await Promise.all([this.binding.stop(), this.reclaim.stop()]);
       await this.events.stop();
       await this.http?.close();
     })();

@@ -24,7 +24,10 @@ export interface InformerOptions<T> {
   kubeConfig: KubeConfig;
   /** The collection's API path, e.g. /api/v1/persistentvolumes. */
   path: string;
+  /** Must list with the same labelSelector as below. */
   list: () => Promise<ListResult<T>>;
+  /** Only objects with these labels, e.g. app.kubernetes.io/managed-by=pv-lifecycle-operator. */
+  labelSelector?: string;
   /** client-node model of the objects (e.g. V1PersistentVolume); raw JSON is kept when absent. */
   model?: string;
   indexers?: Record<string, IndexFunction<T>>;
@@ -116,13 +119,13 @@ export class Informer<T extends StoredObject> {
 
   /**
    * Records an object this controller just wrote, so the next reconcile sees
-   * it even before the watch delivers it. An older copy arriving later from
-   * the watch is then ignored.
+   * it even before the watch delivers it. Handlers hear of it as an update at
+   * once (every controller sharing the informer must learn of the change, and
+   * the watch's copy of the same resourceVersion will be ignored); an older
+   * copy arriving later from the watch is ignored too.
    */
   writeBack(obj: T): void {
-    const current = this.store.get(objectKey(obj));
-    if (current && isOlder(obj, current)) return;
-    this.store.set(obj);
+    this.upsert(obj);
   }
 
   private async run(): Promise<void> {
@@ -221,7 +224,11 @@ export class Informer<T extends StoredObject> {
       new Watch(this.opts.kubeConfig)
         .watch(
           this.opts.path,
-          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
+          },
           onEvent,
           done,
         )

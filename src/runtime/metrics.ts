@@ -188,6 +188,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly reclaimOperations = new Counter({
+    name: 'pv_lifecycle_reclaim_operations_total',
+    help: 'Scrub operations of released volumes by operation (recycle, delete) and result (started, succeeded, failed)',
+    labelNames: ['operation', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly volumeOperationSeconds = new Histogram({
+    name: 'volume_operation_total_seconds',
+    help: 'Storage operation end to end duration in seconds',
+    labelNames: ['plugin_name', 'operation_name'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 25, 50, 120, 300, 600],
+    registers: [this.registry],
+  });
+  private readonly volumeOperationErrors = new Counter({
+    name: 'volume_operation_total_errors',
+    help: 'Storage operation errors',
+    labelNames: ['plugin_name', 'operation_name'] as const,
+    registers: [this.registry],
+  });
+  private jobsInFlight: (() => number) | undefined;
+  private readonly recyclerJobsInFlight = this.scrapedGauge(
+    'pv_lifecycle_recycler_jobs_in_flight',
+    'Scrub Jobs created by the operator that have not finished',
+    [],
+    (set) => {
+      if (this.jobsInFlight) set({}, this.jobsInFlight());
+    },
+  );
+
   constructor(options: MetricsOptions = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -253,6 +282,22 @@ export class Metrics {
    */
   onCollectVolumeCounts(fn: () => VolumeCounts): void {
     this.volumeCounts = fn;
+  }
+
+  reclaimStarted(operation: string): void {
+    this.reclaimOperations.inc({ operation, result: 'started' });
+  }
+
+  /** A scrub ended; seconds is from the Job's creation, when known. */
+  reclaimFinished(operation: string, ok: boolean, seconds: number | undefined): void {
+    this.reclaimOperations.inc({ operation, result: ok ? 'succeeded' : 'failed' });
+    const labels = { plugin_name: 'pvlifecycle.io/recycler', operation_name: `volume_${operation}` };
+    if (!ok) this.volumeOperationErrors.inc(labels);
+    if (seconds !== undefined) this.volumeOperationSeconds.observe(labels, seconds);
+  }
+
+  onCollectJobsInFlight(fn: () => number): void {
+    this.jobsInFlight = fn;
   }
 
   retroactiveStorageClass(ok: boolean): void {

@@ -14,6 +14,8 @@ export interface VolumeSpec {
   claimRef?: { namespace: string; name: string; uid?: string };
   deleting?: boolean;
   reclaimPolicy?: string;
+  /** A CSI source instead of hostPath: a volume no Job can scrub. */
+  csi?: boolean;
 }
 
 export function pv(name: string, s: VolumeSpec = {}): V1PersistentVolume {
@@ -33,7 +35,9 @@ export function pv(name: string, s: VolumeSpec = {}): V1PersistentVolume {
       volumeAttributesClassName: s.attributesClass,
       claimRef: s.claimRef,
       persistentVolumeReclaimPolicy: s.reclaimPolicy,
-      hostPath: { path: `/data/${name}` },
+      ...(s.csi
+        ? { csi: { driver: 'example.csi.k8s.io', volumeHandle: name } }
+        : { hostPath: { path: `/data/${name}` } }),
     },
     status: { phase: s.phase ?? 'Available' },
   };

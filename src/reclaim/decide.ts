@@ -1,0 +1,288 @@
+// What a Released volume needs next (pv-controller.md §3): a pure decision
+// over the volume, what is known about its released claim and pods, and the
+// recycler Job of this very release. The reclaim controller gathers the facts
+// (claims and pods by live reads, not the cache) and carries the plan out.
+import type { V1PersistentVolume } from '@kubernetes/client-node';
+
+/** Set by an administrator on a Released volume to ask for a one-off action. */
+export const annReclaimRequest = 'pvlifecycle.io/reclaim';
+export const reclaimRequests = ['recycle', 'release'] as const;
+export type ReclaimRequest = (typeof reclaimRequests)[number];
+
+/**
+ * "<released claim uid>/<failed attempts>/<ms since epoch of the last failure>":
+ * scrub failures of the current release, so retries back off across restarts.
+ */
+export const annReclaimFailures = 'pvlifecycle.io/reclaim-failures';
+
+/** The provisioner name this operator writes into pv.kubernetes.io/provisioned-by. */
+export const ourProvisioner = 'pvlifecycle.io/nfs-export';
+export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
+
+export type JobState =
+  | { state: 'absent' }
+  | { state: 'running' }
+  | { state: 'succeeded' }
+  | { state: 'failed'; message: string }
+  /** A Job with our name whose annotations name another volume or release: never trusted. */
+  | { state: 'foreign'; message: string };
+
+export interface ReclaimFacts {
+  volume: V1PersistentVolume;
+  /** A claim with the released claim's UID still exists (read live). */
+  claimExists: boolean;
+  /** Names of running pods that may still use the volume. */
+  podsUsing: readonly string[];
+  job: JobState;
+  /** Whether the volume's source can be scrubbed by a Job, and why not. */
+  scrubbable: { ok: true } | { ok: false; why: string };
+  maxRetries: number;
+  /** ms since epoch. */
+  now: number;
+  retryBaseMs?: number;
+}
+
+export interface PlannedEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  note: string;
+}
+
+export type Operation = 'recycle' | 'delete';
+
+export type ReclaimPlan =
+  | { action: 'none' }
+  /** Preconditions not met yet; look again later. */
+  | { action: 'wait'; why: string; event?: PlannedEvent; retryAtMs?: number }
+  /** Drop a request annotation that cannot be honoured, saying why. */
+  | { action: 'dropRequest'; event: PlannedEvent }
+  /** Clear claimRef keeping the data: the volume becomes Available. */
+  | { action: 'release'; event: PlannedEvent }
+  /** resetFailures: an administrator asked again after the retries ran out. */
+  | { action: 'startJob'; operation: Operation; resetFailures: boolean }
+  /** The scrub finished for this release: clear claimRef (recycle) or delete the volume. */
+  | { action: 'finish'; operation: Operation; event?: PlannedEvent }
+  /** Phase Failed with a message and an event; retryAfterAttempt is the failure count so far. */
+  | {
+      action: 'fail';
+      event: PlannedEvent;
+      message: string;
+      /** The failed Job to delete so a retry can create it again. */
+      deleteJob: boolean;
+      /** Failures of this release including this one, to record; absent when retrying makes no sense. */
+      failures?: number;
+      retry: boolean;
+    };
+
+export function releasedClaimUid(volume: V1PersistentVolume): string | undefined {
+  return volume.spec?.claimRef?.uid ?? undefined;
+}
+
+export interface Failures {
+  count: number;
+  lastAt: number;
+}
+
+/** Scrub failures recorded for the current release (a record of an earlier release counts as none). */
+export function failuresOf(volume: V1PersistentVolume): Failures {
+  const value = volume.metadata?.annotations?.[annReclaimFailures];
+  const uid = releasedClaimUid(volume);
+  const none = { count: 0, lastAt: 0 };
+  if (!value || !uid) return none;
+  const [owner, count, lastAt] = value.split('/');
+  const n = Number(count);
+  const t = Number(lastAt);
+  if (owner !== uid || !Number.isInteger(n) || n <= 0) return none;
+  return { count: n, lastAt: Number.isFinite(t) ? t : 0 };
+}
+
+export function failuresValue(uid: string, count: number, at: number): string {
+  return `${uid}/${String(count)}/${String(at)}`;
+}
+
+/** Exponential backoff between recycle attempts: 10 s, 20 s, 40 s, ... capped at 10 min. */
+export function retryDelayMs(failures: number, baseMs = 10_000, maxMs = 600_000): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
+}
+
+function requestOf(volume: V1PersistentVolume): string | undefined {
+  return volume.metadata?.annotations?.[annReclaimRequest];
+}
+
+export function isOurs(volume: V1PersistentVolume): boolean {
+  return volume.metadata?.annotations?.[annProvisionedBy] === ourProvisioner;
+}
+
+/**
+ * The plan for one volume. Only Released volumes (and Failed ones of a
+ * release we are retrying) are reclaimed; anything else is left to the binder.
+ */
+export function planReclaim(f: ReclaimFacts): ReclaimPlan {
+  const { volume } = f;
+  const phase = volume.status?.phase;
+  const request = requestOf(volume);
+  const uid = releasedClaimUid(volume);
+
+  const failedByUs = phase === 'Failed' && failuresOf(volume).count > 0;
+  const released = phase === 'Released' || failedByUs;
+
+  if (request !== undefined && !(reclaimRequests as readonly string[]).includes(request)) {
+    return {
+      action: 'dropRequest',
+      event: {
+        type: 'Warning',
+        reason: 'ReclaimRequestInvalid',
+        note: `annotation ${annReclaimRequest}="${request}" is not one of: ${reclaimRequests.join(', ')}; removed it`,
+      },
+    };
+  }
+  if (!released || !uid) {
+    if (request === undefined || phase === 'Failed') return { action: 'none' };
+    return {
+      action: 'dropRequest',
+      event: {
+        type: 'Warning',
+        reason: 'ReclaimRequestIgnored',
+        note: `${annReclaimRequest}=${request} applies only to a Released volume; this one is ${phase ?? 'without a phase'}. Removed the annotation`,
+      },
+    };
+  }
+
+  // Never act while the released claim still exists or a pod may still use the data.
+  if (f.claimExists) {
+    return { action: 'wait', why: `claim ${claimName(volume)} with uid ${uid} still exists` };
+  }
+  if (f.podsUsing.length > 0) {
+    return {
+      action: 'wait',
+      why: `pods still use claim ${claimName(volume)}: ${f.podsUsing.slice(0, 5).join(', ')}`,
+      event: {
+        type: 'Normal',
+        reason: 'ReclaimWaiting',
+        note: `waiting for pods that use claim ${claimName(volume)} to finish: ${f.podsUsing.slice(0, 5).join(', ')}`,
+      },
+    };
+  }
+
+  if (request === 'release') {
+    if (f.job.state === 'running')
+      return { action: 'wait', why: 'a scrub Job of this release is still running' };
+    return {
+      action: 'release',
+      event: {
+        type: 'Normal',
+        reason: 'VolumeReleasedByRequest',
+        note: `claimRef to ${claimName(volume)} cleared on request (${annReclaimRequest}=release); the data was kept and the volume is Available`,
+      },
+    };
+  }
+
+  const policy = volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
+  let operation: Operation;
+  if (request === 'recycle' || policy === 'Recycle') {
+    operation = 'recycle';
+  } else if (policy === 'Retain') {
+    return { action: 'none' };
+  } else if (policy === 'Delete') {
+    const provisioner = volume.metadata?.annotations?.[annProvisionedBy];
+    if (provisioner !== undefined && provisioner !== ourProvisioner) return { action: 'none' };
+    if (provisioner === undefined) {
+      if (phase === 'Failed') return { action: 'none' };
+      return {
+        action: 'fail',
+        message: 'no deletable volume plugin matched',
+        event: {
+          type: 'Warning',
+          reason: 'VolumeFailedDelete',
+          note:
+            'Error getting deleter volume plugin for volume: no deletable volume plugin matched. ' +
+            'This volume was not made by a provisioner, so nothing can delete its storage: delete the ' +
+            'data and the PersistentVolume yourself, or set persistentVolumeReclaimPolicy to Retain or ' +
+            `Recycle, or annotate it ${annReclaimRequest}=recycle to scrub and reuse it`,
+        },
+        deleteJob: false,
+        retry: false,
+      };
+    }
+    operation = 'delete';
+  } else {
+    if (phase === 'Failed') return { action: 'none' };
+    return {
+      action: 'fail',
+      message: `Volume has unrecognized PersistentVolumeReclaimPolicy "${policy}"`,
+      event: {
+        type: 'Warning',
+        reason: 'VolumeUnknownReclaimPolicy',
+        note: 'Volume has unrecognized PersistentVolumeReclaimPolicy',
+      },
+      deleteJob: false,
+      retry: false,
+    };
+  }
+
+  const failedReason = operation === 'recycle' ? 'VolumeFailedRecycle' : 'VolumeFailedDelete';
+  if (!f.scrubbable.ok) {
+    if (phase === 'Failed') return { action: 'none' };
+    return {
+      action: 'fail',
+      message: f.scrubbable.why,
+      event: {
+        type: 'Warning',
+        reason: failedReason,
+        note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.scrubbable.why}`,
+      },
+      deleteJob: false,
+      retry: false,
+    };
+  }
+
+  switch (f.job.state) {
+    case 'foreign':
+      return {
+        action: 'wait',
+        why: f.job.message,
+        event: { type: 'Warning', reason: 'ReclaimJobMismatch', note: f.job.message },
+      };
+    case 'running':
+      return { action: 'wait', why: 'the scrub Job is running' };
+    case 'succeeded':
+      return {
+        action: 'finish',
+        operation,
+        event:
+          operation === 'recycle'
+            ? { type: 'Normal', reason: 'VolumeRecycled', note: 'Volume recycled' }
+            : undefined,
+      };
+    case 'failed': {
+      const failures = failuresOf(volume).count + 1;
+      return {
+        action: 'fail',
+        message: `scrub Job failed (attempt ${String(failures)} of ${String(f.maxRetries + 1)}): ${f.job.message}`,
+        event: {
+          type: 'Warning',
+          reason: failedReason,
+          note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.job.message}`,
+        },
+        deleteJob: true,
+        failures,
+        retry: failures <= f.maxRetries,
+      };
+    }
+    case 'absent': {
+      const failed = failuresOf(volume);
+      if (failed.count > 0) {
+        // After the last allowed failure, stay Failed until an administrator asks again.
+        if (failed.count > f.maxRetries && request === undefined) return { action: 'none' };
+        const due = failed.lastAt + retryDelayMs(failed.count, f.retryBaseMs);
+        if (f.now < due) return { action: 'wait', why: 'backing off after a failed scrub', retryAtMs: due };
+      }
+      return { action: 'startJob', operation, resetFailures: failed.count > f.maxRetries };
+    }
+  }
+}
+
+function claimName(volume: V1PersistentVolume): string {
+  const ref = volume.spec?.claimRef;
+  return `${ref?.namespace ?? ''}/${ref?.name ?? ''}`;
+}

@@ -1,0 +1,296 @@
+// Reclaim, as a user sees it: the operator process, the API and its events.
+// kwok runs the scrub Jobs' pods: they succeed at once, or, steered by the
+// kwokoutcome label from a recycler pod template, succeed late or fail.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import {
+  BatchV1Api,
+  CoreV1Api,
+  EventsV1Api,
+  PatchStrategy,
+  type V1PersistentVolume,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { type VolumeSpec, pv, pvc } from '../support/objects.ts';
+import { OperatorProcess } from '../support/operator-process.ts';
+import { eventually, sleep } from '../support/wait.ts';
+
+const operatorNamespace = 'pv-lifecycle-system';
+
+describe('reclaim (operator process)', function () {
+  this.timeout(90_000);
+  let core: CoreV1Api;
+  let batch: BatchV1Api;
+  let eventsApi: EventsV1Api;
+  let n = 0;
+  let ns = '';
+
+  before(async () => {
+    const kc = testCluster().kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    batch = kc.makeApiClient(BatchV1Api);
+    eventsApi = kc.makeApiClient(EventsV1Api);
+    await core.createNamespace({ body: { metadata: { name: operatorNamespace } } }).catch(() => undefined);
+  });
+
+  beforeEach(async () => {
+    ns = `reclaim-${String(++n)}`;
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+  });
+
+  /** Starts an operator whose recycler pods carry kwokoutcome=<outcome> (none: succeed at once). */
+  function operatorFor(outcome: 'ok' | 'slow' | 'fail'): { start: () => Promise<OperatorProcess> } {
+    return {
+      start: () => {
+        const args = [
+          '--namespace',
+          operatorNamespace,
+          '--recycle-retry-base',
+          '2s',
+          '--recycle-max-retries',
+          '1',
+        ];
+        if (outcome !== 'ok') {
+          const file = join(repoRoot, '.cluster', 'test-logs', `recycler-template-${outcome}.yaml`);
+          writeFileSync(
+            file,
+            `metadata:\n  labels:\n    kwokoutcome: ${outcome}\nspec:\n  containers:\n    - name: scrub\n      image: busybox:1.37\n`,
+          );
+          args.push('--recycler-pod-template', file);
+        }
+        return OperatorProcess.start({
+          kubeconfig: testCluster().kubeconfig,
+          args,
+          logFile: join(repoRoot, '.cluster', 'test-logs', `operator-reclaim-${outcome}.log`),
+        });
+      },
+    };
+  }
+
+  const volumeName = (name: string) => `${ns}-${name}`;
+  const volume = (name: string, s: VolumeSpec = {}): Promise<V1PersistentVolume> => {
+    const v = pv(volumeName(name), { storageClass: `class-${ns}`, ...s });
+    delete v.status;
+    return core.createPersistentVolume({ body: v });
+  };
+  const claim = async (name: string) => {
+    const c = pvc(name, { storageClass: `class-${ns}`, namespace: ns });
+    delete c.metadata?.uid;
+    return core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: c });
+  };
+  const readVolume = (name: string) => core.readPersistentVolume({ name: volumeName(name) });
+  const phaseOf = async (name: string) => (await readVolume(name)).status?.phase;
+  const waitPhase = (name: string, phase: string, timeoutMs = 30_000) =>
+    eventually(
+      `${volumeName(name)} ${phase}`,
+      async () => {
+        const v = await readVolume(name);
+        return v.status?.phase === phase ? v : undefined;
+      },
+      timeoutMs,
+    );
+  const boundTo = (claimName: string) =>
+    eventually(`${claimName} Bound`, async () => {
+      const c = await core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace: ns });
+      return c.status?.phase === 'Bound' ? c.spec?.volumeName : undefined;
+    });
+  const volumeEvent = (name: string, reason: string) =>
+    eventually(`${reason} event about ${volumeName(name)}`, async () =>
+      (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.find(
+        (e) => e.regarding?.name === volumeName(name) && e.reason === reason,
+      ),
+    );
+  const jobsFor = async (name: string) =>
+    (await batch.listNamespacedJob({ namespace: operatorNamespace })).items.filter(
+      (j) => j.metadata?.annotations?.['pvlifecycle.io/volume-name'] === volumeName(name),
+    );
+  /** Binds a claim to the volume, then deletes the claim: the volume becomes Released. */
+  async function release(name: string, claimName = 'c'): Promise<string> {
+    const c = await claim(claimName);
+    expect(await boundTo(claimName)).to.equal(volumeName(name));
+    await core.deleteNamespacedPersistentVolumeClaim({ name: claimName, namespace: ns });
+    return c.metadata?.uid ?? '';
+  }
+  const annotate = (name: string, annotations: Record<string, string | null>) =>
+    core.patchPersistentVolume(
+      { name: volumeName(name), body: { metadata: { annotations } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+
+  describe('with scrubs that succeed', () => {
+    let operator: OperatorProcess;
+    before(async () => {
+      operator = await operatorFor('ok').start();
+    });
+    after(async () => {
+      expect((await operator.stop()).code).to.equal(0);
+    });
+
+    it('Recycle: scrubs with a Job of this release, clears claimRef, and a new claim binds', async () => {
+      const v = await volume('v', { reclaimPolicy: 'Recycle' });
+      const uid = await release('v');
+      const job = await eventually('the scrub Job', async () => (await jobsFor('v'))[0]);
+      expect(job.metadata?.name?.length).to.be.at.most(63);
+      expect(job.metadata?.annotations?.['pvlifecycle.io/volume-uid']).to.equal(v.metadata?.uid);
+      expect(job.metadata?.annotations?.['pvlifecycle.io/claim-uid']).to.equal(uid);
+      expect(job.metadata?.ownerReferences?.[0]).to.include({
+        kind: 'PersistentVolume',
+        uid: v.metadata?.uid,
+      });
+      expect(job.spec?.template.spec?.volumes?.[0]?.hostPath?.path).to.equal(`/data/${volumeName('v')}`);
+      const available = await waitPhase('v', 'Available');
+      expect(available.spec?.claimRef).to.equal(undefined);
+      const e = await volumeEvent('v', 'VolumeRecycled');
+      expect(e.note).to.equal('Volume recycled');
+      await eventually('the Job deleted', async () => ((await jobsFor('v')).length === 0 ? true : undefined));
+      await claim('next');
+      expect(await boundTo('next')).to.equal(volumeName('v'));
+    });
+
+    it('Retain: stays Released with its claimRef and no Job', async () => {
+      await volume('kept', { reclaimPolicy: 'Retain' });
+      const uid = await release('kept');
+      await waitPhase('kept', 'Released');
+      await sleep(3000);
+      const v = await readVolume('kept');
+      expect(v.status?.phase).to.equal('Released');
+      expect(v.spec?.claimRef?.uid).to.equal(uid);
+      expect(await jobsFor('kept')).to.have.length(0);
+    });
+
+    it('Delete of a volume that is not ours: Failed, with a message saying what to do', async () => {
+      await volume('static', { reclaimPolicy: 'Delete' });
+      await release('static');
+      const failed = await waitPhase('static', 'Failed');
+      expect(failed.status?.message).to.equal('no deletable volume plugin matched');
+      const e = await volumeEvent('static', 'VolumeFailedDelete');
+      expect(e.type).to.equal('Warning');
+      expect(e.note).to.contain('delete the data and the PersistentVolume yourself');
+      expect(await jobsFor('static')).to.have.length(0);
+    });
+
+    it('on request "release": Available again with its data, no scrub', async () => {
+      await volume('reuse', { reclaimPolicy: 'Retain' });
+      await release('reuse');
+      await waitPhase('reuse', 'Released');
+      await annotate('reuse', { 'pvlifecycle.io/reclaim': 'release' });
+      const v = await waitPhase('reuse', 'Available');
+      expect(v.spec?.claimRef).to.equal(undefined);
+      expect(v.metadata?.annotations?.['pvlifecycle.io/reclaim']).to.equal(undefined);
+      expect(await jobsFor('reuse')).to.have.length(0);
+      await volumeEvent('reuse', 'VolumeReleasedByRequest');
+    });
+
+    it('on request "recycle": a Retain volume is scrubbed and reused', async () => {
+      await volume('scrub-me', { reclaimPolicy: 'Retain' });
+      await release('scrub-me');
+      await waitPhase('scrub-me', 'Released');
+      await annotate('scrub-me', { 'pvlifecycle.io/reclaim': 'recycle' });
+      await volumeEvent('scrub-me', 'VolumeRecycled');
+      const v = await waitPhase('scrub-me', 'Available');
+      expect(v.metadata?.annotations?.['pvlifecycle.io/reclaim']).to.equal(undefined);
+    });
+
+    it('a request on a volume that is not Released is refused and removed', async () => {
+      await volume('busy', { reclaimPolicy: 'Retain' });
+      await claim('c');
+      await boundTo('c');
+      await annotate('busy', { 'pvlifecycle.io/reclaim': 'recycle' });
+      const e = await volumeEvent('busy', 'ReclaimRequestIgnored');
+      expect(e.note).to.contain('applies only to a Released volume');
+      await eventually('annotation removed', async () =>
+        (await readVolume('busy')).metadata?.annotations?.['pvlifecycle.io/reclaim'] === undefined
+          ? true
+          : undefined,
+      );
+      expect(await phaseOf('busy')).to.equal('Bound');
+    });
+
+    it('a volume that cannot be scrubbed ends Failed with VolumeFailedRecycle', async () => {
+      await volume('csi', { reclaimPolicy: 'Retain', csi: true });
+      await release('csi');
+      await waitPhase('csi', 'Released');
+      await annotate('csi', { 'pvlifecycle.io/reclaim': 'recycle' });
+      const e = await volumeEvent('csi', 'VolumeFailedRecycle');
+      expect(e.note).to.match(/csi/);
+      await waitPhase('csi', 'Failed');
+    });
+  });
+
+  describe('with scrubs that fail', () => {
+    let operator: OperatorProcess;
+    before(async () => {
+      operator = await operatorFor('fail').start();
+    });
+    after(async () => {
+      await operator.stop();
+    });
+
+    it('ends Failed with the pod termination message, retries with backoff, then stops', async () => {
+      await volume('bad', { reclaimPolicy: 'Recycle' });
+      await release('bad');
+      const failed = await waitPhase('bad', 'Failed');
+      expect(failed.status?.message).to.contain('scrub failed: 3 entries remain in /scrub');
+      const e = await volumeEvent('bad', 'VolumeFailedRecycle');
+      expect(e.note).to.contain('scrub failed: 3 entries remain in /scrub');
+      // One retry (--recycle-max-retries 1) after the 2 s backoff, then no more.
+      await eventually('the second failure', async () =>
+        (await readVolume('bad')).metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split(
+          '/',
+        )[1] === '2'
+          ? true
+          : undefined,
+      );
+      await sleep(5000);
+      const v = await readVolume('bad');
+      expect(v.status?.phase).to.equal('Failed');
+      expect(v.metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split('/')[1]).to.equal('2');
+      expect(await jobsFor('bad')).to.have.length(0);
+    });
+  });
+
+  describe('with slow scrubs', () => {
+    let operator: OperatorProcess;
+    before(async () => {
+      operator = await operatorFor('slow').start();
+    });
+    after(async () => {
+      await operator.stop();
+    });
+
+    it('does not bind a claim re-created with the same name to the half-scrubbed volume', async () => {
+      await volume('half', { reclaimPolicy: 'Recycle' });
+      const oldUid = await release('half');
+      await eventually('the scrub Job', async () => (await jobsFor('half'))[0]);
+      const again = await claim('c');
+      expect(again.metadata?.uid).not.to.equal(oldUid);
+      await sleep(2000);
+      expect((await readVolume('half')).spec?.claimRef?.uid).to.equal(oldUid);
+      expect(
+        (await core.readNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns })).status?.phase,
+      ).to.equal('Pending');
+      // Once the scrub is done, the new claim gets the clean volume.
+      expect(await boundTo('c')).to.equal(volumeName('half'));
+    });
+
+    it('converges when the operator is SIGKILLed mid-recycle', async () => {
+      await volume('crash', { reclaimPolicy: 'Recycle' });
+      await release('crash');
+      const job = await eventually('the scrub Job', async () => (await jobsFor('crash'))[0]);
+      expect((await operator.kill()).signal).to.equal('SIGKILL');
+      operator = await operatorFor('slow').start();
+      await waitPhase('crash', 'Available', 40_000);
+      // The restarted operator found the same Job rather than starting another one.
+      const events = (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.filter(
+        (e) => e.regarding?.name === volumeName('crash') && e.reason === 'RecycleStarted',
+      );
+      expect(events).to.have.length(1);
+      expect(events[0]?.series).to.equal(undefined);
+      expect(job.metadata?.name).to.be.a('string');
+    });
+  });
+});

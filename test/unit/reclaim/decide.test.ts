@@ -1,0 +1,246 @@
+import type { V1PersistentVolume } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import {
+  type JobState,
+  type ReclaimFacts,
+  annReclaimFailures,
+  annReclaimRequest,
+  failuresOf,
+  failuresValue,
+  ourProvisioner,
+  planReclaim,
+  retryDelayMs,
+} from '../../../src/reclaim/decide.ts';
+import { pv } from '../../support/objects.ts';
+
+const now = 1_000_000_000;
+
+function volume(
+  policy: string,
+  opts: { phase?: string; annotations?: Record<string, string>; uid?: string | null } = {},
+): V1PersistentVolume {
+  const v = pv('v', {
+    phase: opts.phase ?? 'Released',
+    reclaimPolicy: policy,
+    claimRef: opts.uid === null ? undefined : { namespace: 'ns', name: 'c', uid: opts.uid ?? 'claim-uid' },
+  });
+  v.metadata = { ...v.metadata, annotations: opts.annotations };
+  return v;
+}
+
+function facts(v: V1PersistentVolume, over: Partial<ReclaimFacts> = {}): ReclaimFacts {
+  return {
+    volume: v,
+    claimExists: false,
+    podsUsing: [],
+    job: { state: 'absent' },
+    scrubbable: { ok: true },
+    maxRetries: 3,
+    now,
+    ...over,
+  };
+}
+
+/** A plan as one line, so the table reads like the rules. */
+function summary(f: ReclaimFacts): string {
+  const p = planReclaim(f);
+  switch (p.action) {
+    case 'none':
+      return 'none';
+    case 'wait':
+      return `wait${p.event ? ` ${p.event.reason}` : ''}${p.retryAtMs ? ' backoff' : ''}`;
+    case 'dropRequest':
+      return `dropRequest ${p.event.reason}`;
+    case 'release':
+      return `release ${p.event.reason}`;
+    case 'startJob':
+      return `startJob ${p.operation}${p.resetFailures ? ' reset' : ''}`;
+    case 'finish':
+      return `finish ${p.operation}${p.event ? ` ${p.event.reason}` : ''}`;
+    case 'fail':
+      return `fail ${p.event.reason}${p.deleteJob ? ' deleteJob' : ''}${p.retry ? ' retry' : ''}${p.failures ? ` #${String(p.failures)}` : ''}`;
+  }
+}
+
+const failed: JobState = { state: 'failed', message: 'rm: cannot remove: Permission denied' };
+const ours = { [annProvisionedByKey()]: ourProvisioner };
+function annProvisionedByKey() {
+  return 'pv.kubernetes.io/provisioned-by';
+}
+const failures = (n: number, at = now - 5_000) => ({
+  [annReclaimFailures]: failuresValue('claim-uid', n, at),
+});
+
+describe('reclaim decisions', () => {
+  const rows: [string, ReclaimFacts, string][] = [
+    ['Retain: nothing touches a Released volume', facts(volume('Retain')), 'none'],
+    ['a Bound volume is not reclaimed', facts(volume('Recycle', { phase: 'Bound' })), 'none'],
+    [
+      'an Available volume is not reclaimed',
+      facts(volume('Recycle', { phase: 'Available', uid: null })),
+      'none',
+    ],
+    ['Recycle: start the scrub Job', facts(volume('Recycle')), 'startJob recycle'],
+    [
+      'Recycle: never while the released claim exists',
+      facts(volume('Recycle'), { claimExists: true }),
+      'wait',
+    ],
+    [
+      'Recycle: never while a pod may use the data',
+      facts(volume('Recycle'), { podsUsing: ['ns/app-0'] }),
+      'wait ReclaimWaiting',
+    ],
+    ['Recycle: Job running', facts(volume('Recycle'), { job: { state: 'running' } }), 'wait'],
+    [
+      'Recycle: Job done for this release',
+      facts(volume('Recycle'), { job: { state: 'succeeded' } }),
+      'finish recycle VolumeRecycled',
+    ],
+    [
+      'Recycle: a look-alike Job is never trusted',
+      facts(volume('Recycle'), { job: { state: 'foreign', message: 'Job x names volume y' } }),
+      'wait ReclaimJobMismatch',
+    ],
+    [
+      'Recycle: a failed Job fails the volume and retries',
+      facts(volume('Recycle'), { job: failed }),
+      'fail VolumeFailedRecycle deleteJob retry #1',
+    ],
+    [
+      'Recycle: the last allowed failure does not retry',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(3) }), { job: failed }),
+      'fail VolumeFailedRecycle deleteJob #4',
+    ],
+    [
+      'Recycle: a Failed volume of ours waits out the backoff',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(1) })),
+      'wait backoff',
+    ],
+    [
+      'Recycle: then tries again',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(1, now - 60_000) })),
+      'startJob recycle',
+    ],
+    [
+      'Recycle: after the retries ran out it stays Failed',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(4, 0) })),
+      'none',
+    ],
+    [
+      'Recycle: failures of an earlier release do not count',
+      facts(volume('Recycle', { annotations: { [annReclaimFailures]: failuresValue('old-uid', 9, now) } })),
+      'startJob recycle',
+    ],
+    [
+      'Recycle: a volume that cannot be scrubbed fails, once',
+      facts(volume('Recycle'), {
+        scrubbable: { ok: false, why: 'awsElasticBlockStore volumes cannot be scrubbed' },
+      }),
+      'fail VolumeFailedRecycle',
+    ],
+    [
+      'Recycle: a Failed volume Failed by someone else is left alone',
+      facts(volume('Recycle', { phase: 'Failed' })),
+      'none',
+    ],
+    [
+      'Delete of a volume that is not ours fails with the message',
+      facts(volume('Delete')),
+      'fail VolumeFailedDelete',
+    ],
+    [
+      'Delete of a volume of another provisioner is left to it',
+      facts(volume('Delete', { annotations: { 'pv.kubernetes.io/provisioned-by': 'nfs.csi.k8s.io' } })),
+      'none',
+    ],
+    ['Delete of our volume scrubs first', facts(volume('Delete', { annotations: ours })), 'startJob delete'],
+    [
+      'Delete of our volume deletes it after the scrub',
+      facts(volume('Delete', { annotations: ours }), { job: { state: 'succeeded' } }),
+      'finish delete',
+    ],
+    [
+      'Delete: a failed scrub fails with VolumeFailedDelete',
+      facts(volume('Delete', { annotations: ours }), { job: failed }),
+      'fail VolumeFailedDelete deleteJob retry #1',
+    ],
+    ['an unknown policy fails', facts(volume('Scrub')), 'fail VolumeUnknownReclaimPolicy'],
+    [
+      'request recycle on a Retain volume',
+      facts(volume('Retain', { annotations: { [annReclaimRequest]: 'recycle' } })),
+      'startJob recycle',
+    ],
+    [
+      'request recycle after the retries ran out starts afresh',
+      facts(
+        volume('Retain', {
+          phase: 'Failed',
+          annotations: { [annReclaimRequest]: 'recycle', ...failures(4, 0) },
+        }),
+      ),
+      'startJob recycle reset',
+    ],
+    [
+      'request release keeps the data and frees the volume',
+      facts(volume('Retain', { annotations: { [annReclaimRequest]: 'release' } })),
+      'release VolumeReleasedByRequest',
+    ],
+    [
+      'request release waits for the claim to be gone',
+      facts(volume('Retain', { annotations: { [annReclaimRequest]: 'release' } }), { claimExists: true }),
+      'wait',
+    ],
+    [
+      'a request on a Bound volume is dropped with a warning',
+      facts(volume('Retain', { phase: 'Bound', annotations: { [annReclaimRequest]: 'recycle' } })),
+      'dropRequest ReclaimRequestIgnored',
+    ],
+    [
+      'an unknown request is dropped with a warning',
+      facts(volume('Retain', { annotations: { [annReclaimRequest]: 'wipe' } })),
+      'dropRequest ReclaimRequestInvalid',
+    ],
+  ];
+  for (const [name, f, expected] of rows) {
+    it(`${name}: ${expected}`, () => {
+      expect(summary(f)).to.equal(expected);
+    });
+  }
+
+  it('tells the administrator what to do when a Delete volume is not ours', () => {
+    const p = planReclaim(facts(volume('Delete')));
+    expect(p.action).to.equal('fail');
+    if (p.action === 'fail') {
+      expect(p.event.note).to.contain('no deletable volume plugin matched');
+      expect(p.event.note).to.contain('set persistentVolumeReclaimPolicy to Retain');
+    }
+  });
+
+  it('carries the Job failure into the message and the event', () => {
+    const p = planReclaim(facts(volume('Recycle'), { job: failed }));
+    expect(p).to.deep.include({
+      message: 'scrub Job failed (attempt 1 of 4): rm: cannot remove: Permission denied',
+    });
+  });
+
+  it('reads failure records only for the current release', () => {
+    expect(failuresOf(volume('Recycle', { annotations: failures(2, 42) }))).to.deep.equal({
+      count: 2,
+      lastAt: 42,
+    });
+    expect(failuresOf(volume('Recycle', { annotations: { [annReclaimFailures]: 'garbage' } }))).to.deep.equal(
+      {
+        count: 0,
+        lastAt: 0,
+      },
+    );
+  });
+
+  it('backs off exponentially, capped', () => {
+    expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(n))).to.deep.equal([
+      10_000, 20_000, 40_000, 80_000, 600_000,
+    ]);
+  });
+});
