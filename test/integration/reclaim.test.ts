@@ -210,6 +210,35 @@ describe('reclaim (operator process)', function () {
       expect(await phaseOf('busy')).to.equal('Bound');
     });
 
+    it('Delete of a volume this operator made: scrubbed, then the PersistentVolume is deleted', async () => {
+      const v = pv(volumeName('ours'), { storageClass: `class-${ns}`, reclaimPolicy: 'Delete' });
+      delete v.status;
+      v.metadata = {
+        ...v.metadata,
+        annotations: { 'pv.kubernetes.io/provisioned-by': 'pvlifecycle.io/nfs-export' },
+      };
+      await core.createPersistentVolume({ body: v });
+      await release('ours');
+      await eventually('the volume deleted', async () => {
+        try {
+          await readVolume('ours');
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+      await eventually('the Job deleted', async () =>
+        (await jobsFor('ours')).length === 0 ? true : undefined,
+      );
+      const metrics = await operator.metrics();
+      expect(metrics).to.match(
+        /pv_lifecycle_reclaim_operations_total\{operation="delete",result="succeeded"\} [1-9]/,
+      );
+      expect(metrics).to.match(
+        /volume_operation_total_seconds_count\{plugin_name="pvlifecycle.io\/recycler",operation_name="volume_delete"\} [1-9]/,
+      );
+    });
+
     it('a volume that cannot be scrubbed ends Failed with VolumeFailedRecycle', async () => {
       await volume('csi', { reclaimPolicy: 'Retain', csi: true });
       await release('csi');
@@ -219,6 +248,25 @@ describe('reclaim (operator process)', function () {
       expect(e.note).to.match(/csi/);
       await waitPhase('csi', 'Failed');
     });
+  });
+
+  it('refuses to start with a recycler template it cannot use, naming the field', async () => {
+    const file = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-bad.yaml');
+    writeFileSync(file, 'spec:\n  containers:\n    - name: scrub\n      command: ["rm", "-rf", "/"]\n');
+    let failure = '';
+    try {
+      const p = await OperatorProcess.start({
+        kubeconfig: testCluster().kubeconfig,
+        args: ['--namespace', operatorNamespace, '--recycler-pod-template', file],
+        readyTimeoutMs: 20_000,
+      });
+      await p.stop();
+    } catch (err) {
+      failure = (err as Error).message;
+    }
+    expect(failure).to.contain('operator exited during start-up');
+    expect(failure).to.contain('"code":1');
+    expect(failure).to.contain('command');
   });
 
   describe('with scrubs that fail', () => {
@@ -275,6 +323,19 @@ describe('reclaim (operator process)', function () {
       ).to.equal('Pending');
       // Once the scrub is done, the new claim gets the clean volume.
       expect(await boundTo('c')).to.equal(volumeName('half'));
+    });
+
+    it('a volume deleted mid-recycle leaves no Job behind', async () => {
+      await volume('gone', { reclaimPolicy: 'Recycle' });
+      await release('gone');
+      await eventually('the scrub Job', async () => (await jobsFor('gone'))[0]);
+      await core.deletePersistentVolume({ name: volumeName('gone') });
+      // The Job's owner reference lets the garbage collector remove it with the volume.
+      await eventually(
+        'the Job gone',
+        async () => ((await jobsFor('gone')).length === 0 ? true : undefined),
+        40_000,
+      );
     });
 
     it('converges when the operator is SIGKILLed mid-recycle', async () => {
