@@ -25,7 +25,7 @@ import {
 
 import { apiMessage, isNotFound } from '../runtime/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
-import type { EventSink, ObjectRef } from '../runtime/events.ts';
+import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
 import { objectKey } from '../runtime/store.ts';
@@ -70,22 +70,8 @@ export interface BindingControllerOptions {
   explainIntervalMs?: number;
 }
 
-const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => ({
-  kind: 'PersistentVolumeClaim',
-  apiVersion: 'v1',
-  name: c.metadata?.name ?? '',
-  namespace: c.metadata?.namespace,
-  uid: c.metadata?.uid,
-  resourceVersion: c.metadata?.resourceVersion,
-});
-
-const volumeRefOf = (v: V1PersistentVolume): ObjectRef => ({
-  kind: 'PersistentVolume',
-  apiVersion: 'v1',
-  name: v.metadata?.name ?? '',
-  uid: v.metadata?.uid,
-  resourceVersion: v.metadata?.resourceVersion,
-});
+const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => objectRef('PersistentVolumeClaim', 'v1', c);
+const volumeRefOf = (v: V1PersistentVolume): ObjectRef => objectRef('PersistentVolume', 'v1', v);
 
 const unboundClass = (c: V1PersistentVolumeClaim): readonly string[] =>
   hasAnnotation(c, annBindCompleted) || c.spec?.volumeName ? [] : [storageClassOf(c)];

@@ -21,7 +21,7 @@ import {
 import { annBoundByController } from '../binding/annotations.ts';
 import { apiMessage, isConflict, isNotFound } from '../runtime/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
-import type { EventSink, ObjectRef } from '../runtime/events.ts';
+import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
 import type { WorkQueueObserver } from '../runtime/work-queue.ts';
@@ -75,13 +75,7 @@ export interface ReclaimControllerOptions {
 
 export const reclaimControllerName = 'persistentvolume-reclaimer';
 
-const volumeRef = (v: V1PersistentVolume): ObjectRef => ({
-  kind: 'PersistentVolume',
-  apiVersion: 'v1',
-  name: v.metadata?.name ?? '',
-  uid: v.metadata?.uid,
-  resourceVersion: v.metadata?.resourceVersion,
-});
+const volumeRef = (v: V1PersistentVolume): ObjectRef => objectRef('PersistentVolume', 'v1', v);
 
 /** Whether the volume might need the reclaimer at all (cheap, from the cache). */
 function interesting(v: V1PersistentVolume): boolean {

@@ -39,6 +39,22 @@ export interface ObjectRef {
   resourceVersion?: string;
 }
 
+/** The reference an event needs, from any object with metadata. */
+export function objectRef(
+  kind: string,
+  apiVersion: string,
+  obj: { metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string } },
+): ObjectRef {
+  return {
+    kind,
+    apiVersion,
+    name: obj.metadata?.name ?? '',
+    namespace: obj.metadata?.namespace,
+    uid: obj.metadata?.uid,
+    resourceVersion: obj.metadata?.resourceVersion,
+  };
+}
+
 export type EventType = 'Normal' | 'Warning';
 
 /** Where controllers send events. */
