@@ -1,7 +1,7 @@
 // `make run`: the operator against the cluster in KUBECONFIG, or against a
 // local control plane started for the occasion. Ctrl-C (or SIGTERM) stops the
 // operator first, then the control plane, leaving no process or port behind.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,6 +61,20 @@ if (kubeconfig) {
   say(`  export KUBECONFIG=${kubeconfig}`);
   say(`  ${cluster.state.binDir}/kubectl get pv,pvc -A`);
   process.stdout.write(`${kubeconfig}\n`);
+}
+
+// The CRDs, as a user installs them.
+{
+  const kubectl = cluster ? join(cluster.state.binDir, 'kubectl') : 'kubectl';
+  const applied = spawnSync(kubectl, ['apply', '-f', join(repoRoot, 'crds')], {
+    env: { ...process.env, KUBECONFIG: kubeconfig },
+    encoding: 'utf8',
+  });
+  if (applied.status !== 0) {
+    say(`Could not install the CRDs (kubectl apply -f crds/): ${applied.stderr || String(applied.error)}`);
+    await shutdown('CRDs not installed', 1);
+  }
+  say(applied.stdout.trim());
 }
 
 // The operator's namespace, where its scrub Jobs run.

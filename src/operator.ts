@@ -5,14 +5,16 @@ import { hostname } from 'node:os';
 import {
   BatchV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   type KubeConfig,
   StorageV1Api,
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
+import { ExportController } from './nfs/export-controller.ts';
 import { ReclaimController } from './reclaim/controller.ts';
-import type { RecycleTimeouts } from './reclaim/job.ts';
+import { type RecycleTimeouts, annVolumeName } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
 import { apiMessage } from './runtime/api-errors.ts';
 import { EventRecorder } from './runtime/events.ts';
@@ -45,6 +47,7 @@ export class Operator {
   readonly events: EventRecorder;
   readonly binding: BindingController;
   readonly reclaim: ReclaimController;
+  readonly exports: ExportController;
   private readonly opts: OperatorOptions;
   private http: HttpServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -86,7 +89,35 @@ export class Operator {
       retryBaseMs: opts.recycleRetryBaseMs,
       metrics: this.metrics,
     });
-    for (const c of [this.binding.claimController, this.binding.volumeController, this.reclaim.controller]) {
+    this.exports = new ExportController({
+      kubeConfig,
+      core: kubeConfig.makeApiClient(CoreV1Api),
+      custom: kubeConfig.makeApiClient(CustomObjectsApi),
+      events: this.events,
+      log,
+      volumes: this.binding.volumes,
+      isScrubbing: (volumeName) => this.reclaim.isScrubbing(volumeName),
+      workers: opts.workers,
+      resyncPeriodMs: opts.resyncPeriodMs,
+      metrics: this.metrics,
+    });
+    const onJob = (j: { metadata?: { annotations?: Record<string, string> } }) => {
+      const volume = j.metadata?.annotations?.[annVolumeName];
+      if (volume) this.exports.volumeJobChanged(volume);
+    };
+    this.reclaim.jobs.on({
+      add: onJob,
+      update: (_o, j) => {
+        onJob(j);
+      },
+      delete: onJob,
+    });
+    for (const c of [
+      this.binding.claimController,
+      this.binding.volumeController,
+      this.reclaim.controller,
+      this.exports.controller,
+    ]) {
       this.metrics.bindQueue(c.name, c.queue);
     }
     this.metrics.onCollectVolumeCounts(() => this.binding.volumeCounts());
@@ -99,7 +130,7 @@ export class Operator {
   }
 
   ready(): boolean {
-    return this.binding.hasSynced() && this.reclaim.hasSynced();
+    return this.binding.hasSynced() && this.reclaim.hasSynced() && this.exports.hasSynced();
   }
 
   /** Serves probes at once (not ready until the informers sync), then starts the controllers. */
@@ -109,7 +140,12 @@ export class Operator {
       this.http = await startHttpServer({
         bindAddress: metricsBindAddress,
         metrics: this.metrics,
-        readyChecks: { informers: () => this.ready() },
+        readyChecks: {
+          binding: () => this.binding.hasSynced(),
+          reclaim: () => this.reclaim.hasSynced(),
+          // Not synced while the NfsExport CRD is missing: kubectl apply -f crds/
+          nfsexports: () => this.exports.hasSynced(),
+        },
       });
       log.info('serving metrics and probes', {
         address: `${this.http.address.host}:${String(this.http.address.port)}`,
@@ -117,7 +153,7 @@ export class Operator {
     }
     await this.checkNamespace();
     log.info('starting controllers', { workers: this.opts.workers, namespace: this.opts.namespace });
-    await Promise.all([this.binding.start(), this.reclaim.start()]);
+    await Promise.all([this.binding.start(), this.reclaim.start(), this.exports.start()]);
     log.info('informers synced; reconciling', {
       volumes: this.binding.volumes.store.size,
       claims: this.binding.claims.store.size,
@@ -140,7 +176,7 @@ export class Operator {
   /** Stops taking work, lets in-flight reconciles finish, flushes events. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all([this.binding.stop(), this.reclaim.stop()]);
+      await Promise.all([this.binding.stop(), this.reclaim.stop(), this.exports.stop()]);
       await this.events.stop();
       await this.http?.close();
     })();

@@ -169,6 +169,18 @@ export class ReclaimController {
     await this.jobs.stop();
   }
 
+  /** Whether a scrub Job of this operator is running for the volume. */
+  isScrubbing(volumeName: string): boolean {
+    return this.jobs.store
+      .list()
+      .some(
+        (j) =>
+          j.metadata?.annotations?.[annVolumeName] === volumeName &&
+          !jobCondition(j, 'Complete').status &&
+          !jobCondition(j, 'Failed').status,
+      );
+  }
+
   /** Jobs of this operator that have not finished, for the in-flight gauge. */
   jobsInFlight(): number {
     return this.jobs.store

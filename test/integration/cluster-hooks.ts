@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LocalCluster } from '../../cluster/local-cluster.ts';
+import { kubectl } from '../support/kubectl.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -28,6 +29,14 @@ export const mochaHooks = {
     process.stderr.write(
       `  local control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cluster.state.server}\n`,
     );
+    // As a user installs the operator: its CRDs first.
+    await kubectl(cluster.kubectl, cluster.kubeconfig, ['apply', '-f', join(repoRoot, 'crds')]);
+    await kubectl(cluster.kubectl, cluster.kubeconfig, [
+      'wait',
+      '--for=condition=Established',
+      'crd/nfsexports.pvlifecycle.io',
+      '--timeout=30s',
+    ]);
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
