@@ -1,5 +1,5 @@
 import { execSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +77,15 @@ describe('local control plane processes', () => {
       });
     });
     expect(isAlive(pid)).to.be.true;
+    // setpriv arms the parent-death signal and then execs the command: wait for
+    // the exec, or a parent killed in between (a loaded machine) leaves it unarmed.
+    const execDeadline = Date.now() + 5000;
+    while (
+      !readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').startsWith('sleep') &&
+      Date.now() < execDeadline
+    ) {
+      await sleep(20);
+    }
     parent.kill('SIGKILL');
     const deadline = Date.now() + 5000;
     while (isAlive(pid) && Date.now() < deadline) await sleep(50);
