@@ -21,6 +21,11 @@ const defaults = {
   nfsTimeoutIncrement: 30,
   hostPathMinimumTimeout: 60,
   hostPathTimeoutIncrement: 30,
+  probeIntervalMs: 60_000,
+  probeTimeoutMs: 5_000,
+  probeConcurrency: 8,
+  nfsPort: 2049,
+  portmapperPort: 111,
   workers: 4,
   resyncPeriodMs: 15_000,
   metricsBindAddress: ':8080',
@@ -62,6 +67,14 @@ Options:
       --pv-recycler-timeout-increment-hostpath SECONDS  per GiB (default ${String(defaults.hostPathTimeoutIncrement)})
                                       a scrub Job's deadline: the larger of the minimum
                                       and the volume's whole GiB times the increment
+ NFS server probes:
+      --probe-interval DURATION       how often each NfsExport's server is checked (TCP and
+                                      ONC RPC, no mount); 0 turns probes off and never
+                                      holds volumes back (default ${formatDuration(defaults.probeIntervalMs)})
+      --probe-timeout DURATION        limit for each step of a probe (default ${formatDuration(defaults.probeTimeoutMs)})
+      --probe-concurrency N           probes at once (default ${String(defaults.probeConcurrency)})
+      --nfs-port PORT                 the servers' NFS port (default ${String(defaults.nfsPort)})
+      --portmapper-port PORT          the servers' portmapper port (default ${String(defaults.portmapperPort)})
  Logging:
       --log-level LEVEL               ${logLevels.join(', ')} (default ${defaults.logLevel})
       --log-format FORMAT             ${logFormats.join(' (one JSON object a line) or ')} (key=value
@@ -76,6 +89,13 @@ export interface RunOptions {
   recyclerPodTemplate: { file: string } | { configMap: string; key: string } | undefined;
   recycleMaxRetries: number;
   recycleRetryBaseMs: number;
+  probe: {
+    intervalMs: number;
+    timeoutMs: number;
+    concurrency: number;
+    nfsPort: number;
+    portmapperPort: number;
+  };
   timeouts: {
     nfsMinimum: number;
     nfsIncrement: number;
@@ -113,6 +133,11 @@ export function parseCommandLine(argv: string[]): Command {
       'pv-recycler-increment-timeout-nfs': { type: 'string' },
       'pv-recycler-minimum-timeout-hostpath': { type: 'string' },
       'pv-recycler-timeout-increment-hostpath': { type: 'string' },
+      'probe-interval': { type: 'string' },
+      'probe-timeout': { type: 'string' },
+      'probe-concurrency': { type: 'string' },
+      'nfs-port': { type: 'string' },
+      'portmapper-port': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -183,6 +208,26 @@ export function parseCommandLine(argv: string[]): Command {
   );
   const seconds = (flag: keyof typeof values, fallback: number) =>
     wholeNumber(flag, values[flag] as string | undefined, fallback, 1, 86_400);
+  const probe = {
+    intervalMs: duration('probe-interval', values['probe-interval'], defaults.probeIntervalMs),
+    timeoutMs: duration('probe-timeout', values['probe-timeout'], defaults.probeTimeoutMs),
+    concurrency: wholeNumber(
+      'probe-concurrency',
+      values['probe-concurrency'],
+      defaults.probeConcurrency,
+      1,
+      256,
+    ),
+    nfsPort: wholeNumber('nfs-port', values['nfs-port'], defaults.nfsPort, 1, 65535),
+    portmapperPort: wholeNumber(
+      'portmapper-port',
+      values['portmapper-port'],
+      defaults.portmapperPort,
+      1,
+      65535,
+    ),
+  };
+  if (probe.timeoutMs <= 0) throw new Error('--probe-timeout: must be more than 0');
   const timeouts = {
     nfsMinimum: seconds('pv-recycler-minimum-timeout-nfs', defaults.nfsMinimumTimeout),
     nfsIncrement: seconds('pv-recycler-increment-timeout-nfs', defaults.nfsTimeoutIncrement),
@@ -217,6 +262,7 @@ export function parseCommandLine(argv: string[]): Command {
       recyclerPodTemplate,
       recycleMaxRetries,
       recycleRetryBaseMs,
+      probe,
       timeouts,
       workers,
       resyncPeriodMs,
@@ -333,6 +379,7 @@ async function run(options: RunOptions, err: Output): Promise<number> {
     recycleTimeouts: options.timeouts,
     recycleMaxRetries: options.recycleMaxRetries,
     recycleRetryBaseMs: options.recycleRetryBaseMs,
+    probe: options.probe,
     workers: options.workers,
     resyncPeriodMs: options.resyncPeriodMs,
     metricsBindAddress: options.metricsBindAddress,

@@ -12,7 +12,9 @@ import {
 } from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
+import { exportLabel, volumeNameFor } from './nfs/export.ts';
 import { ExportController } from './nfs/export-controller.ts';
+import { ProbeManager } from './nfs/probe-manager.ts';
 import { ReclaimController } from './reclaim/controller.ts';
 import { type RecycleTimeouts, annVolumeName } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
@@ -38,6 +40,13 @@ export interface OperatorOptions {
   recycleTimeouts?: Partial<RecycleTimeouts>;
   recycleMaxRetries: number;
   recycleRetryBaseMs?: number;
+  probe: {
+    intervalMs: number;
+    timeoutMs: number;
+    concurrency: number;
+    nfsPort?: number;
+    portmapperPort?: number;
+  };
 }
 
 export const controllerName = 'pv-lifecycle-operator';
@@ -48,6 +57,7 @@ export class Operator {
   readonly binding: BindingController;
   readonly reclaim: ReclaimController;
   readonly exports: ExportController;
+  readonly probes: ProbeManager;
   private readonly opts: OperatorOptions;
   private http: HttpServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -61,7 +71,20 @@ export class Operator {
       reportingController: controllerName,
       reportingInstance: `${controllerName}-${opts.instance ?? process.env.POD_NAME ?? hostname()}`,
     });
+    this.probes = new ProbeManager({
+      ...opts.probe,
+      log,
+      metrics: this.metrics,
+      onChange: (exportName, result) => {
+        this.exports.controller.enqueue(exportName);
+        if (result.reachable) this.binding.volumeUnblocked(volumeNameFor(exportName));
+      },
+    });
     this.binding = new BindingController({
+      blocked: (volume) => {
+        const exportName = volume.metadata?.labels?.[exportLabel];
+        return exportName ? this.probes.blockedReason(exportName) : undefined;
+      },
       kubeConfig,
       core: kubeConfig.makeApiClient(CoreV1Api),
       storage: kubeConfig.makeApiClient(StorageV1Api),
@@ -97,6 +120,7 @@ export class Operator {
       log,
       volumes: this.binding.volumes,
       isScrubbing: (volumeName) => this.reclaim.isScrubbing(volumeName),
+      probes: this.probes,
       workers: opts.workers,
       resyncPeriodMs: opts.resyncPeriodMs,
       metrics: this.metrics,
@@ -153,6 +177,7 @@ export class Operator {
     }
     await this.checkNamespace();
     log.info('starting controllers', { workers: this.opts.workers, namespace: this.opts.namespace });
+    this.probes.start();
     await Promise.all([this.binding.start(), this.reclaim.start(), this.exports.start()]);
     log.info('informers synced; reconciling', {
       volumes: this.binding.volumes.store.size,
@@ -176,7 +201,7 @@ export class Operator {
   /** Stops taking work, lets in-flight reconciles finish, flushes events. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all([this.binding.stop(), this.reclaim.stop(), this.exports.stop()]);
+      await Promise.all([this.binding.stop(), this.reclaim.stop(), this.exports.stop(), this.probes.stop()]);
       await this.events.stop();
       await this.http?.close();
     })();

@@ -43,6 +43,8 @@ export type ClaimPlan =
 export interface ClaimWorld {
   volumes: VolumeIndex;
   classes: ClassLookup;
+  /** Free volumes held back from matching, with the reason (see MatchOptions.blocked). */
+  blocked?: (volume: V1PersistentVolume) => string | undefined;
 }
 
 const lost = (reason: string, note: string, volumeName?: string): ClaimPlan => ({
@@ -90,7 +92,7 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
   const delayBinding = waitsForFirstConsumer(className, world.classes);
   let volume: V1PersistentVolume | undefined;
   try {
-    volume = world.volumes.findBestMatch(claim, { delayBinding });
+    volume = world.volumes.findBestMatch(claim, { delayBinding, blocked: world.blocked });
   } catch (err) {
     if (!(err instanceof SelectorError)) throw err;
     return pending('Warning', 'FailedBinding', `invalid label selector: ${err.message}`);
@@ -108,7 +110,7 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
       'waiting for first consumer to be created before binding',
     );
   }
-  const why = () => explainNoMatch(claim, world.volumes.all());
+  const why = () => explainNoMatch(claim, world.volumes.all(), 3, 400, world.blocked);
   if (className !== '') {
     const sc = world.classes.get(className);
     if (!sc) {

@@ -68,6 +68,8 @@ export interface BindingControllerOptions {
   baseDelayMs?: number;
   /** How often a Pending claim's explanation may be recomputed for the same reason (default 30 s). */
   explainIntervalMs?: number;
+  /** Free volumes not to bind now, with the reason (an NFS server that does not answer). */
+  blocked?: (volume: V1PersistentVolume) => string | undefined;
 }
 
 const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => objectRef('PersistentVolumeClaim', 'v1', c);
@@ -201,6 +203,12 @@ export class BindingController {
     this.classes.on({ add: onClass, update: onClass, delete: onClass });
   }
 
+  /** A volume may be handed out again (its server answers now): Pending claims of its class look again. */
+  volumeUnblocked(volumeName: string): void {
+    const v = this.volumes.store.get(volumeName);
+    if (v && isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
+  }
+
   private enqueuePendingClaims(storageClass: string): void {
     for (const c of this.claims.store.byIndex('unboundByClass', storageClass)) {
       this.claimController.enqueue(objectKey(c));
@@ -257,7 +265,11 @@ export class BindingController {
   private async syncClaim(key: string): Promise<ReconcileResult> {
     const claim = this.claims.store.get(key);
     if (!claim) return undefined;
-    const plan = planClaim(claim, { volumes: this.index, classes: this.classes.store });
+    const plan = planClaim(claim, {
+      volumes: this.index,
+      classes: this.classes.store,
+      blocked: this.opts.blocked,
+    });
     switch (plan.action) {
       case 'bind': {
         const name = plan.volume.metadata?.name ?? '';

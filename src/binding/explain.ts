@@ -87,10 +87,16 @@ export function explainNoMatch(
   volumes: Iterable<V1PersistentVolume>,
   named = 3,
   maxLength = 400,
+  blocked?: (volume: V1PersistentVolume) => string | undefined,
 ): string {
   const misses: Miss[] = [];
   for (const v of volumes) {
-    const m = whyNot(v, claim);
+    let m = whyNot(v, claim);
+    if (!m) {
+      // It would fit: held back, the nearest miss of all.
+      const reason = blocked?.(v);
+      if (reason) m = { volume: v.metadata?.name ?? '', reason, nearness: 10, gap: 0n };
+    }
     if (m) misses.push(m);
   }
   if (misses.length === 0) return 'no persistent volumes exist';

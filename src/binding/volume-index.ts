@@ -40,6 +40,11 @@ interface ModeGroup {
 export interface MatchOptions {
   /** The claim's class binds on first consumer: only volumes pre-bound to it qualify. */
   delayBinding: boolean;
+  /**
+   * Free volumes not to hand out now, with the reason (an NFS server that does
+   * not answer, say). Volumes pre-bound to the claim are never held back.
+   */
+  blocked?: (volume: V1PersistentVolume) => string | undefined;
 }
 
 const bucketKey = (storageClass: string, volumeMode: string, attributesClass: string) =>
@@ -204,7 +209,7 @@ export class VolumeIndex {
         i++
       ) {
         const e = group.entries[i];
-        if (e && selects(e.volume.metadata?.labels)) return e.volume;
+        if (e && selects(e.volume.metadata?.labels) && !opts.blocked?.(e.volume)) return e.volume;
       }
     }
     return undefined;

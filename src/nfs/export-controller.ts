@@ -44,8 +44,12 @@ export interface ExportControllerOptions {
   volumes: Informer<V1PersistentVolume>;
   /** Whether a scrub Job runs for a volume (the reclaim controller knows). */
   isScrubbing: (volumeName: string) => boolean;
-  /** The latest probe of an export's server, as a condition, if any. */
-  reachability?: (exportName: string) => Omit<Condition, 'lastTransitionTime'> | undefined;
+  /** The server probes: told what to probe, asked for the ServerReachable condition. */
+  probes?: {
+    track(exportName: string, target: { server: string; path: string }): void;
+    forget(exportName: string): void;
+    condition(exportName: string): Omit<Condition, 'lastTransitionTime'> | undefined;
+  };
   workers: number;
   resyncPeriodMs: number;
   metrics?: {
@@ -134,7 +138,10 @@ export class ExportController {
 
   private async sync(name: string): Promise<ReconcileResult> {
     const e = this.exports.store.get(name);
+    if (!e || e.metadata.deletionTimestamp) this.opts.probes?.forget(name);
     if (!e) return undefined;
+    if (!e.metadata.deletionTimestamp)
+      this.opts.probes?.track(name, { server: e.spec.server, path: e.spec.path });
     const volumeName = volumeNameFor(name);
     let volume = this.opts.volumes.store.get(volumeName);
     // Someone else's volume with our name is never adopted.
@@ -298,7 +305,7 @@ export class ExportController {
     const now = new Date();
     const generation = e.metadata?.generation;
     let conditions = setCondition(e.status?.conditions, { ...ready, observedGeneration: generation }, now);
-    const reach = this.opts.reachability?.(e.metadata?.name ?? '');
+    const reach = this.opts.probes?.condition(e.metadata?.name ?? '');
     if (reach) conditions = setCondition(conditions, { ...reach, observedGeneration: generation }, now);
     const ref = volume?.spec?.claimRef;
     const status: NfsExportStatus = {

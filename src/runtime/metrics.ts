@@ -207,6 +207,18 @@ export class Metrics {
     labelNames: ['plugin_name', 'operation_name'] as const,
     registers: [this.registry],
   });
+  private readonly probes = new Counter({
+    name: 'pv_lifecycle_nfs_probe_total',
+    help: 'NFS server probes by outcome (Reachable, Timeout, ConnectionRefused, ExportNotFound, ...)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly probeSeconds = new Histogram({
+    name: 'pv_lifecycle_nfs_probe_duration_seconds',
+    help: 'Time an NFS server probe took',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
   private jobsInFlight: (() => number) | undefined;
   private readonly recyclerJobsInFlight = this.scrapedGauge(
     'pv_lifecycle_recycler_jobs_in_flight',
@@ -294,6 +306,11 @@ export class Metrics {
     const labels = { plugin_name: 'pvlifecycle.io/recycler', operation_name: `volume_${operation}` };
     if (!ok) this.volumeOperationErrors.inc(labels);
     if (seconds !== undefined) this.volumeOperationSeconds.observe(labels, seconds);
+  }
+
+  probeResult(reason: string, seconds: number): void {
+    this.probes.inc({ reason });
+    this.probeSeconds.observe(seconds);
   }
 
   onCollectJobsInFlight(fn: () => number): void {

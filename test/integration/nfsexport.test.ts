@@ -41,7 +41,15 @@ describe('NfsExport lifecycle (operator process)', function () {
     writeFileSync(template, 'metadata:\n  labels:\n    kwokoutcome: slow\n');
     operator = await OperatorProcess.start({
       kubeconfig: testCluster().kubeconfig,
-      args: ['--namespace', 'pv-lifecycle-system', '--recycler-pod-template', template],
+      // These exports name servers that do not exist: no probes, so nothing is held back.
+      args: [
+        '--namespace',
+        'pv-lifecycle-system',
+        '--recycler-pod-template',
+        template,
+        '--probe-interval',
+        '0',
+      ],
       logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-nfsexport.log'),
     });
   });

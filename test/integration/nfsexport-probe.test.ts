@@ -1,0 +1,140 @@
+// Knowing the server is there: the operator probes each export's server (a
+// real nfs-ganesha on loopback, a port nothing listens on, a name that does
+// not resolve), reports ServerReachable, and does not bind new claims to a
+// volume whose server does not answer. Skipped, saying why, where the NFS
+// server cannot be provided (see scripts/nfs-server.sh).
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { repoRoot, testCluster } from './cluster-hooks.ts';
+import type { NfsExport } from '../../src/nfs/export.ts';
+import { closedPort } from '../support/fake-rpc-server.ts';
+import { pvc } from '../support/objects.ts';
+import { OperatorProcess } from '../support/operator-process.ts';
+import { eventually, sleep } from '../support/wait.ts';
+
+const run = promisify(execFile);
+const script = join(repoRoot, 'scripts/nfs-server.sh');
+const dir = join(repoRoot, '.cluster', `nfs-operator-${String(process.pid)}`);
+const api = { group: 'pvlifecycle.io', version: 'v1alpha1', plural: 'nfsexports' };
+
+describe('NfsExport server probes (operator process, nfs-ganesha)', function () {
+  this.timeout(60_000);
+  let started = false;
+  let operator: OperatorProcess | undefined;
+  let core: CoreV1Api;
+  let custom: CustomObjectsApi;
+  let eventsApi: EventsV1Api;
+  const ns = 'nfs-probe';
+
+  before(async function () {
+    this.timeout(10 * 60_000); // the first run may install nfs-ganesha
+    const port = await closedPort();
+    try {
+      await run('bash', [script, 'start', dir, String(port)]);
+      started = true;
+    } catch (err) {
+      const failure = err as { code?: unknown; stderr?: string; message: string };
+      const why = (failure.stderr ?? '').trim() || failure.message;
+      if (failure.code === 3) {
+        process.stderr.write(`    skipping: no NFS server on this machine: ${why}\n`);
+        this.skip();
+      }
+      throw new Error(`scripts/nfs-server.sh start failed: ${why}`, { cause: err });
+    }
+    const kc = testCluster().kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    eventsApi = kc.makeApiClient(EventsV1Api);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    operator = await OperatorProcess.start({
+      kubeconfig: testCluster().kubeconfig,
+      args: [
+        '--probe-interval',
+        '2s',
+        '--probe-timeout',
+        '1s',
+        '--nfs-port',
+        String(port),
+        '--portmapper-port',
+        String(await closedPort()),
+      ],
+      logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-nfs-probe.log'),
+    });
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    await operator?.stop();
+    if (started) await run('bash', [script, 'stop', dir]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const createExport = (name: string, server: string, cls: string) =>
+    custom.createClusterCustomObject({
+      ...api,
+      body: {
+        apiVersion: 'pvlifecycle.io/v1alpha1',
+        kind: 'NfsExport',
+        metadata: { name },
+        spec: {
+          server,
+          path: '/export',
+          capacity: '1Gi',
+          accessModes: ['ReadWriteMany'],
+          storageClassName: cls,
+        },
+      },
+    });
+  const reachability = (name: string, reason: string) =>
+    eventually(`${name} ServerReachable ${reason}`, async () => {
+      const e = (await custom.getClusterCustomObject({ ...api, name })) as NfsExport;
+      const c = e.status?.conditions?.find((x) => x.type === 'ServerReachable');
+      return c?.reason === reason ? c : undefined;
+    });
+  const claim = (name: string, cls: string) => {
+    const c = pvc(name, { namespace: ns, storageClass: cls, modes: ['ReadWriteMany'] });
+    delete c.metadata?.uid;
+    return core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: c });
+  };
+  const phaseOf = async (name: string) =>
+    (await core.readNamespacedPersistentVolumeClaim({ name, namespace: ns })).status?.phase;
+
+  it('marks a served export Reachable and binds claims to it', async () => {
+    await createExport('probe-up', '127.0.0.1', 'probe-up');
+    const c = await reachability('probe-up', 'Reachable');
+    expect(c.status).to.equal('True');
+    expect(c.message).to.match(/answers NFS version 4/);
+    await claim('up', 'probe-up');
+    await eventually('claim Bound', async () => ((await phaseOf('up')) === 'Bound' ? true : undefined));
+  });
+
+  it('marks a closed port ConnectionRefused and does not bind new claims to its volume', async () => {
+    // 127.0.0.2 is loopback too, but the server listens on 127.0.0.1 only.
+    await createExport('probe-refused', '127.0.0.2', 'probe-refused');
+    const c = await reachability('probe-refused', 'ConnectionRefused');
+    expect(c.status).to.equal('False');
+    await claim('refused', 'probe-refused');
+    // The class exists nowhere but on the export, so upstream's reason is ProvisioningFailed.
+    const e = await eventually('the explaining event', async () =>
+      (await eventsApi.listNamespacedEvent({ namespace: ns })).items.find(
+        (x) => x.regarding?.name === 'refused' && x.reason === 'ProvisioningFailed',
+      ),
+    );
+    expect(e.note).to.contain('nfsx-probe-refused: NFS server unreachable (ConnectionRefused');
+    await sleep(3000);
+    expect(await phaseOf('refused')).to.equal('Pending');
+  });
+
+  it('marks a name that does not resolve HostNotFound', async () => {
+    await createExport('probe-nohost', 'nfs.no-such-host.invalid', 'probe-nohost');
+    const c = await reachability('probe-nohost', 'HostNotFound');
+    expect(c.status).to.equal('False');
+    expect(await operator?.metrics()).to.match(/pv_lifecycle_nfs_probe_total\{reason="HostNotFound"\} [1-9]/);
+  });
+});
