@@ -63,18 +63,23 @@ if (kubeconfig) {
   process.stdout.write(`${kubeconfig}\n`);
 }
 
-// The CRDs, as a user installs them.
-{
-  const kubectl = cluster ? join(cluster.state.binDir, 'kubectl') : 'kubectl';
-  const applied = spawnSync(kubectl, ['apply', '-f', join(repoRoot, 'crds')], {
+const kubectlBinary = cluster ? join(cluster.state.binDir, 'kubectl') : 'kubectl';
+function kubectl(args: string[]): string {
+  const done = spawnSync(kubectlBinary, args, {
     env: { ...process.env, KUBECONFIG: kubeconfig },
     encoding: 'utf8',
   });
-  if (applied.status !== 0) {
-    say(`Could not install the CRDs (kubectl apply -f crds/): ${applied.stderr || String(applied.error)}`);
-    await shutdown('CRDs not installed', 1);
-  }
-  say(applied.stdout.trim());
+  if (done.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${done.stderr || String(done.error)}`);
+  return done.stdout.trim();
+}
+
+// The CRDs, as a user installs them.
+try {
+  say(kubectl(['apply', '-f', join(repoRoot, 'crds')]));
+  kubectl(['wait', '--for=condition=Established', 'crd/nfsexports.pvlifecycle.io', '--timeout=30s']);
+} catch (err) {
+  say(`Could not install the CRDs: ${(err as Error).message}`);
+  await shutdown('CRDs not installed', 1);
 }
 
 // The operator's namespace, where its scrub Jobs run.
@@ -106,10 +111,38 @@ const operator = spawn(
     metricsAddress,
     '--namespace',
     namespace,
+    // The sample exports name servers that do not exist here; with probes on,
+    // their volumes would (rightly) be held back from claims.
+    ...(process.env.RUN_PROBES ? [] : ['--probe-interval', '0']),
   ],
   { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] },
 );
 running.operator = operator;
+
+// The demo: the sample exports and claims, then what kubectl shows once they are bound.
+if (!process.env.RUN_NO_SAMPLES) {
+  const samples = join(repoRoot, 'config', 'samples');
+  try {
+    say(kubectl(['apply', '-f', samples]));
+    for (let i = 0; i < 120; i++) {
+      const phases = kubectl([
+        'get',
+        '-f',
+        join(samples, 'claims.yaml'),
+        '-o',
+        'jsonpath={.items[*].status.phase}',
+      ]);
+      if (phases.split(' ').every((p) => p === 'Bound')) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    say(`\n$ kubectl get nfsexports,pv,pvc\n${kubectl(['get', 'nfsexports,pv,pvc'])}\n`);
+    say(
+      'The operator keeps running; try deleting a claim (kubectl delete pvc cache) and watch the export recycle.',
+    );
+  } catch (err) {
+    say(`The samples could not be applied: ${(err as Error).message}`);
+  }
+}
 operator.on('exit', (code, signal) => {
   if (!stopping) void shutdown(`the operator exited (${signal ?? `code ${String(code)}`})`, 1);
 });

@@ -135,6 +135,17 @@ describe('cluster commands', () => {
       60_000,
     );
     expect(err).to.match(/ info +pv-lifecycle-operator starting /);
+    // The demo: the samples applied and bound, shown as kubectl shows them.
+    await eventually(
+      'the demo table',
+      () => Promise.resolve(err.includes('The operator keeps running') ? true : undefined),
+      60_000,
+    );
+    const table = err.slice(err.indexOf('$ kubectl get nfsexports,pv,pvc'));
+    for (const name of ['shared-docs', 'build-cache', 'team-share']) {
+      expect(table).to.match(new RegExp(`nfsexport\\.pvlifecycle\\.io/${name}\\s.*\\sBound\\s+default/`));
+    }
+    expect(table.match(/persistentvolumeclaim\/\S+\s+Bound/g)).to.have.length(3);
 
     process.kill(-(run.child.pid ?? 0), 'SIGINT');
     const finished = await run.done;
