@@ -233,3 +233,37 @@ describe('claim sync plan', () => {
     });
   }
 });
+
+describe('claim sync: volumes held back (an NFS server that does not answer)', () => {
+  const down = (v: V1PersistentVolume) =>
+    v.metadata?.labels?.server === 'down' ? 'NFS server unreachable (Timeout: no answer)' : undefined;
+  const run = (claim: V1PersistentVolumeClaim, volumes: V1PersistentVolume[]) => {
+    const index = new VolumeIndex();
+    for (const v of volumes) index.upsert(v);
+    return planClaim(claim, {
+      volumes: index,
+      classes: { get: () => undefined, list: () => [] },
+      blocked: down,
+    });
+  };
+
+  it('skips a held-back volume for the next best one', () => {
+    const p = run(pvc('c'), [pv('a', { labels: { server: 'down' } }), pv('b', { size: '2Gi' })]);
+    expect(summary(p)).to.equal('bind b (chosen)');
+  });
+
+  it('stays Pending when only held-back volumes fit, and says why first', () => {
+    const p = run(pvc('c'), [pv('a', { labels: { server: 'down' } }), pv('small', { size: '1Mi' })]);
+    expect(summary(p)).to.equal(
+      'pending Normal FailedBinding: no persistent volumes available for this claim and no storage class is set: ' +
+        'a: NFS server unreachable (Timeout: no answer); small: too small (1Mi < 1Gi)',
+    );
+  });
+
+  it('never holds back a volume pre-bound to the claim', () => {
+    const p = run(pvc('c'), [
+      pv('mine', { labels: { server: 'down' }, claimRef: { namespace: 'ns', name: 'c', uid: 'uid-c' } }),
+    ]);
+    expect(summary(p)).to.equal('bind mine');
+  });
+});
