@@ -50,8 +50,8 @@ import {
 export interface ReclaimMetrics {
   queueObserver(name: string): WorkQueueObserver;
   reconcileObserver(controller: string): ReconcileObserver;
-  reclaimStarted(operation: Operation): void;
-  reclaimFinished(operation: Operation, ok: boolean, seconds: number | undefined): void;
+  reclaimStarted(operation: Operation, policy: string): void;
+  reclaimFinished(operation: Operation, policy: string, ok: boolean, seconds: number | undefined): void;
 }
 
 export interface ReclaimControllerOptions {
@@ -153,10 +153,14 @@ export class ReclaimController {
     });
   }
 
-  /** The volume informer is started by its owner; this starts the Job informer and the workers. */
-  async start(): Promise<void> {
+  /**
+   * The volume informer is started by its owner; this starts and syncs the Job
+   * informer, then the workers once leading resolves (at once by default).
+   */
+  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
     this.jobs.start();
     await this.jobs.waitForSync();
+    await leading;
     this.controller.start();
   }
 
@@ -401,7 +405,7 @@ export class ReclaimController {
       if ((err as { code?: number }).code === 409) return { requeueAfterMs: 1000 };
       throw err;
     }
-    this.opts.metrics?.reclaimStarted(operation);
+    this.opts.metrics?.reclaimStarted(operation, policyOf(volume));
     this.opts.log.info('started scrub Job', {
       volume: volume.metadata?.name,
       operation,
@@ -440,7 +444,7 @@ export class ReclaimController {
       }
       this.opts.log.info('scrubbed and deleted volume', { volume: volume.metadata?.name, seconds });
     }
-    this.opts.metrics?.reclaimFinished(operation, true, seconds);
+    this.opts.metrics?.reclaimFinished(operation, policyOf(volume), true, seconds);
     await this.deleteJob(jobName);
     return undefined;
   }
@@ -485,7 +489,12 @@ export class ReclaimController {
     });
     if (plan.deleteJob) {
       const operation: Operation = plan.event.reason === 'VolumeFailedDelete' ? 'delete' : 'recycle';
-      this.opts.metrics?.reclaimFinished(operation, false, this.jobSeconds(this.jobName(volume)));
+      this.opts.metrics?.reclaimFinished(
+        operation,
+        policyOf(volume),
+        false,
+        this.jobSeconds(this.jobName(volume)),
+      );
       await this.deleteJob(this.jobName(volume));
     }
     if (plan.retry && plan.failures !== undefined) {
@@ -567,4 +576,9 @@ export class ReclaimController {
 function claimOf(volume: V1PersistentVolume): string {
   const ref = volume.spec?.claimRef;
   return `${ref?.namespace ?? ''}/${ref?.name ?? ''}`;
+}
+
+/** The policy a reclaim ran under, for metrics ("Retain" when an administrator asked for a recycle). */
+function policyOf(volume: V1PersistentVolume): string {
+  return volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
 }

@@ -190,8 +190,8 @@ export class Metrics {
 
   private readonly reclaimOperations = new Counter({
     name: 'pv_lifecycle_reclaim_operations_total',
-    help: 'Scrub operations of released volumes by operation (recycle, delete) and result (started, succeeded, failed)',
-    labelNames: ['operation', 'result'] as const,
+    help: 'Scrub operations of released volumes by operation (recycle, delete), reclaim policy and result (started, succeeded, failed)',
+    labelNames: ['operation', 'policy', 'result'] as const,
     registers: [this.registry],
   });
   private readonly volumeOperationSeconds = new Histogram({
@@ -217,6 +217,12 @@ export class Metrics {
     name: 'pv_lifecycle_nfs_probe_duration_seconds',
     help: 'Time an NFS server probe took',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly leaderStatus = new Gauge({
+    name: 'leader_election_master_status',
+    help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+    labelNames: ['name'] as const,
     registers: [this.registry],
   });
   private jobsInFlight: (() => number) | undefined;
@@ -296,13 +302,13 @@ export class Metrics {
     this.volumeCounts = fn;
   }
 
-  reclaimStarted(operation: string): void {
-    this.reclaimOperations.inc({ operation, result: 'started' });
+  reclaimStarted(operation: string, policy: string): void {
+    this.reclaimOperations.inc({ operation, policy, result: 'started' });
   }
 
   /** A scrub ended; seconds is from the Job's creation, when known. */
-  reclaimFinished(operation: string, ok: boolean, seconds: number | undefined): void {
-    this.reclaimOperations.inc({ operation, result: ok ? 'succeeded' : 'failed' });
+  reclaimFinished(operation: string, policy: string, ok: boolean, seconds: number | undefined): void {
+    this.reclaimOperations.inc({ operation, policy, result: ok ? 'succeeded' : 'failed' });
     const labels = { plugin_name: 'pvlifecycle.io/recycler', operation_name: `volume_${operation}` };
     if (!ok) this.volumeOperationErrors.inc(labels);
     if (seconds !== undefined) this.volumeOperationSeconds.observe(labels, seconds);
@@ -311,6 +317,11 @@ export class Metrics {
   probeResult(reason: string, seconds: number): void {
     this.probes.inc({ reason });
     this.probeSeconds.observe(seconds);
+  }
+
+  /** leader_election_master_status{name}: 1 while this process holds the lease, else 0. */
+  setLeader(name: string, leader: boolean): void {
+    this.leaderStatus.set({ name }, leader ? 1 : 0);
   }
 
   onCollectJobsInFlight(fn: () => number): void {

@@ -232,7 +232,7 @@ describe('reclaim (operator process)', function () {
       );
       const metrics = await operator.metrics();
       expect(metrics).to.match(
-        /pv_lifecycle_reclaim_operations_total\{operation="delete",result="succeeded"\} [1-9]/,
+        /pv_lifecycle_reclaim_operations_total\{operation="delete",policy="Delete",result="succeeded"\} [1-9]/,
       );
       expect(metrics).to.match(
         /volume_operation_total_seconds_count\{plugin_name="pvlifecycle.io\/recycler",operation_name="volume_delete"\} [1-9]/,
