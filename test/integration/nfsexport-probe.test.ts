@@ -3,10 +3,7 @@
 // not resolve), reports ServerReachable, and does not bind new claims to a
 // volume whose server does not answer. Skipped, saying why, where the NFS
 // server cannot be provided (see scripts/nfs-server.sh).
-import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
@@ -14,18 +11,16 @@ import { expect } from 'chai';
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import type { NfsExport } from '../../src/nfs/export.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
+import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 import { pvc } from '../support/objects.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
-const run = promisify(execFile);
-const script = join(repoRoot, 'scripts/nfs-server.sh');
-const dir = join(repoRoot, '.cluster', `nfs-operator-${String(process.pid)}`);
 const api = { group: 'pvlifecycle.io', version: 'v1alpha1', plural: 'nfsexports' };
 
 describe('NfsExport server probes (operator process, nfs-ganesha)', function () {
   this.timeout(60_000);
-  let started = false;
+  let server: NfsServer | undefined;
   let operator: OperatorProcess | undefined;
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
@@ -34,19 +29,8 @@ describe('NfsExport server probes (operator process, nfs-ganesha)', function () 
 
   before(async function () {
     this.timeout(10 * 60_000); // the first run may install nfs-ganesha
-    const port = await closedPort();
-    try {
-      await run('bash', [script, 'start', dir, String(port)]);
-      started = true;
-    } catch (err) {
-      const failure = err as { code?: unknown; stderr?: string; message: string };
-      const why = (failure.stderr ?? '').trim() || failure.message;
-      if (failure.code === 3) {
-        process.stderr.write(`    skipping: no NFS server on this machine: ${why}\n`);
-        this.skip();
-      }
-      throw new Error(`scripts/nfs-server.sh start failed: ${why}`, { cause: err });
-    }
+    server = await startNfsServer(this, 'nfs-operator', await closedPort());
+    const port = server.port;
     const kc = testCluster().kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
@@ -71,8 +55,7 @@ describe('NfsExport server probes (operator process, nfs-ganesha)', function () 
   after(async function () {
     this.timeout(30_000);
     await operator?.stop();
-    if (started) await run('bash', [script, 'stop', dir]);
-    await rm(dir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   const createExport = (name: string, server: string, cls: string) =>

@@ -1,0 +1,44 @@
+// A real NFS server for tests: nfs-ganesha on 127.0.0.1, driven by
+// scripts/nfs-server.sh. Where the script cannot provide one (exit 3: not
+// installable, not root, no file system ganesha can export), the suite is
+// skipped and says why.
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const script = join(repoRoot, 'scripts/nfs-server.sh');
+
+export interface NfsServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server exporting /export on 127.0.0.1:port, with its files in a
+ * folder under .cluster/ (ext4 on these machines). Call from a before hook.
+ */
+export async function startNfsServer(ctx: Mocha.Context, name: string, port: number): Promise<NfsServer> {
+  const dir = join(repoRoot, '.cluster', `${name}-${String(process.pid)}`);
+  try {
+    await run('bash', [script, 'start', dir, String(port)]);
+  } catch (err) {
+    const failure = err as { code?: unknown; stderr?: string; message: string };
+    const why = (failure.stderr ?? '').trim() || failure.message;
+    if (failure.code === 3) {
+      process.stderr.write(`    skipping: no NFS server on this machine: ${why}\n`);
+      ctx.skip();
+    }
+    throw new Error(`scripts/nfs-server.sh start failed: ${why}`, { cause: err });
+  }
+  return {
+    port,
+    stop: async () => {
+      await run('bash', [script, 'stop', dir]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
