@@ -11,6 +11,7 @@ import { apiMessage } from './runtime/api-errors.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
 import { parseBindAddress } from './runtime/http-server.ts';
+import { LeaderElector, leaderElectionDefaults } from './runtime/leader-election.ts';
 import { packageInfo } from './version.ts';
 
 const defaults = {
@@ -31,6 +32,10 @@ const defaults = {
   metricsBindAddress: ':8080',
   logLevel: 'info',
   logFormat: 'json',
+  leaderElectionId: 'pv-lifecycle-operator',
+  leaseDurationMs: leaderElectionDefaults.leaseDurationMs,
+  renewDeadlineMs: leaderElectionDefaults.renewDeadlineMs,
+  retryPeriodMs: leaderElectionDefaults.retryPeriodMs,
 } as const;
 
 export const usage = `Usage: pv-lifecycle-operator [options]
@@ -50,6 +55,21 @@ Options:
       --metrics-bind-address ADDR     where /metrics, /healthz and /readyz are served,
                                       host:port or :port; 0 turns it off
                                       (default ${defaults.metricsBindAddress})
+ Leader election (production deployments with more than one replica turn it on):
+      --leader-elect                  only the replica holding a coordination.k8s.io Lease
+                                      reconciles; the others keep their caches warm and wait
+                                      (default off)
+      --leader-election-id NAME       the Lease's name (default ${defaults.leaderElectionId})
+      --leader-election-namespace NAME
+                                      the Lease's namespace (default: --namespace)
+      --leader-election-lease-duration DURATION
+                                      how long standbys wait before taking over a lease
+                                      that is no longer renewed (default ${formatDuration(defaults.leaseDurationMs)})
+      --leader-election-renew-deadline DURATION
+                                      the leader gives up, and exits, if it could not
+                                      renew for this long (default ${formatDuration(defaults.renewDeadlineMs)})
+      --leader-election-retry-period DURATION
+                                      how often the lease is tried or renewed (default ${formatDuration(defaults.retryPeriodMs)})
  Reclaim:
       --namespace NAME                the operator's namespace, where scrub Jobs run
                                       (default $POD_NAMESPACE, else ${defaults.namespace})
@@ -107,6 +127,15 @@ export interface RunOptions {
   metricsBindAddress: string | undefined;
   logLevel: string;
   logFormat: string;
+  leaderElection: {
+    enabled: boolean;
+    /** The Lease's name and namespace. */
+    id: string;
+    namespace: string;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
 }
 
 export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: RunOptions };
@@ -138,6 +167,12 @@ export function parseCommandLine(argv: string[]): Command {
       'probe-concurrency': { type: 'string' },
       'nfs-port': { type: 'string' },
       'portmapper-port': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      'leader-election-id': { type: 'string' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-lease-duration': { type: 'string' },
+      'leader-election-renew-deadline': { type: 'string' },
+      'leader-election-retry-period': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -251,6 +286,50 @@ export function parseCommandLine(argv: string[]): Command {
   if (!(logFormats as readonly string[]).includes(logFormat)) {
     throw new Error(`--log-format: "${logFormat}" is not one of ${logFormats.join(', ')}`);
   }
+  const leaderElection = {
+    enabled: values['leader-elect'] ?? false,
+    id: values['leader-election-id'] ?? defaults.leaderElectionId,
+    namespace: values['leader-election-namespace'] ?? namespace,
+    leaseDurationMs: duration(
+      'leader-election-lease-duration',
+      values['leader-election-lease-duration'],
+      defaults.leaseDurationMs,
+    ),
+    renewDeadlineMs: duration(
+      'leader-election-renew-deadline',
+      values['leader-election-renew-deadline'],
+      defaults.renewDeadlineMs,
+    ),
+    retryPeriodMs: duration(
+      'leader-election-retry-period',
+      values['leader-election-retry-period'],
+      defaults.retryPeriodMs,
+    ),
+  };
+  if (!/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(leaderElection.id)) {
+    throw new Error(`--leader-election-id: "${leaderElection.id}" is not a valid object name`);
+  }
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(leaderElection.namespace)) {
+    throw new Error(
+      `--leader-election-namespace: "${leaderElection.namespace}" is not a valid namespace name`,
+    );
+  }
+  if (leaderElection.leaseDurationMs < 1000) {
+    throw new Error('--leader-election-lease-duration: must be at least 1s');
+  }
+  if (leaderElection.retryPeriodMs <= 0) {
+    throw new Error('--leader-election-retry-period: must be more than 0');
+  }
+  if (leaderElection.renewDeadlineMs >= leaderElection.leaseDurationMs) {
+    throw new Error(
+      `--leader-election-renew-deadline (${formatDuration(leaderElection.renewDeadlineMs)}) must be shorter than --leader-election-lease-duration (${formatDuration(leaderElection.leaseDurationMs)})`,
+    );
+  }
+  if (leaderElection.retryPeriodMs >= leaderElection.renewDeadlineMs) {
+    throw new Error(
+      `--leader-election-retry-period (${formatDuration(leaderElection.retryPeriodMs)}) must be shorter than --leader-election-renew-deadline (${formatDuration(leaderElection.renewDeadlineMs)})`,
+    );
+  }
   if (values.kubeconfig !== undefined && !existsSync(values.kubeconfig)) {
     throw new Error(`--kubeconfig: no file at "${values.kubeconfig}"`);
   }
@@ -269,6 +348,7 @@ export function parseCommandLine(argv: string[]): Command {
       metricsBindAddress: address === '0' ? undefined : address,
       logLevel,
       logFormat,
+      leaderElection,
     },
   };
 }
@@ -399,22 +479,80 @@ async function run(options: RunOptions, err: Output): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
 
-  const started = operator.start().then(
+  // Under leader election the workers start only once this replica holds the
+  // lease. Losing it (no renewal within the renew deadline, or another holder)
+  // ends the process with 1: it never leads again, and its supervisor starts a
+  // fresh one that rejoins the election as a standby.
+  const election = options.leaderElection;
+  let elector: LeaderElector | undefined;
+  let leading: Promise<void> = Promise.resolve();
+  let lost: Promise<'lost'> = new Promise<never>(() => undefined);
+  if (election.enabled) {
+    let startLeading: () => void = () => undefined;
+    let stopLeading: () => void = () => undefined;
+    leading = new Promise<void>((resolve) => {
+      startLeading = resolve;
+    });
+    lost = new Promise<'lost'>((resolve) => {
+      stopLeading = () => {
+        resolve('lost');
+      };
+    });
+    elector = new LeaderElector({
+      kubeConfig: loaded.kubeConfig,
+      namespace: election.namespace,
+      name: election.id,
+      leaseDurationMs: election.leaseDurationMs,
+      renewDeadlineMs: election.renewDeadlineMs,
+      retryPeriodMs: election.retryPeriodMs,
+      log,
+      metrics: operator.metrics,
+      onStartedLeading: () => {
+        log.info('leading: starting the controllers', { lease: `${election.namespace}/${election.id}` });
+        startLeading();
+      },
+      onStoppedLeading: ({ released }) => {
+        if (!released) stopLeading();
+      },
+    });
+    log.info('leader election: waiting for the lease before reconciling', {
+      lease: `${election.namespace}/${election.id}`,
+      identity: elector.identity,
+    });
+    elector.start();
+  }
+
+  const started = operator.start(leading).then(
     () => undefined,
     (e: unknown) => e,
   );
   const first = await Promise.race([
     started.then((e) => ({ failed: e })),
     stopped.then((s) => ({ signal: s })),
+    lost.then(() => ({ lost: true as const })),
   ]);
   if ('failed' in first && first.failed !== undefined) {
     log.error('could not start', { error: first.failed });
+    elector?.stop();
+    await operator.stop();
+    await elector?.release();
+    return 1;
+  }
+  const next =
+    'failed' in first
+      ? await Promise.race([stopped.then((s) => ({ signal: s })), lost.then(() => ({ lost: true as const }))])
+      : first;
+  if ('lost' in next) {
+    log.error(
+      'lost leadership: stopping the controllers and exiting so a fresh process rejoins the election',
+    );
     await operator.stop();
     return 1;
   }
-  const signal = 'signal' in first ? first.signal : await stopped;
-  log.info('shutting down', { signal });
+  log.info('shutting down', { signal: next.signal });
+  // Stop reconciling first, then hand the lease over so a standby takes it at once.
   await operator.stop();
+  await elector?.release();
   log.info('stopped');
   return 0;
 }

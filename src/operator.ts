@@ -157,8 +157,13 @@ export class Operator {
     return this.binding.hasSynced() && this.reclaim.hasSynced() && this.exports.hasSynced();
   }
 
-  /** Serves probes at once (not ready until the informers sync), then starts the controllers. */
-  async start(): Promise<void> {
+  /**
+   * Serves probes at once (not ready until the informers sync), syncs the
+   * informers, then starts the controllers' workers once leading resolves: a
+   * standby under leader election keeps its caches warm and serves probes and
+   * metrics, but reconciles nothing until it holds the lease.
+   */
+  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
     const { log, metricsBindAddress } = this.opts;
     if (metricsBindAddress !== undefined) {
       this.http = await startHttpServer({
@@ -178,7 +183,11 @@ export class Operator {
     await this.checkNamespace();
     log.info('starting controllers', { workers: this.opts.workers, namespace: this.opts.namespace });
     this.probes.start();
-    await Promise.all([this.binding.start(), this.reclaim.start(), this.exports.start()]);
+    await Promise.all([
+      this.binding.start(leading),
+      this.reclaim.start(leading),
+      this.exports.start(leading),
+    ]);
     log.info('informers synced; reconciling', {
       volumes: this.binding.volumes.store.size,
       claims: this.binding.claims.store.size,

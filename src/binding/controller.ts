@@ -137,11 +137,13 @@ export class BindingController {
     this.wire();
   }
 
-  async start(): Promise<void> {
+  /** Syncs the informers, then starts the workers once leading resolves (at once by default). */
+  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
     this.volumes.start();
     this.claims.start();
     this.classes.start();
     await Promise.all([this.volumes.waitForSync(), this.claims.waitForSync(), this.classes.waitForSync()]);
+    await leading;
     this.volumeController.start();
     this.claimController.start();
   }

@@ -121,9 +121,11 @@ export class ExportController {
     if (name) this.controller.enqueue(name);
   }
 
-  async start(): Promise<void> {
+  /** Syncs the informers, then starts the workers once leading resolves (at once by default). */
+  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
     this.exports.start();
     await this.exports.waitForSync();
+    await leading;
     this.controller.start();
   }
 

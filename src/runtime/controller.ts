@@ -62,7 +62,9 @@ export class Controller {
   }
 
   enqueueAfter(key: string, ms: number): void {
-    this.queue.addAfter(key, ms);
+    // Before start (a standby, or informers syncing) the key waits for start().
+    if (this.started) this.queue.addAfter(key, ms);
+    else this.pending.push(key);
   }
 
   start(): void {

@@ -27,6 +27,12 @@ describe('pv-lifecycle-operator command line', () => {
       '--metrics-bind-address',
       '--log-level',
       '--log-format',
+      '--leader-elect',
+      '--leader-election-id',
+      '--leader-election-namespace',
+      '--leader-election-lease-duration',
+      '--leader-election-renew-deadline',
+      '--leader-election-retry-period',
     ]) {
       expect(r.out).to.contain(flag);
     }
@@ -48,7 +54,23 @@ describe('pv-lifecycle-operator command line', () => {
         metricsBindAddress: ':8080',
         logLevel: 'info',
         logFormat: 'json',
+        leaderElection: {
+          enabled: false,
+          id: 'pv-lifecycle-operator',
+          namespace: 'pv-lifecycle-system',
+          leaseDurationMs: 15_000,
+          renewDeadlineMs: 10_000,
+          retryPeriodMs: 2_000,
+        },
       },
+    });
+  });
+
+  it('puts the lease in --namespace unless --leader-election-namespace says otherwise', () => {
+    const inherit = parseCommandLine(['--leader-elect', '--namespace', 'ops']);
+    expect(inherit.kind === 'run' && inherit.options.leaderElection).to.deep.include({
+      enabled: true,
+      namespace: 'ops',
     });
   });
 
@@ -91,6 +113,17 @@ describe('pv-lifecycle-operator command line', () => {
       '12049',
       '--portmapper-port',
       '1111',
+      '--leader-elect',
+      '--leader-election-id',
+      'my-lease',
+      '--leader-election-namespace',
+      'kube-system',
+      '--leader-election-lease-duration',
+      '4s',
+      '--leader-election-renew-deadline',
+      '3s',
+      '--leader-election-retry-period',
+      '500ms',
     ]);
     expect(parsed).to.deep.equal({
       kind: 'run',
@@ -107,6 +140,14 @@ describe('pv-lifecycle-operator command line', () => {
         metricsBindAddress: undefined,
         logLevel: 'debug',
         logFormat: 'text',
+        leaderElection: {
+          enabled: true,
+          id: 'my-lease',
+          namespace: 'kube-system',
+          leaseDurationMs: 4_000,
+          renewDeadlineMs: 3_000,
+          retryPeriodMs: 500,
+        },
       },
     });
   });
@@ -142,6 +183,27 @@ describe('pv-lifecycle-operator command line', () => {
     ],
     ['bad configmap reference', ['--recycler-pod-template-configmap', 'a/b/c'], /is not NAME or NAME\/KEY/],
     ['negative retries', ['--recycle-max-retries=-1'], /--recycle-max-retries: "-1"/],
+    [
+      'renew deadline not shorter than the lease duration',
+      ['--leader-election-lease-duration', '10s'],
+      /--leader-election-renew-deadline \(10s\) must be shorter than --leader-election-lease-duration \(10s\)/,
+    ],
+    [
+      'retry period not shorter than the renew deadline',
+      ['--leader-election-retry-period', '10s'],
+      /--leader-election-retry-period \(10s\) must be shorter than --leader-election-renew-deadline \(10s\)/,
+    ],
+    [
+      'bad lease duration',
+      ['--leader-election-lease-duration', '15'],
+      /--leader-election-lease-duration: invalid duration "15"/,
+    ],
+    ['bad lease name', ['--leader-election-id', 'My_Lease'], /--leader-election-id: "My_Lease"/],
+    [
+      'bad lease namespace',
+      ['--leader-election-namespace', 'A'],
+      /--leader-election-namespace: "A" is not a valid namespace name/,
+    ],
     ['zero timeout', ['--pv-recycler-minimum-timeout-nfs', '0'], /--pv-recycler-minimum-timeout-nfs: "0"/],
   ];
   for (const [name, argv, message] of bad) {
