@@ -20,10 +20,10 @@ describe('binding storms (operator process)', function () {
   let ns = '';
   const operators: OperatorProcess[] = [];
 
-  const startOperator = async () => {
+  const startOperator = async (extra: string[] = []) => {
     const p = await OperatorProcess.start({
       kubeconfig: testCluster().kubeconfig,
-      args: ['--workers', '8'],
+      args: ['--workers', '8', ...extra],
       logFile: join(repoRoot, '.cluster', 'test-logs', `operator-${ns}.log`),
     });
     operators.push(p);
@@ -185,6 +185,43 @@ describe('binding storms (operator process)', function () {
     await Promise.all([startOperator(), startOperator()]);
     const watch = watchForDoubleBinding();
     await createPairs(200);
+    await waitAllBound(200, 120_000);
+    expect(await watch.stop()).to.deep.equal([]);
+    await converged(200);
+  });
+
+  it('finishes the storm on the standby when the leader is SIGKILLed mid-storm, with no double binding', async () => {
+    const election = [
+      '--leader-elect',
+      '--leader-election-id',
+      `storm-${ns}`,
+      '--leader-election-namespace',
+      'default',
+      '--leader-election-lease-duration',
+      '4s',
+      '--leader-election-renew-deadline',
+      '3s',
+      '--leader-election-retry-period',
+      '1s',
+    ];
+    const [a, b] = await Promise.all([startOperator(election), startOperator(election)]);
+    const isLeader = async (p: OperatorProcess) =>
+      new RegExp(`leader_election_master_status\\{name="storm-${ns}"\\} 1`).test(await p.metrics());
+    const leader = await eventually('a leader', async () => {
+      if (await isLeader(a)) return a;
+      if (await isLeader(b)) return b;
+      return undefined;
+    });
+    const standby = leader === a ? b : a;
+    const watch = watchForDoubleBinding();
+    await createPairs(200);
+    await sleep(1500);
+    expect((await leader.kill()).signal).to.equal('SIGKILL');
+    await eventually(
+      'the standby to lead',
+      async () => ((await isLeader(standby)) ? true : undefined),
+      15_000,
+    );
     await waitAllBound(200, 120_000);
     expect(await watch.stop()).to.deep.equal([]);
     await converged(200);
