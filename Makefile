@@ -88,6 +88,25 @@ bench-cluster: $(DEPS) control-plane ## time the local control plane's start and
 bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k to 100k volumes
 	$(TSX) bench/matcher.ts
 
+IMAGE ?= pv-lifecycle-operator:dev
+
+.PHONY: image
+image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docker or podman
+	@engine=""; \
+	for e in docker podman; do \
+	  if command -v $$e >/dev/null && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	done; \
+	if [ -z "$$engine" ]; then \
+	  echo "make image needs a container engine: neither docker nor podman answers on this machine."; \
+	  for e in docker podman; do \
+	    if command -v $$e >/dev/null; then echo "  $$e is installed, but '$$e info' fails: is its daemon or socket running?"; fi; \
+	  done; \
+	  echo "Install and start one (for example: apt-get install podman), then run make image again."; \
+	  exit 2; \
+	fi; \
+	echo "building $(IMAGE) with $$engine"; \
+	$$engine build -t $(IMAGE) .
+
 .PHONY: bench-storm
 bench-storm: $(DEPS) control-plane ## a binding storm with the in-tree binder and with the operator, side by side (COUNTS=300,1000 WORKERS=4)
 	$(TSX) bench/binding-storm.ts

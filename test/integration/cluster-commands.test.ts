@@ -1,7 +1,7 @@
 // The Makefile's cluster commands as a user runs them: the in-tree binder
 // switch, cluster-down, and Ctrl-C on `make run`. Each starts a cluster of its
 // own beside the shared one.
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -152,5 +152,18 @@ describe('cluster commands', () => {
     expect(finished.stderr).to.contain('shutting down signal=SIGINT');
     expect(finished.stderr).to.contain('Stopped; every port is free.');
     await expectGone(state);
+  });
+
+  it('make image says clearly what it needs where no container engine answers', async function () {
+    this.timeout(60_000);
+    const engine = ['docker', 'podman'].find((e) => spawnSync(e, ['info'], { stdio: 'ignore' }).status === 0);
+    if (engine) {
+      process.stderr.write(`      skipping: ${engine} answers here, so make image would build\n`);
+      this.skip();
+    }
+    const done = await make(['image']).done;
+    expect(done.code).to.equal(2);
+    expect(done.stdout).to.contain('make image needs a container engine: neither docker nor podman answers');
+    expect(done.stdout).to.contain('apt-get install podman');
   });
 });
