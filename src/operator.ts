@@ -16,7 +16,7 @@ import { exportLabel, volumeNameFor } from './nfs/export.ts';
 import { ExportController } from './nfs/export-controller.ts';
 import { ProbeManager } from './nfs/probe-manager.ts';
 import { ReclaimController } from './reclaim/controller.ts';
-import { type RecycleTimeouts, annVolumeName } from './reclaim/job.ts';
+import type { RecycleTimeouts } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
 import { apiMessage } from './runtime/api-errors.ts';
 import { EventRecorder } from './runtime/events.ts';
@@ -111,6 +111,10 @@ export class Operator {
       maxRetries: opts.recycleMaxRetries,
       retryBaseMs: opts.recycleRetryBaseMs,
       metrics: this.metrics,
+      // The export's phase follows its volume's scrub (Recycling).
+      onScrubJobChanged: (volumeName) => {
+        this.exports.volumeJobChanged(volumeName);
+      },
     });
     this.exports = new ExportController({
       kubeConfig,
@@ -124,17 +128,6 @@ export class Operator {
       workers: opts.workers,
       resyncPeriodMs: opts.resyncPeriodMs,
       metrics: this.metrics,
-    });
-    const onJob = (j: { metadata?: { annotations?: Record<string, string> } }) => {
-      const volume = j.metadata?.annotations?.[annVolumeName];
-      if (volume) this.exports.volumeJobChanged(volume);
-    };
-    this.reclaim.jobs.on({
-      add: onJob,
-      update: (_o, j) => {
-        onJob(j);
-      },
-      delete: onJob,
     });
     for (const c of [
       this.binding.claimController,

@@ -218,17 +218,13 @@ export class BindingController {
   }
 
   /**
-   * Stores the result of our own write at once. The watch later delivers the
-   * same resourceVersion, which the informer does not report as a change, so
-   * what a change would trigger happens here: a volume we made free may be
-   * what a Pending claim of its class waits for.
+   * Stores the result of our own write at once. writeBack reports it to the
+   * informer's handlers as an update, so the index follows and a volume we
+   * made free wakes the Pending claims of its class, as any change would.
    */
   private rememberVolume(v: V1PersistentVolume): V1PersistentVolume {
     this.volumes.writeBack(v);
-    const current = this.volumes.store.get(v.metadata?.name ?? '') ?? v;
-    this.index.upsert(current);
-    if (isFree(current)) this.enqueuePendingClaims(storageClassOf(current));
-    return current;
+    return this.volumes.store.get(v.metadata?.name ?? '') ?? v;
   }
 
   private rememberClaim(c: V1PersistentVolumeClaim): V1PersistentVolumeClaim {

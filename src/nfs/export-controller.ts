@@ -9,7 +9,7 @@ import {
   type V1PersistentVolume,
 } from '@kubernetes/client-node';
 
-import { apiMessage, isConflict, isNotFound } from '../runtime/api-errors.ts';
+import { isNotFound } from '../runtime/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -319,22 +319,14 @@ export class ExportController {
       conditions,
     };
     if (canonical(status) === canonical(e.status ?? {})) return;
-    try {
-      await this.opts.custom.replaceClusterCustomObjectStatus({
-        group,
-        version,
-        plural,
-        name: e.metadata?.name ?? '',
-        body: { ...e, apiVersion, kind, status },
-      });
-    } catch (err) {
-      if (isConflict(err)) throw err; // retried from the fresher copy the watch brings
-      this.opts.log.warn('could not write export status', {
-        export: e.metadata?.name,
-        error: apiMessage(err),
-      });
-      throw err;
-    }
+    // A failure (a conflict above all) is retried by the work queue, which logs it.
+    await this.opts.custom.replaceClusterCustomObjectStatus({
+      group,
+      version,
+      plural,
+      name: e.metadata?.name ?? '',
+      body: { ...e, apiVersion, kind, status },
+    });
   }
 
   private event(e: NfsExport, type: 'Normal' | 'Warning', reason: string, note: string): void {

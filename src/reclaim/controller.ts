@@ -71,6 +71,8 @@ export interface ReclaimControllerOptions {
   retryBaseMs?: number;
   metrics?: ReclaimMetrics;
   baseDelayMs?: number;
+  /** Told the volume's name whenever one of its scrub Jobs is created, changes or goes. */
+  onScrubJobChanged?: (volumeName: string) => void;
 }
 
 export const reclaimControllerName = 'persistentvolume-reclaimer';
@@ -98,6 +100,9 @@ function jobCondition(job: V1Job, type: string): { status: boolean; reason?: str
   const c = job.status?.conditions?.find((x) => x.type === type);
   return { status: c?.status === 'True', reason: c?.reason, message: c?.message };
 }
+
+const isRunning = (job: V1Job): boolean =>
+  !jobCondition(job, 'Complete').status && !jobCondition(job, 'Failed').status;
 
 export class ReclaimController {
   readonly jobs: Informer<V1Job>;
@@ -142,7 +147,9 @@ export class ReclaimController {
     });
     const onJob = (j: V1Job) => {
       const volume = j.metadata?.annotations?.[annVolumeName];
-      if (volume) this.controller.enqueue(volume);
+      if (!volume) return;
+      this.controller.enqueue(volume);
+      opts.onScrubJobChanged?.(volume);
     };
     this.jobs.on({
       add: onJob,
@@ -177,19 +184,12 @@ export class ReclaimController {
   isScrubbing(volumeName: string): boolean {
     return this.jobs.store
       .list()
-      .some(
-        (j) =>
-          j.metadata?.annotations?.[annVolumeName] === volumeName &&
-          !jobCondition(j, 'Complete').status &&
-          !jobCondition(j, 'Failed').status,
-      );
+      .some((j) => j.metadata?.annotations?.[annVolumeName] === volumeName && isRunning(j));
   }
 
   /** Jobs of this operator that have not finished, for the in-flight gauge. */
   jobsInFlight(): number {
-    return this.jobs.store
-      .list()
-      .filter((j) => !jobCondition(j, 'Complete').status && !jobCondition(j, 'Failed').status).length;
+    return this.jobs.store.list().filter(isRunning).length;
   }
 
   private async sync(name: string): Promise<ReconcileResult> {

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
+import { OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 describe('binding storms (operator process)', function () {
@@ -191,22 +191,9 @@ describe('binding storms (operator process)', function () {
   });
 
   it('finishes the storm on the standby when the leader is SIGKILLed mid-storm, with no double binding', async () => {
-    const election = [
-      '--leader-elect',
-      '--leader-election-id',
-      `storm-${ns}`,
-      '--leader-election-namespace',
-      'default',
-      '--leader-election-lease-duration',
-      '4s',
-      '--leader-election-renew-deadline',
-      '3s',
-      '--leader-election-retry-period',
-      '1s',
-    ];
+    const election = quickLeaderElection(`storm-${ns}`);
     const [a, b] = await Promise.all([startOperator(election), startOperator(election)]);
-    const isLeader = async (p: OperatorProcess) =>
-      new RegExp(`leader_election_master_status\\{name="storm-${ns}"\\} 1`).test(await p.metrics());
+    const isLeader = async (p: OperatorProcess) => (await p.leaderStatus(`storm-${ns}`)) === 1;
     const leader = await eventually('a leader', async () => {
       if (await isLeader(a)) return a;
       if (await isLeader(b)) return b;

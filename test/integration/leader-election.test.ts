@@ -9,7 +9,7 @@ import { expect } from 'chai';
 
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
+import { OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 const leaseDurationMs = 4_000;
@@ -42,19 +42,7 @@ describe('leader election (operator processes)', function () {
   const startOperator = async (tag: string) => {
     const p = await OperatorProcess.start({
       kubeconfig: testCluster().kubeconfig,
-      args: [
-        '--leader-elect',
-        '--leader-election-id',
-        id,
-        '--leader-election-namespace',
-        'default',
-        '--leader-election-lease-duration',
-        '4s',
-        '--leader-election-renew-deadline',
-        '3s',
-        '--leader-election-retry-period',
-        '1s',
-      ],
+      args: quickLeaderElection(id),
       logFile: join(repoRoot, '.cluster', 'test-logs', `operator-${ns}-${tag}.log`),
     });
     operators.push(p);
@@ -81,13 +69,7 @@ describe('leader election (operator processes)', function () {
       100,
     );
 
-  /** leader_election_master_status{name=id} of a running process. */
-  async function status(p: OperatorProcess): Promise<number | undefined> {
-    if (!p.running) return undefined;
-    const text = await p.metrics().catch(() => '');
-    const m = new RegExp(`^leader_election_master_status\\{name="${id}"\\} (\\d)$`, 'm').exec(text);
-    return m ? Number(m[1]) : undefined;
-  }
+  const status = (p: OperatorProcess) => p.leaderStatus(id);
 
   /** Waits until exactly one of the processes reports itself leader and the rest standby. */
   async function leaderAmong(ps: OperatorProcess[], timeoutMs = 15_000): Promise<OperatorProcess> {

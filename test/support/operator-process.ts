@@ -26,6 +26,23 @@ export interface LogEntry {
   [key: string]: unknown;
 }
 
+/** Leader election with short timings for tests: a 4 s lease, 3 s renew deadline, 1 s retries. */
+export function quickLeaderElection(id: string, namespace = 'default'): string[] {
+  return [
+    '--leader-elect',
+    '--leader-election-id',
+    id,
+    '--leader-election-namespace',
+    namespace,
+    '--leader-election-lease-duration',
+    '4s',
+    '--leader-election-renew-deadline',
+    '3s',
+    '--leader-election-retry-period',
+    '1s',
+  ];
+}
+
 export class OperatorProcess {
   readonly child: ChildProcess;
   readonly entries: LogEntry[] = [];
@@ -115,6 +132,14 @@ export class OperatorProcess {
   async metrics(): Promise<string> {
     const res = await this.get('/metrics');
     return res.text();
+  }
+
+  /** leader_election_master_status{name=id}: 1 leading, 0 standby; undefined once exited or before it reports. */
+  async leaderStatus(id: string): Promise<number | undefined> {
+    if (!this.running) return undefined;
+    const text = await this.metrics().catch(() => '');
+    const m = new RegExp(`^leader_election_master_status\\{name="${id}"\\} (\\d)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
   }
 
   /** The last lines it logged, for failure messages. */
