@@ -75,7 +75,7 @@ function kubectl(args: string[]): string {
 
 // The CRDs, as a user installs them.
 try {
-  say(kubectl(['apply', '-f', join(repoRoot, 'crds')]));
+  say(kubectl(['apply', '-k', join(repoRoot, 'config', 'crd')]));
   kubectl(['wait', '--for=condition=Established', 'crd/nfsexports.pvlifecycle.io', '--timeout=30s']);
 } catch (err) {
   say(`Could not install the CRDs: ${(err as Error).message}`);

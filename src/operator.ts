@@ -165,7 +165,7 @@ export class Operator {
         readyChecks: {
           binding: () => this.binding.hasSynced(),
           reclaim: () => this.reclaim.hasSynced(),
-          // Not synced while the NfsExport CRD is missing: kubectl apply -f crds/
+          // Not synced while the NfsExport CRD is missing: kubectl apply -k config/crd
           nfsexports: () => this.exports.hasSynced(),
         },
       });

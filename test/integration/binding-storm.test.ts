@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CoreV1Api, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
 import { OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -22,7 +22,7 @@ describe('binding storms (operator process)', function () {
 
   const startOperator = async (extra: string[] = []) => {
     const p = await OperatorProcess.start({
-      kubeconfig: testCluster().kubeconfig,
+      kubeconfig: operatorKubeconfig(),
       args: ['--workers', '8', ...extra],
       logFile: join(repoRoot, '.cluster', 'test-logs', `operator-${ns}.log`),
     });

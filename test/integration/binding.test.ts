@@ -15,7 +15,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { type ClaimSpec, type VolumeSpec, pv, pvc } from '../support/objects.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -31,7 +31,7 @@ describe('binding controller (operator process)', function () {
 
   const startOperator = (extra: string[] = []) =>
     OperatorProcess.start({
-      kubeconfig: testCluster().kubeconfig,
+      kubeconfig: operatorKubeconfig(),
       args: ['--workers', '4', ...extra],
       logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-binding.log'),
     });

@@ -1,14 +1,17 @@
 // Mocha root hooks: one local control plane for the whole integration run,
 // stopped at the end (and killed with the test process if that dies first).
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LocalCluster } from '../../cluster/local-cluster.ts';
 import { kubectl } from '../support/kubectl.ts';
+import { installOperatorIdentity } from '../support/operator-identity.ts';
+import { OperatorProcess } from '../support/operator-process.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 let cluster: LocalCluster | undefined;
+let operatorConfig: string | undefined;
 
 /** The cluster the root hook started; throws outside an integration run. */
 export function testCluster(): LocalCluster {
@@ -16,6 +19,16 @@ export function testCluster(): LocalCluster {
     throw new Error('no local control plane: run integration tests with .mocharc.integration.json');
   }
   return cluster;
+}
+
+/**
+ * A kubeconfig with a token of the operator's ServiceAccount (config/rbac):
+ * operators started by tests use it, not the admin's credentials.
+ */
+export function operatorKubeconfig(): string {
+  if (!operatorConfig)
+    throw new Error('no operator identity: run integration tests with .mocharc.integration.json');
+  return operatorConfig;
 }
 
 export const mochaHooks = {
@@ -30,17 +43,35 @@ export const mochaHooks = {
       `  local control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cluster.state.server}\n`,
     );
     // As a user installs the operator: its CRDs first.
-    await kubectl(cluster.kubectl, cluster.kubeconfig, ['apply', '-f', join(repoRoot, 'crds')]);
+    await kubectl(cluster.kubectl, cluster.kubeconfig, ['apply', '-k', join(repoRoot, 'config', 'crd')]);
     await kubectl(cluster.kubectl, cluster.kubeconfig, [
       'wait',
       '--for=condition=Established',
       'crd/nfsexports.pvlifecycle.io',
       '--timeout=30s',
     ]);
+    // Then its namespace, ServiceAccount and roles; the operator runs with that account's token.
+    operatorConfig = await installOperatorIdentity(
+      cluster,
+      join(dirname(cluster.kubeconfig), 'operator.kubeconfig'),
+    );
+  },
+  // The operators run with the ServiceAccount's token: a request the apiserver
+  // refused means config/rbac lacks a permission, and fails the test.
+  afterEach(): void {
+    const refused = [...OperatorProcess.started].flatMap((p) => p.forbidden.splice(0));
+    for (const p of OperatorProcess.started) if (!p.running) OperatorProcess.started.delete(p);
+    if (refused.length > 0) {
+      throw new Error(
+        `the operator was refused ${String(refused.length)} request(s) (missing RBAC in config/rbac?):\n` +
+          refused.slice(0, 5).join('\n'),
+      );
+    }
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
     await cluster?.stop();
     cluster = undefined;
+    operatorConfig = undefined;
   },
 };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
 import { OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -41,7 +41,7 @@ describe('leader election (operator processes)', function () {
 
   const startOperator = async (tag: string) => {
     const p = await OperatorProcess.start({
-      kubeconfig: testCluster().kubeconfig,
+      kubeconfig: operatorKubeconfig(),
       args: quickLeaderElection(id),
       logFile: join(repoRoot, '.cluster', 'test-logs', `operator-${ns}-${tag}.log`),
     });
@@ -108,7 +108,7 @@ describe('leader election (operator processes)', function () {
     expect(await reconciles(standby), 'reconciles on the standby').to.equal(0);
     // The standby serves its probes all the same.
     expect((await standby.get('/readyz')).status).to.equal(200);
-    const lease = await coordination.readNamespacedLease({ name: id, namespace: 'default' });
+    const lease = await coordination.readNamespacedLease({ name: id, namespace: 'pv-lifecycle-system' });
     expect(lease.spec?.holderIdentity).to.be.a('string').and.not.equal('');
     expect(lease.spec?.leaseDurationSeconds).to.equal(4);
   });
@@ -162,10 +162,10 @@ describe('leader election (operator processes)', function () {
   it('exits 1 when its lease is taken from it', async () => {
     const a = await startOperator('a');
     await leaderAmong([a]);
-    const lease = await coordination.readNamespacedLease({ name: id, namespace: 'default' });
+    const lease = await coordination.readNamespacedLease({ name: id, namespace: 'pv-lifecycle-system' });
     await coordination.replaceNamespacedLease({
       name: id,
-      namespace: 'default',
+      namespace: 'pv-lifecycle-system',
       body: { ...lease, spec: { ...lease.spec, holderIdentity: 'someone-else' } },
     });
     await eventually('the operator to exit', () => (a.running ? undefined : true), 10_000, 50);

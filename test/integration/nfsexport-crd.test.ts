@@ -1,4 +1,4 @@
-// The NfsExport API as installed with `kubectl apply -f crds/`: the real API
+// The NfsExport API as installed with `kubectl apply -k config/crd`: the real API
 // server rejects bad input with a message naming the field, accepts the
 // valid samples, and kubectl shows the columns and the field descriptions.
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ describe('NfsExport API (CRD)', function () {
     );
 
   before(async () => {
-    await k(['apply', '-f', join(repoRoot, 'crds')]);
+    await k(['apply', '-k', join(repoRoot, 'config', 'crd')]);
     await k(['wait', '--for=condition=Established', 'crd/nfsexports.pvlifecycle.io', '--timeout=30s']);
   });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import type { NfsExport } from '../../src/nfs/export.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
@@ -37,7 +37,7 @@ describe('NfsExport server probes (operator process, nfs-ganesha)', function () 
     eventsApi = kc.makeApiClient(EventsV1Api);
     await core.createNamespace({ body: { metadata: { name: ns } } });
     operator = await OperatorProcess.start({
-      kubeconfig: testCluster().kubeconfig,
+      kubeconfig: operatorKubeconfig(),
       args: [
         '--probe-interval',
         '2s',

@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import type { NfsExport } from '../../src/nfs/export.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { pvc } from '../support/objects.ts';
@@ -40,7 +40,7 @@ describe('NfsExport lifecycle (operator process)', function () {
     const template = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-nfsexport.yaml');
     writeFileSync(template, 'metadata:\n  labels:\n    kwokoutcome: slow\n');
     operator = await OperatorProcess.start({
-      kubeconfig: testCluster().kubeconfig,
+      kubeconfig: operatorKubeconfig(),
       // These exports name servers that do not exist: no probes, so nothing is held back.
       args: [
         '--namespace',

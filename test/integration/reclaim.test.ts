@@ -14,7 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { type VolumeSpec, pv, pvc } from '../support/objects.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -63,7 +63,7 @@ describe('reclaim (operator process)', function () {
           args.push('--recycler-pod-template', file);
         }
         return OperatorProcess.start({
-          kubeconfig: testCluster().kubeconfig,
+          kubeconfig: operatorKubeconfig(),
           args,
           logFile: join(repoRoot, '.cluster', 'test-logs', `operator-reclaim-${outcome}.log`),
         });
@@ -256,7 +256,7 @@ describe('reclaim (operator process)', function () {
     let failure = '';
     try {
       const p = await OperatorProcess.start({
-        kubeconfig: testCluster().kubeconfig,
+        kubeconfig: operatorKubeconfig(),
         args: ['--namespace', operatorNamespace, '--recycler-pod-template', file],
         readyTimeoutMs: 20_000,
       });

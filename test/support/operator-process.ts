@@ -27,7 +27,7 @@ export interface LogEntry {
 }
 
 /** Leader election with short timings for tests: a 4 s lease, 3 s renew deadline, 1 s retries. */
-export function quickLeaderElection(id: string, namespace = 'default'): string[] {
+export function quickLeaderElection(id: string, namespace = 'pv-lifecycle-system'): string[] {
   return [
     '--leader-elect',
     '--leader-election-id',
@@ -44,8 +44,13 @@ export function quickLeaderElection(id: string, namespace = 'default'): string[]
 }
 
 export class OperatorProcess {
+  /** Every operator started, so a root hook can check each for refused requests. */
+  static readonly started = new Set<OperatorProcess>();
+
   readonly child: ChildProcess;
   readonly entries: LogEntry[] = [];
+  /** Log lines telling of a request the apiserver refused (403): a permission missing from config/rbac. */
+  readonly forbidden: string[] = [];
   private readonly logFile: string | undefined;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -89,6 +94,7 @@ export class OperatorProcess {
   /** Starts the operator and waits until /readyz answers 200 (its informers have synced). */
   static async start(opts: OperatorStartOptions): Promise<OperatorProcess> {
     const p = new OperatorProcess(opts);
+    OperatorProcess.started.add(p);
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     for (;;) {
       if (p.exitStatus) {
@@ -105,6 +111,7 @@ export class OperatorProcess {
 
   private onLine(line: string): void {
     if (this.logFile) appendFileSync(this.logFile, `${line}\n`);
+    if (/\bforbidden\b|HTTP-Code: 403\b|"code":403\b/i.test(line)) this.forbidden.push(line);
     let entry: LogEntry;
     try {
       entry = JSON.parse(line) as LogEntry;

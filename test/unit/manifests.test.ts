@@ -1,0 +1,216 @@
+// The deployment manifests in config/, read as files: least privilege, a
+// hardened Deployment whose flags the operator accepts, and pieces that refer
+// to each other by the right names. The same files are applied to a real
+// apiserver in test/integration/manifests.test.ts.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  loadAllYaml,
+  type V1ClusterRole,
+  type V1Deployment,
+  type V1Namespace,
+  type V1RoleBinding,
+  type V1Service,
+} from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { parseCommandLine } from '../../src/cli.ts';
+
+const configDir = fileURLToPath(new URL('../../config', import.meta.url));
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+interface Kustomization {
+  namespace?: string;
+  resources?: string[];
+}
+
+function load(file: string): Manifest[] {
+  return (loadAllYaml(readFileSync(file, 'utf8')) as (Manifest | null)[]).filter((m) => m !== null);
+}
+
+/** The objects a kustomization directory renders (resources only; no transformers are used but namespace). */
+function render(dir: string): Manifest[] {
+  const k = load(join(dir, 'kustomization.yaml'))[0] as unknown as Kustomization;
+  const out: Manifest[] = [];
+  for (const r of k.resources ?? []) {
+    const path = join(dir, r);
+    const objects = existsSync(join(path, 'kustomization.yaml')) ? render(path) : load(path);
+    out.push(...objects);
+  }
+  if (k.namespace) {
+    for (const m of out) if (m.metadata.namespace !== undefined) m.metadata.namespace = k.namespace;
+  }
+  return out;
+}
+
+function one(objects: Manifest[], kind: string, name: string): unknown {
+  const found = objects.filter((m) => m.kind === kind && m.metadata.name === name);
+  expect(found, `${kind} ${name}`).to.have.length(1);
+  return found[0];
+}
+
+describe('config/ manifests', () => {
+  const all = render(join(configDir, 'default'));
+
+  it('every kustomization names files and directories that exist', () => {
+    const dirs = readdirSync(configDir).filter((d) => existsSync(join(configDir, d, 'kustomization.yaml')));
+    expect(dirs).to.include.members(['crd', 'rbac', 'manager', 'metrics', 'default', 'prometheus']);
+    for (const d of dirs) {
+      const k = load(join(configDir, d, 'kustomization.yaml'))[0] as unknown as Kustomization;
+      for (const r of k.resources ?? [])
+        expect(existsSync(join(configDir, d, r)), `${d}: ${r}`).to.equal(true);
+    }
+  });
+
+  it('config/default has the CRD, the namespace, the identity, the Deployment and the metrics Service', () => {
+    expect(all.map((m) => `${m.kind}/${m.metadata.name}`).sort()).to.deep.equal(
+      [
+        'ClusterRole/pv-lifecycle-operator',
+        'ClusterRole/pv-lifecycle-operator-namespace',
+        'ClusterRoleBinding/pv-lifecycle-operator',
+        'CustomResourceDefinition/nfsexports.pvlifecycle.io',
+        'Deployment/pv-lifecycle-operator',
+        'Namespace/pv-lifecycle-system',
+        'RoleBinding/pv-lifecycle-operator',
+        'Service/pv-lifecycle-operator-metrics',
+        'ServiceAccount/pv-lifecycle-operator',
+      ].sort(),
+    );
+    for (const m of all) {
+      if (m.metadata.namespace !== undefined)
+        expect(m.metadata.namespace, m.kind).to.equal('pv-lifecycle-system');
+    }
+  });
+
+  describe('RBAC', () => {
+    const roles = all.filter((m) => m.kind === 'ClusterRole') as unknown as V1ClusterRole[];
+
+    it('grants no wildcard, and nothing that reads secrets or widens its own rights', () => {
+      expect(roles).to.have.length(2);
+      for (const role of roles) {
+        for (const rule of role.rules ?? []) {
+          const where = `${role.metadata?.name ?? ''}: ${JSON.stringify(rule)}`;
+          expect(rule.apiGroups, where).to.be.an('array').that.is.not.empty;
+          expect(rule.resources, where).to.be.an('array').that.is.not.empty;
+          expect(rule.verbs, where).to.be.an('array').that.is.not.empty;
+          expect(rule.nonResourceURLs, where).to.equal(undefined);
+          for (const v of [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs]) {
+            expect(v, where).to.not.contain('*');
+          }
+          expect(rule.resources, where).to.not.include.members(['secrets']);
+          expect(rule.verbs, where).to.not.include.members([
+            'escalate',
+            'bind',
+            'impersonate',
+            'deletecollection',
+          ]);
+        }
+      }
+    });
+
+    it('never deletes or patches claims, and creates Jobs only through the namespaced role', () => {
+      const cluster = one(all, 'ClusterRole', 'pv-lifecycle-operator') as V1ClusterRole;
+      const claims = (cluster.rules ?? []).filter((r) => r.resources?.includes('persistentvolumeclaims'));
+      expect(claims.flatMap((r) => r.verbs)).to.have.members(['get', 'list', 'watch', 'update']);
+      expect((cluster.rules ?? []).some((r) => r.resources?.includes('jobs'))).to.equal(false);
+      expect((cluster.rules ?? []).some((r) => r.resources?.includes('leases'))).to.equal(false);
+      const ns = one(all, 'ClusterRole', 'pv-lifecycle-operator-namespace') as V1ClusterRole;
+      expect((ns.rules ?? []).flatMap((r) => r.resources)).to.have.members(['jobs', 'configmaps', 'leases']);
+    });
+
+    it('binds both roles to the ServiceAccount the Deployment runs as, the namespaced one in its namespace only', () => {
+      const subject = {
+        kind: 'ServiceAccount',
+        name: 'pv-lifecycle-operator',
+        namespace: 'pv-lifecycle-system',
+      };
+      const crb = one(all, 'ClusterRoleBinding', 'pv-lifecycle-operator') as V1RoleBinding;
+      expect(crb.subjects).to.deep.equal([subject]);
+      expect(crb.roleRef.name).to.equal('pv-lifecycle-operator');
+      const rb = one(all, 'RoleBinding', 'pv-lifecycle-operator') as V1RoleBinding;
+      expect(rb.metadata?.namespace).to.equal('pv-lifecycle-system');
+      expect(rb.subjects).to.deep.equal([subject]);
+      expect(rb.roleRef).to.deep.equal({
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'pv-lifecycle-operator-namespace',
+      });
+      const d = one(all, 'Deployment', 'pv-lifecycle-operator') as V1Deployment;
+      expect(d.spec?.template.spec?.serviceAccountName).to.equal(subject.name);
+    });
+  });
+
+  describe('the Deployment', () => {
+    const d = one(all, 'Deployment', 'pv-lifecycle-operator') as V1Deployment;
+    const pod = d.spec?.template.spec;
+    const c = pod?.containers[0];
+
+    it('runs two replicas as a non-root user with a read-only root and no privilege escalation', () => {
+      expect(d.spec?.replicas).to.equal(2);
+      expect(pod?.containers).to.have.length(1);
+      expect(pod?.securityContext?.runAsNonRoot).to.equal(true);
+      expect(pod?.securityContext?.seccompProfile?.type).to.equal('RuntimeDefault');
+      expect(c?.securityContext?.readOnlyRootFilesystem).to.equal(true);
+      expect(c?.securityContext?.allowPrivilegeEscalation).to.equal(false);
+      expect(c?.securityContext?.capabilities?.drop).to.deep.equal(['ALL']);
+      // The image's own user is the one the pod asks for.
+      const dockerfile = readFileSync(join(dirname(configDir), 'Dockerfile'), 'utf8');
+      expect(dockerfile).to.match(new RegExp(`^USER ${String(pod?.securityContext?.runAsUser)}:`, 'm'));
+    });
+
+    it('has requests and limits, and probes on /healthz and /readyz at the port the operator serves', () => {
+      for (const r of ['cpu', 'memory']) {
+        expect(c?.resources?.requests?.[r], `request ${r}`).to.be.a('string');
+        expect(c?.resources?.limits?.[r], `limit ${r}`).to.be.a('string');
+      }
+      expect(c?.livenessProbe?.httpGet?.path).to.equal('/healthz');
+      expect(c?.readinessProbe?.httpGet?.path).to.equal('/readyz');
+      const port = c?.ports?.find((p) => p.name === c.livenessProbe?.httpGet?.port);
+      expect(port, 'the probes name a container port').to.not.equal(undefined);
+      expect(c?.readinessProbe?.httpGet?.port).to.equal(port?.name);
+
+      const cmd = parseCommandLine(c?.args ?? []);
+      if (cmd.kind !== 'run') throw new Error('the Deployment args do not start the operator');
+      expect(cmd.options.leaderElection.enabled).to.equal(true);
+      expect(cmd.options.metricsBindAddress).to.equal(`:${String(port?.containerPort)}`);
+      expect(c?.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).to.equal(
+        'metadata.namespace',
+      );
+    });
+
+    it('is reached by the metrics Service, which the optional ServiceMonitor selects', () => {
+      const svc = one(all, 'Service', 'pv-lifecycle-operator-metrics') as V1Service;
+      const labels = d.spec?.template.metadata?.labels ?? {};
+      for (const [k, v] of Object.entries(svc.spec?.selector ?? {})) expect(labels[k], k).to.equal(v);
+      expect(d.spec?.selector.matchLabels).to.deep.equal(svc.spec?.selector);
+      const svcPort = svc.spec?.ports?.[0];
+      expect(c?.ports?.map((p) => p.name)).to.include(svcPort?.targetPort);
+
+      const monitor = render(join(configDir, 'prometheus'))[0] as Manifest & {
+        spec: {
+          selector: { matchLabels: Record<string, string> };
+          endpoints: { port: string; path: string }[];
+        };
+      };
+      expect(monitor.kind).to.equal('ServiceMonitor');
+      for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) {
+        expect(svc.metadata?.labels?.[k], k).to.equal(v);
+      }
+      expect(monitor.spec.endpoints[0]?.port).to.equal(svcPort?.name);
+      expect(monitor.spec.endpoints[0]?.path).to.equal('/metrics');
+    });
+
+    it('lives in a namespace whose Pod Security level admits hostPath scrub pods', () => {
+      const ns = one(all, 'Namespace', 'pv-lifecycle-system') as V1Namespace;
+      expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).to.equal('privileged');
+    });
+  });
+});
