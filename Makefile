@@ -78,7 +78,7 @@ test-integration: $(DEPS) control-plane ## tests against a real local control pl
 	npx mocha --config .mocharc.integration.json
 
 .PHONY: test
-test: lint typecheck test-unit test-integration ## everything CI runs
+test: lint typecheck test-unit test-integration e2e ## everything CI runs
 
 .PHONY: bench-cluster
 bench-cluster: $(DEPS) control-plane ## time the local control plane's start and stop, and its idle memory
@@ -106,6 +106,26 @@ image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docke
 	fi; \
 	echo "building $(IMAGE) with $$engine"; \
 	$$engine build -t $(IMAGE) .
+
+.PHONY: e2e
+e2e: $(DEPS) control-plane ## the end-to-end specs on the local control plane (nfs-ganesha on loopback, two operator replicas with the ServiceAccount's token)
+	$(TSX) e2e/local.ts
+
+.PHONY: e2e-kind
+e2e-kind: $(DEPS) ## the end-to-end specs on kind: real pods mount NFS, the operator deployed from config/default (needs docker and kind)
+	bash scripts/e2e-kind.sh
+
+.PHONY: e2e-k3s
+e2e-k3s: $(DEPS) ## the end-to-end specs on k3s through testcontainers (skipped where no Docker-compatible engine answers)
+	$(TSX) e2e/k3s.ts
+
+.PHONY: deploy
+deploy: ## deploy the operator into the cluster of KUBECONFIG with kustomize (IMAGE=pv-lifecycle-operator:dev, which its nodes must be able to pull)
+	bash scripts/deploy.sh deploy $(IMAGE)
+
+.PHONY: undeploy
+undeploy: ## remove the operator from the cluster of KUBECONFIG (keeps the CRD, NfsExports and volumes)
+	bash scripts/deploy.sh undeploy
 
 .PHONY: bench-storm
 bench-storm: $(DEPS) control-plane ## a binding storm with the in-tree binder and with the operator, side by side (COUNTS=300,1000 WORKERS=4)

@@ -12,6 +12,7 @@ import { expect } from 'chai';
 import type { ClusterState } from '../../cluster/local-cluster.ts';
 import { isAlive } from '../../cluster/processes.ts';
 import { isPortFree } from '../../cluster/ports.ts';
+import { assertInTreeBinderOff, clients } from '../../e2e/support.ts';
 import { repoRoot } from './cluster-hooks.ts';
 import { matchingPair } from '../support/volumes.ts';
 import { eventually } from '../support/wait.ts';
@@ -98,6 +99,14 @@ describe('cluster commands', () => {
       const pv = await core.readPersistentVolume({ name: 'intree-pv' });
       expect(pv.spec?.claimRef?.uid).to.equal(bound.metadata?.uid);
       expect(pv.status?.phase).to.equal('Bound');
+
+      // The end-to-end specs' first check tells this cluster apart, and says what to change.
+      const refused = await assertInTreeBinderOff(clients(kc), 'default').then(
+        () => '',
+        (err: unknown) => (err as Error).message,
+      );
+      expect(refused).to.contain("the cluster's in-tree PV binder is on");
+      expect(refused).to.contain('--controllers=*,-persistentvolume-binder-controller');
     } finally {
       const down = await make(['cluster-down', `CLUSTER_NAME=${name}`]).done;
       expect(down.code, down.stderr).to.equal(0);

@@ -49,7 +49,7 @@ export class OperatorProcess {
 
   readonly child: ChildProcess;
   readonly entries: LogEntry[] = [];
-  /** Log lines telling of a request the apiserver refused (403): a permission missing from config/rbac. */
+  /** Log lines telling of a request RBAC refused: a permission missing from config/rbac. */
   readonly forbidden: string[] = [];
   private readonly logFile: string | undefined;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -111,7 +111,9 @@ export class OperatorProcess {
 
   private onLine(line: string): void {
     if (this.logFile) appendFileSync(this.logFile, `${line}\n`);
-    if (/\bforbidden\b|HTTP-Code: 403\b|"code":403\b/i.test(line)) this.forbidden.push(line);
+    // "... is forbidden: User \"system:serviceaccount:...\" cannot list resource ...": RBAC, not
+    // other refusals with the same code (such as writes into a namespace being deleted).
+    if (/is forbidden: User .{1,300}? cannot /.test(line)) this.forbidden.push(line);
     let entry: LogEntry;
     try {
       entry = JSON.parse(line) as LogEntry;

@@ -1,0 +1,304 @@
+// The life of a volume as a user sees it, on whatever cluster KUBECONFIG names
+// (local control plane, kind, k3s): exports declared once become volumes,
+// claims bind, and released volumes are kept, scrubbed and reused, or deleted
+// and made anew. With E2E_REAL_PODS=1 pods really mount the NFS server and the
+// data itself is checked: kept by Retain, gone after a scrub.
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import {
+  assertInTreeBinderOff,
+  assertOperatorLeading,
+  claim,
+  clients,
+  type Clients,
+  type E2eSettings,
+  eventsAbout,
+  nfsVolume,
+  operatorName,
+  reporter,
+  runPod,
+  settings,
+  until,
+  volume,
+} from './support.ts';
+
+const group = 'pvlifecycle.io';
+const version = 'v1alpha1';
+const plural = 'nfsexports';
+
+interface NfsExport {
+  metadata: { name: string; uid?: string };
+  spec: Record<string, unknown>;
+  status?: { phase?: string; volumeName?: string; claim?: string };
+}
+
+describe('pv-lifecycle-operator end to end', function () {
+  this.timeout(10 * 60_000);
+  let s: E2eSettings;
+  let c: Clients;
+  const run = `e2e-${Date.now().toString(36)}`;
+  const ns = run;
+  const storageClass = run;
+  const exportsMade: string[] = [];
+  const volumesMade: string[] = [];
+  let n = 0;
+
+  before(async function () {
+    this.timeout(5 * 60_000);
+    s = settings();
+    c = clients();
+    await c.core.createNamespace({ body: { metadata: { name: ns } } });
+    // The run's class: static volumes only, bound at once.
+    await c.storage.createStorageClass({
+      body: {
+        metadata: { name: storageClass },
+        provisioner: 'kubernetes.io/no-provisioner',
+        volumeBindingMode: 'Immediate',
+      },
+    });
+    const leader = await assertOperatorLeading(c, s.operatorNamespace);
+    process.stderr.write(`    operator leader: ${leader}; real pods: ${s.realPods ? 'yes' : 'no'}\n`);
+    await assertInTreeBinderOff(c, ns);
+    if (s.realPods) {
+      // The run's folder on the server, for the exports below.
+      await runPod(c, s, ns, 'mkdir-run', `mkdir -p /mnt/root/${run} && chmod 0777 /mnt/root/${run}`, [
+        nfsVolume(s, 'root', s.nfsRoot),
+      ]);
+    }
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    for (const name of exportsMade) {
+      await c.custom.deleteClusterCustomObject({ group, version, plural, name }).catch(() => undefined);
+    }
+    await c.core.deleteNamespace({ name: ns }).catch(() => undefined);
+    for (const name of volumesMade) await c.core.deletePersistentVolume({ name }).catch(() => undefined);
+    await c.storage.deleteStorageClass({ name: storageClass }).catch(() => undefined);
+  });
+
+  const dirOf = (name: string) => `${s.nfsRoot}/${run}/${name}`;
+
+  /** An NfsExport of a fresh directory (made on the server first where pods are real). */
+  async function makeExport(
+    policy: 'Retain' | 'Recycle' | 'Delete',
+    accessModes: string[],
+  ): Promise<NfsExport> {
+    const name = `${run}-${String(++n)}-${policy.toLowerCase()}`;
+    if (s.realPods) {
+      await runPod(
+        c,
+        s,
+        ns,
+        `mkdir-${String(n)}`,
+        `mkdir -p /mnt/root/${name} && chmod 0777 /mnt/root/${name}`,
+        [nfsVolume(s, 'root', `${s.nfsRoot}/${run}`)],
+      );
+    }
+    const body: NfsExport = {
+      metadata: { name },
+      spec: {
+        server: s.nfsServer,
+        path: dirOf(name),
+        capacity: '1Gi',
+        accessModes,
+        persistentVolumeReclaimPolicy: policy,
+        storageClassName: storageClass,
+      },
+    };
+    exportsMade.push(name);
+    return (await c.custom.createClusterCustomObject({
+      group,
+      version,
+      plural,
+      body: { apiVersion: `${group}/${version}`, kind: 'NfsExport', ...body },
+    })) as NfsExport;
+  }
+
+  const readExport = async (name: string) =>
+    (await c.custom.getClusterCustomObject({ group, version, plural, name })) as NfsExport;
+
+  async function makeClaim(
+    name: string,
+    accessModes: string[],
+    size = '1Gi',
+  ): Promise<V1PersistentVolumeClaim> {
+    return c.core.createNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      body: {
+        metadata: { name },
+        spec: { storageClassName: storageClass, accessModes, resources: { requests: { storage: size } } },
+      },
+    });
+  }
+
+  async function bound(name: string): Promise<V1PersistentVolumeClaim> {
+    return until(`claim ${ns}/${name} Bound`, async () => {
+      const pvc = await claim(c, ns, name);
+      return pvc.status?.phase === 'Bound' ? pvc : undefined;
+    });
+  }
+
+  async function exportPhase(name: string, phase: string): Promise<NfsExport> {
+    return until(`NfsExport ${name} ${phase}`, async () => {
+      const e = await readExport(name);
+      return e.status?.phase === phase ? e : undefined;
+    });
+  }
+
+  /** Writes files (a dotfile and a nested folder among them) through the claim, as an application would. */
+  async function writeData(claimName: string): Promise<void> {
+    if (!s.realPods) return;
+    await runPod(
+      c,
+      s,
+      ns,
+      `write-${claimName}`,
+      'echo hello > /mnt/data/a.txt && echo hidden > /mnt/data/.dot && mkdir -p /mnt/data/sub/deeper && echo x > /mnt/data/sub/deeper/b && ls -A /mnt/data',
+      [{ name: 'data', persistentVolumeClaim: { claimName } }],
+    );
+  }
+
+  /** The names in an export's directory, read by mounting the server directly (real pods only). */
+  async function listDir(exportName: string): Promise<string[]> {
+    const log = await runPod(c, s, ns, `ls-${exportName}`.slice(0, 63), 'ls -A /mnt/dir', [
+      nfsVolume(s, 'dir', dirOf(exportName)),
+    ]);
+    return log.split('\n').filter((l) => l !== '');
+  }
+
+  it('binds a claim to the volume of an NfsExport, and the export shows the claim', async () => {
+    const e = await makeExport('Retain', ['ReadWriteMany']);
+    const pvName = `nfsx-${e.metadata.name}`;
+    const available = await until(`volume ${pvName} Available`, async () => {
+      const pv = await volume(c, pvName);
+      return pv?.status?.phase === 'Available' ? pv : undefined;
+    });
+    expect(available.spec?.nfs?.server).to.equal(s.nfsServer);
+    expect(available.spec?.nfs?.path).to.equal(dirOf(e.metadata.name));
+    expect(available.spec?.nfs?.readOnly ?? false).to.equal(false);
+    expect(available.spec?.storageClassName).to.equal(storageClass);
+
+    await makeClaim('share', ['ReadWriteMany'], '500Mi');
+    const pvc = await bound('share');
+    expect(pvc.spec?.volumeName).to.equal(pvName);
+    expect(pvc.metadata?.annotations?.['pv.kubernetes.io/bind-completed']).to.equal('yes');
+    const pv = await volume(c, pvName);
+    expect(pv?.spec?.claimRef?.uid).to.equal(pvc.metadata?.uid);
+    const shown = await exportPhase(e.metadata.name, 'Bound');
+    expect(shown.status?.claim).to.equal(`${ns}/share`);
+    expect(shown.status?.volumeName).to.equal(pvName);
+
+    await writeData('share');
+    if (s.realPods) {
+      const log = await runPod(c, s, ns, 'read-share', 'cat /mnt/data/a.txt', [
+        { name: 'data', persistentVolumeClaim: { claimName: 'share' } },
+      ]);
+      expect(log.trim()).to.equal('hello');
+    }
+
+    // Retain: the claim goes, the volume is Released with its claimRef and its data.
+    await c.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: 'share' });
+    await until(
+      `volume ${pvName} Released`,
+      async () => (await volume(c, pvName))?.status?.phase === 'Released',
+    );
+    await exportPhase(e.metadata.name, 'Released');
+    expect((await volume(c, pvName))?.spec?.claimRef?.name).to.equal('share');
+    if (s.realPods) expect(await listDir(e.metadata.name)).to.include.members(['a.txt', '.dot', 'sub']);
+  });
+
+  it('Recycle: scrubs a released volume with a Job and binds it again', async () => {
+    const e = await makeExport('Recycle', ['ReadWriteOnce']);
+    const pvName = `nfsx-${e.metadata.name}`;
+    await makeClaim('scratch', ['ReadWriteOnce']);
+    const first = await bound('scratch');
+    expect(first.spec?.volumeName).to.equal(pvName);
+    await writeData('scratch');
+
+    await c.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: 'scratch' });
+    const recycled = await until(
+      `volume ${pvName} Available again`,
+      async () => {
+        const pv = await volume(c, pvName);
+        return pv?.status?.phase === 'Available' && !pv.spec?.claimRef ? pv : undefined;
+      },
+      5 * 60_000,
+      1000,
+    );
+    const events = await eventsAbout(c, 'default', pvName, recycled.metadata?.uid);
+    const reasons = events.filter((ev) => reporter(ev) === operatorName).map((ev) => ev.reason);
+    expect(reasons).to.include.members(['RecycleStarted', 'VolumeRecycled']);
+    if (s.realPods) expect(await listDir(e.metadata.name)).to.deep.equal([]);
+
+    // The scrub Job is gone, and the volume serves a new claim.
+    const jobs = await c.batch.listNamespacedJob({ namespace: s.operatorNamespace });
+    expect(jobs.items.filter((j) => j.metadata?.name?.startsWith(`recycle-${pvName}`))).to.deep.equal([]);
+    await makeClaim('scratch-2', ['ReadWriteOnce']);
+    expect((await bound('scratch-2')).spec?.volumeName).to.equal(pvName);
+  });
+
+  it('Delete: scrubs and deletes the volume of an export, then makes a fresh one', async () => {
+    const e = await makeExport('Delete', ['ReadWriteOnce']);
+    const pvName = `nfsx-${e.metadata.name}`;
+    await makeClaim('temp', ['ReadWriteOnce']);
+    await bound('temp');
+    const before = await volume(c, pvName);
+    await writeData('temp');
+
+    await c.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: 'temp' });
+    const fresh = await until(
+      `a new volume ${pvName}`,
+      async () => {
+        const pv = await volume(c, pvName);
+        return pv && pv.metadata?.uid !== before?.metadata?.uid && pv.status?.phase === 'Available'
+          ? pv
+          : undefined;
+      },
+      5 * 60_000,
+      1000,
+    );
+    expect(fresh.spec?.claimRef).to.equal(undefined);
+    await exportPhase(e.metadata.name, 'Available');
+    if (s.realPods) expect(await listDir(e.metadata.name)).to.deep.equal([]);
+  });
+
+  it('binds a hand-written volume by label selector, and explains a claim nothing fits', async () => {
+    const pvName = `${run}-static`;
+    volumesMade.push(pvName);
+    await c.core.createPersistentVolume({
+      body: {
+        metadata: { name: pvName, labels: { tier: 'gold', run } },
+        spec: {
+          capacity: { storage: '5Gi' },
+          accessModes: ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: storageClass,
+          nfs: { server: s.nfsServer, path: s.nfsRoot },
+        },
+      },
+    });
+    await c.core.createNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      body: {
+        metadata: { name: 'gold' },
+        spec: {
+          storageClassName: storageClass,
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '2Gi' } },
+          selector: { matchLabels: { tier: 'gold', run } },
+        },
+      },
+    });
+    expect((await bound('gold')).spec?.volumeName).to.equal(pvName);
+
+    const tooBig = await makeClaim('too-big', ['ReadWriteOnce'], '100Ti');
+    const event = await until('FailedBinding on too-big', async () => {
+      const events = await eventsAbout(c, ns, 'too-big', tooBig.metadata?.uid);
+      return events.find((ev) => reporter(ev) === operatorName && ev.reason === 'FailedBinding');
+    });
+    expect(event.message).to.contain('no persistent volumes available for this claim');
+    expect((await claim(c, ns, 'too-big')).status?.phase).to.equal('Pending');
+  });
+});

@@ -1,0 +1,247 @@
+// What every end-to-end spec needs: the cluster from KUBECONFIG, the settings
+// of the run (E2E_*), and the checks that must hold before any spec means
+// anything: the in-tree PV binder is off, and the operator holds its Lease.
+// Nothing here knows which kind of cluster it talks to.
+import {
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  StorageV1Api,
+  type CoreV1Event,
+  type V1PersistentVolume,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+} from '@kubernetes/client-node';
+
+export interface E2eSettings {
+  operatorNamespace: string;
+  nfsServer: string;
+  nfsRoot: string;
+  /** Pods really run and mount NFS (kind): data is checked through them. */
+  realPods: boolean;
+  podImage: string;
+}
+
+export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
+  const nfsServer = env.E2E_NFS_SERVER ?? '';
+  const nfsRoot = env.E2E_NFS_ROOT ?? '';
+  if (!nfsServer || !nfsRoot.startsWith('/')) {
+    throw new Error(
+      'E2E_NFS_SERVER (an NFS server the nodes can mount) and E2E_NFS_ROOT (an absolute exported directory) must be set',
+    );
+  }
+  return {
+    operatorNamespace: env.E2E_OPERATOR_NAMESPACE ?? 'pv-lifecycle-system',
+    nfsServer,
+    nfsRoot: nfsRoot.replace(/\/+$/, '') || '/',
+    realPods: env.E2E_REAL_PODS === '1' || env.E2E_REAL_PODS === 'true',
+    podImage: env.E2E_POD_IMAGE ?? 'busybox:1.37',
+  };
+}
+
+export interface Clients {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  batch: BatchV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+  storage: StorageV1Api;
+}
+
+/** Clients for kc, by default the cluster of KUBECONFIG. */
+export function clients(kc = defaultKubeConfig()): Clients {
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    batch: kc.makeApiClient(BatchV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    storage: kc.makeApiClient(StorageV1Api),
+  };
+}
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls check until it returns a value other than undefined/false; throws with what after timeoutMs. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  intervalMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? ` (last error: ${last.message})` : '';
+      throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}${why}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+export const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
+
+/** Events about an object in namespace, core/v1 (which shows events.k8s.io ones too). */
+export async function eventsAbout(
+  c: Clients,
+  namespace: string,
+  name: string,
+  uid?: string,
+): Promise<CoreV1Event[]> {
+  const list = await c.core.listNamespacedEvent({
+    namespace,
+    fieldSelector: `involvedObject.name=${name}${uid ? `,involvedObject.uid=${uid}` : ''}`,
+  });
+  return list.items;
+}
+
+/** The component that wrote an event, whichever API it was written through. */
+export const reporter = (e: CoreV1Event) => e.reportingComponent || e.source?.component || '';
+
+/** The in-tree controller names itself so in the events it writes. */
+export const inTreeBinder = 'persistentvolume-controller';
+export const operatorName = 'pv-lifecycle-operator';
+
+/**
+ * Fails unless the cluster's in-tree PV binder is off. A claim no volume can
+ * satisfy, with no class, draws a FailedBinding event from every binder that
+ * sees it. The in-tree controller's must not come; the operator's must (else
+ * the check could not tell), and then a few seconds more pass for a slower
+ * in-tree controller.
+ */
+export async function assertInTreeBinderOff(c: Clients, namespace: string): Promise<void> {
+  const name = `binder-check-${Date.now().toString(36)}`;
+  const claim = await c.core.createNamespacedPersistentVolumeClaim({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        storageClassName: '',
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Ei' } },
+        selector: { matchLabels: { 'e2e.pvlifecycle.io/nothing-has-this': name } },
+      },
+    },
+  });
+  const uid = claim.metadata?.uid;
+  const inTreeEvent = async () =>
+    (await eventsAbout(c, namespace, name, uid)).find((e) => reporter(e) === inTreeBinder);
+  const refuse = (e: CoreV1Event) =>
+    new Error(
+      `the cluster's in-tree PV binder is on (it wrote "${e.reason ?? ''}: ${e.message ?? ''}" about a test claim); ` +
+        'run kube-controller-manager with --controllers=*,-persistentvolume-binder-controller ' +
+        '(kind: kubeadm extraArgs; k3s: --kube-controller-manager-arg), or two binders compete for every claim',
+    );
+  try {
+    const first = await until(
+      `a FailedBinding event on claim ${namespace}/${name} (is the operator running?)`,
+      async () => {
+        const events = await eventsAbout(c, namespace, name, uid);
+        return events.find((e) => reporter(e) === inTreeBinder || reporter(e) === operatorName);
+      },
+      60_000,
+    );
+    if (reporter(first) === inTreeBinder) throw refuse(first);
+    await sleep(3000);
+    const late = await inTreeEvent();
+    if (late) throw refuse(late);
+  } finally {
+    await c.core.deleteNamespacedPersistentVolumeClaim({ namespace, name }).catch(() => undefined);
+  }
+}
+
+/** Fails unless a replica of the operator holds its Lease and renewed it lately. */
+export async function assertOperatorLeading(c: Clients, namespace: string): Promise<string> {
+  return until(
+    `an operator holding Lease ${namespace}/${operatorName}`,
+    async () => {
+      const lease = await c.coordination.readNamespacedLease({ name: operatorName, namespace });
+      const holder = lease.spec?.holderIdentity;
+      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+      const fresh = Date.now() - renewed < 1000 * (lease.spec?.leaseDurationSeconds ?? 15) + 5000;
+      return holder && fresh ? holder : undefined;
+    },
+    120_000,
+    1000,
+  );
+}
+
+export async function volume(c: Clients, name: string): Promise<V1PersistentVolume | undefined> {
+  return c.core.readPersistentVolume({ name }).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+}
+
+export async function claim(c: Clients, namespace: string, name: string): Promise<V1PersistentVolumeClaim> {
+  return c.core.readNamespacedPersistentVolumeClaim({ namespace, name });
+}
+
+/**
+ * Runs a one-shot pod (real clusters only) with the given volumes and a shell
+ * script; resolves with its log once it succeeded, throws with the log if it
+ * failed.
+ */
+export async function runPod(
+  c: Clients,
+  s: E2eSettings,
+  namespace: string,
+  name: string,
+  script: string,
+  volumes: NonNullable<V1Pod['spec']>['volumes'],
+  timeoutMs = 180_000,
+): Promise<string> {
+  await c.core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'main',
+            image: s.podImage,
+            command: ['sh', '-euc', script],
+            volumeMounts: (volumes ?? []).map((v) => ({ name: v.name, mountPath: `/mnt/${v.name}` })),
+          },
+        ],
+        volumes,
+      },
+    },
+  });
+  const phase = await until(
+    `pod ${namespace}/${name} to finish`,
+    async () => {
+      const p = await c.core.readNamespacedPod({ namespace, name });
+      const ph = p.status?.phase;
+      return ph === 'Succeeded' || ph === 'Failed' ? ph : undefined;
+    },
+    timeoutMs,
+    1000,
+  );
+  const log = await c.core.readNamespacedPodLog({ namespace, name, container: 'main' }).catch(() => '');
+  await c.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(() => undefined);
+  if (phase !== 'Succeeded') throw new Error(`pod ${namespace}/${name} failed:\n${log}`);
+  return log;
+}
+
+/** An inline NFS volume of a directory on the e2e server (real clusters only). */
+export const nfsVolume = (s: E2eSettings, name: string, path: string) => ({
+  name,
+  nfs: { server: s.nfsServer, path },
+});
