@@ -7,7 +7,8 @@
 #                                      CRD, the NfsExports and every volume
 #
 # kubectl: $KUBECTL, else kubectl on PATH, else the one the local control plane
-# build provides (cluster/build.sh).
+# build provides (cluster/build.sh). DEPLOY_LEASE_WAIT: seconds to wait for a
+# replica to take the Lease (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,8 @@ YAML
     echo "deploy.sh: the rollout did not finish; is $image pullable by the nodes (kind: kind load docker-image $image)?" >&2
     exit 1
   fi
-  for _ in $(seq 60); do
+  holder=""
+  for _ in $(seq "${DEPLOY_LEASE_WAIT:-60}"); do
     holder=$("$K" -n "$ns" get lease pv-lifecycle-operator -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null || true)
     [ -n "$holder" ] && break
     sleep 1

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import type { ClusterState } from '../../cluster/local-cluster.ts';
@@ -107,6 +107,50 @@ describe('cluster commands', () => {
       );
       expect(refused).to.contain("the cluster's in-tree PV binder is on");
       expect(refused).to.contain('--controllers=*,-persistentvolume-binder-controller');
+    } finally {
+      const down = await make(['cluster-down', `CLUSTER_NAME=${name}`]).done;
+      expect(down.code, down.stderr).to.equal(0);
+    }
+    await expectGone(state);
+  });
+
+  it('make deploy installs config/default with the chosen image, and make undeploy removes the operator but keeps the CRD', async function () {
+    this.timeout(180_000);
+    const name = 'it-deploy';
+    const up = await make(['cluster-up', `CLUSTER_NAME=${name}`]).done;
+    expect(up.code, up.stderr).to.equal(0);
+    const state = stateOf(name);
+    const kubeconfig = join(repoRoot, '.cluster', name, 'kubeconfig');
+    try {
+      const env = { KUBECONFIG: kubeconfig, DEPLOY_LEASE_WAIT: '1' };
+      const deploy = await make(['deploy', 'IMAGE=registry.example.com/team/pvlo:1.2.3'], env).done;
+      expect(deploy.code, deploy.stderr).to.equal(0);
+      // kwok marks the pods Running, so the rollout finishes; no process runs to take the Lease.
+      expect(deploy.stdout).to.contain('deployment "pv-lifecycle-operator" successfully rolled out');
+
+      const kc = new KubeConfig();
+      kc.loadFromFile(kubeconfig);
+      const apps = kc.makeApiClient(AppsV1Api);
+      const d = await apps.readNamespacedDeployment({
+        name: 'pv-lifecycle-operator',
+        namespace: 'pv-lifecycle-system',
+      });
+      expect(d.spec?.template.spec?.containers[0]?.image).to.equal('registry.example.com/team/pvlo:1.2.3');
+      expect(d.status?.readyReplicas).to.equal(2);
+
+      const undeploy = await make(['undeploy'], env).done;
+      expect(undeploy.code, undeploy.stderr).to.equal(0);
+      const gone = await apps
+        .readNamespacedDeployment({ name: 'pv-lifecycle-operator', namespace: 'pv-lifecycle-system' })
+        .then(
+          () => false,
+          (err: unknown) => (err as { code?: number }).code === 404,
+        );
+      expect(gone, 'the Deployment is deleted').to.equal(true);
+      const crd = await kc
+        .makeApiClient(ApiextensionsV1Api)
+        .readCustomResourceDefinition({ name: 'nfsexports.pvlifecycle.io' });
+      expect(crd.metadata?.deletionTimestamp).to.equal(undefined);
     } finally {
       const down = await make(['cluster-down', `CLUSTER_NAME=${name}`]).done;
       expect(down.code, down.stderr).to.equal(0);
