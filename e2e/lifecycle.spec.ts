@@ -45,7 +45,8 @@ describe('pv-lifecycle-operator end to end', function () {
   let n = 0;
 
   before(async function () {
-    this.timeout(5 * 60_000);
+    // Lease (≤ 2 min) + binder check (≤ 1 min) + the first pod, which may pull its image.
+    this.timeout(8 * 60_000);
     s = settings();
     c = clients();
     await c.core.createNamespace({ body: { metadata: { name: ns } } });
@@ -227,14 +228,21 @@ describe('pv-lifecycle-operator end to end', function () {
       5 * 60_000,
       1000,
     );
-    const events = await eventsAbout(c, 'default', pvName, recycled.metadata?.uid);
-    const reasons = events.filter((ev) => reporter(ev) === operatorName).map((ev) => ev.reason);
-    expect(reasons).to.include.members(['RecycleStarted', 'VolumeRecycled']);
+    // The volume is Available first; the event and the Job's deletion follow.
+    await until('RecycleStarted and VolumeRecycled events', async () => {
+      const events = await eventsAbout(c, 'default', pvName, recycled.metadata?.uid);
+      const reasons = events.filter((ev) => reporter(ev) === operatorName).map((ev) => ev.reason);
+      return reasons.includes('RecycleStarted') && reasons.includes('VolumeRecycled');
+    });
     if (s.realPods) expect(await listDir(e.metadata.name)).to.deep.equal([]);
 
     // The scrub Job is gone, and the volume serves a new claim.
-    const jobs = await c.batch.listNamespacedJob({ namespace: s.operatorNamespace });
-    expect(jobs.items.filter((j) => j.metadata?.name?.startsWith(`recycle-${pvName}`))).to.deep.equal([]);
+    await until(`the scrub Job of ${pvName} deleted`, async () => {
+      const jobs = await c.batch.listNamespacedJob({ namespace: s.operatorNamespace });
+      return !jobs.items.some(
+        (j) => j.metadata?.name?.startsWith(`recycle-${pvName}`) && !j.metadata.deletionTimestamp,
+      );
+    });
     await makeClaim('scratch-2', ['ReadWriteOnce']);
     expect((await bound('scratch-2')).spec?.volumeName).to.equal(pvName);
   });

@@ -161,6 +161,13 @@ fi
 kind get kubeconfig --name "$CLUSTER_NAME" >"$kubeconfig"
 k wait --for=condition=Ready nodes --all --timeout=180s >/dev/null
 
+# A kind release that renders another kubeadm API version than the patches name
+# skips them silently; the binder would then still be on. Stop here if so.
+if ! docker exec "$CLUSTER_NAME-control-plane" \
+  grep -q -- '-persistentvolume-binder-controller' /etc/kubernetes/manifests/kube-controller-manager.yaml; then
+  die "kube-controller-manager still runs the in-tree PV binder: this kind ($kind_version) applied neither kubeadm patch of e2e/kind/cluster.yaml; use kind $KIND_VERSION"
+fi
+
 # kindest/node images ship nfs-common; install it only where mount.nfs is missing.
 nodes=()
 while IFS= read -r node; do nodes+=("$node"); done < <(kind get nodes --name "$CLUSTER_NAME")
@@ -188,6 +195,12 @@ load_image() {
 say "loading $operator_image and $NFS_IMAGE into the nodes"
 load_image "$operator_image"
 load_image "$NFS_IMAGE"
+# The specs' pods and the scrub Jobs' default image, loaded now rather than
+# pulled from a registry in the middle of a spec.
+for extra in busybox:1.37 ${E2E_POD_IMAGE:+"$E2E_POD_IMAGE"}; do
+  docker image inspect "$extra" >/dev/null 2>&1 || docker pull "$extra"
+  load_image "$extra"
+done
 
 # --- The NFS server --------------------------------------------------------------
 say "starting the NFS server (namespace $NFS_NAMESPACE)"
