@@ -158,6 +158,29 @@ describe('cluster commands', () => {
     await expectGone(state);
   });
 
+  it('make e2e-kind stops at once and says what it needs where docker or kind is missing', async function () {
+    this.timeout(60_000);
+    const engine = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+    const kind = spawnSync('kind', ['version'], { stdio: 'ignore' }).status === 0;
+    if (engine && kind) this.skip(); // it would really run here
+    const started = Date.now();
+    const r = await make(['e2e-kind']).done;
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.contain('the kind end-to-end run needs a running Docker engine and kind');
+    if (!engine) expect(r.stderr).to.contain('a running Docker engine');
+    if (!kind) expect(r.stderr).to.contain('go install sigs.k8s.io/kind@');
+    expect(r.stderr).to.contain('Nothing was started');
+    expect(Date.now() - started, 'at once').to.be.below(30_000);
+  });
+
+  it('make e2e-k3s is skipped with a message where no Docker-compatible engine answers', async function () {
+    this.timeout(120_000);
+    if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0) this.skip(); // it would really run here
+    const r = await make(['e2e-k3s'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }).done;
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('e2e/k3s: skipped: the k3s end-to-end run needs a Docker-compatible engine');
+  });
+
   it('make run starts a cluster and the operator, keeps them up until Ctrl-C, then stops both and frees every port', async function () {
     this.timeout(180_000);
     const name = 'it-run-sigint';
