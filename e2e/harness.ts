@@ -121,3 +121,14 @@ function runMocha(env: Record<string, string>): Promise<number> {
     });
   });
 }
+
+/** Ends the process with the runner's exit code, or 1 after saying what went wrong. */
+export function exitWith(run: Promise<number>, say: (line: string) => void): void {
+  run.then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      say(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      process.exit(1);
+    },
+  );
+}

@@ -24,7 +24,7 @@ import { K3sContainer, type StartedK3sContainer } from '@testcontainers/k3s';
 import { getContainerRuntimeClient } from 'testcontainers';
 
 import { ensureControlPlane } from '../cluster/local-cluster.ts';
-import { runSpecsWithOperator } from './harness.ts';
+import { exitWith, runSpecsWithOperator } from './harness.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const say = (line: string) => process.stderr.write(`e2e/k3s: ${line}\n`);
@@ -119,12 +119,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) exitWith(main(), say);

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 
 import { LocalCluster } from '../cluster/local-cluster.ts';
 import { freePorts } from '../cluster/ports.ts';
-import { repoRoot, runSpecsWithOperator } from './harness.ts';
+import { exitWith, repoRoot, runSpecsWithOperator } from './harness.ts';
 
 const run = promisify(execFile);
 const say = (line: string) => process.stderr.write(`e2e/local: ${line}\n`);
@@ -96,12 +96,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) exitWith(main(), say);

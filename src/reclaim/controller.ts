@@ -96,6 +96,17 @@ function withoutAnnotations(
   return Object.keys(annotations).length ? annotations : undefined;
 }
 
+/** Whether the Job controller has made a pod for the Job (running, done or failed). */
+function hasPod(job: V1Job): boolean {
+  const st = job.status;
+  return (
+    (st?.active ?? 0) > 0 || (st?.succeeded ?? 0) > 0 || (st?.failed ?? 0) > 0 || (st?.terminating ?? 0) > 0
+  );
+}
+
+/** A scrub Job younger than this may simply not have its pod yet. */
+const podStartGraceMs = 5_000;
+
 function jobCondition(job: V1Job, type: string): { status: boolean; reason?: string; message?: string } {
   const c = job.status?.conditions?.find((x) => x.type === type);
   return { status: c?.status === 'True', reason: c?.reason, message: c?.message };
@@ -221,7 +232,8 @@ export class ReclaimController {
           this.lastWait.set(name, plan.event.note);
           this.event(volume, plan.event);
         }
-        log.debug('reclaim waiting', { volume: name, why: plan.why });
+        if (plan.event?.type === 'Warning') log.warn('reclaim blocked', { volume: name, why: plan.why });
+        else log.debug('reclaim waiting', { volume: name, why: plan.why });
         if (plan.retryAtMs !== undefined) return { requeueAfterMs: Math.max(0, plan.retryAtMs - Date.now()) };
         return podsUsing.length > 0 ? { requeueAfterMs: 10_000 } : undefined;
       }
@@ -287,6 +299,10 @@ export class ReclaimController {
       throw err;
     }
     const state = this.jobState(volume, job);
+    if (state.state === 'running' && !hasPod(job)) {
+      const blocked = await this.podRefusal(job);
+      return blocked ? { state: 'running', blocked } : { state: 'running', noPodYet: true };
+    }
     if (state.state !== 'failed') return state;
     const podMessage = await this.failedPodMessage(job);
     return podMessage ? { state: 'failed', message: podMessage } : state;
@@ -318,6 +334,26 @@ export class ReclaimController {
       };
     }
     return { state: 'running' };
+  }
+
+  /**
+   * Why a Job that has had time to start a pod has none: the latest
+   * FailedCreate event the Job controller wrote about it. Without this, a
+   * refused pod shows only as DeadlineExceeded minutes later.
+   */
+  private async podRefusal(job: V1Job): Promise<string | undefined> {
+    const uid = job.metadata?.uid;
+    const created = job.metadata?.creationTimestamp;
+    if (!uid || !created) return undefined;
+    if (Date.now() - new Date(created).getTime() < podStartGraceMs) return undefined;
+    const events = await this.opts.core.listNamespacedEvent({
+      namespace: this.opts.namespace,
+      fieldSelector: `involvedObject.uid=${uid},reason=FailedCreate`,
+    });
+    const latest = events.items
+      .map((e) => ({ at: new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime(), message: e.message ?? '' }))
+      .sort((a, b) => b.at - a.at)[0];
+    return latest?.message ? latest.message.slice(0, 600) : undefined;
   }
 
   private async failedPodMessage(job: V1Job): Promise<string | undefined> {

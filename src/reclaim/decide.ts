@@ -21,11 +21,20 @@ export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
 
 export type JobState =
   | { state: 'absent' }
-  | { state: 'running' }
+  /**
+   * blocked: why the Job has no pod yet (the Job controller's FailedCreate
+   * message, e.g. Pod Security or a quota refusing it).
+   */
+  | { state: 'running'; blocked?: string; noPodYet?: boolean }
   | { state: 'succeeded' }
   | { state: 'failed'; message: string }
   /** A Job with our name whose annotations name another volume or release: never trusted. */
   | { state: 'foreign'; message: string };
+
+/** How often a scrub Job whose pod is refused is looked at again. */
+export const blockedRecheckMs = 30_000;
+/** How soon a scrub Job with no pod yet is looked at again. */
+export const noPodRecheckMs = 10_000;
 
 export interface ReclaimFacts {
   volume: V1PersistentVolume;
@@ -244,6 +253,21 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
         event: { type: 'Warning', reason: 'ReclaimJobMismatch', note: f.job.message },
       };
     case 'running':
+      if (f.job.blocked) {
+        // Left running: the Job controller keeps trying, and succeeds once the
+        // administrator lifts what refuses the pod.
+        const note = `the scrub Job cannot create its pod: ${f.job.blocked}`;
+        return {
+          action: 'wait',
+          why: note,
+          event: { type: 'Warning', reason: 'RecycleBlocked', note },
+          retryAtMs: f.now + blockedRecheckMs,
+        };
+      }
+      // A Job without a pod changes no more if its pod is refused: look again.
+      if (f.job.noPodYet) {
+        return { action: 'wait', why: 'the scrub Job has no pod yet', retryAtMs: f.now + noPodRecheckMs };
+      }
       return { action: 'wait', why: 'the scrub Job is running' };
     case 'succeeded':
       return {

@@ -77,6 +77,7 @@ describe('config/ manifests on a real apiserver', function () {
       ['delete', 'jobs.batch', 'pv-lifecycle-system'],
       ['update', 'leases.coordination.k8s.io', 'pv-lifecycle-system'],
       ['get', 'configmaps', 'pv-lifecycle-system'],
+      ['list', 'events', 'pv-lifecycle-system'],
     ];
     for (const [verb, resource, ns] of allowed) {
       expect(can(verb, resource, ns), `${verb} ${resource} ${ns ?? '(all namespaces)'}`).to.equal(true);
@@ -94,6 +95,7 @@ describe('config/ manifests on a real apiserver', function () {
       ['create', 'jobs.batch', 'default'],
       ['update', 'leases.coordination.k8s.io', 'kube-system'],
       ['get', 'configmaps', 'default'],
+      ['list', 'events', 'default'],
       ['delete', 'nfsexports.pvlifecycle.io'],
       ['create', 'nfsexports.pvlifecycle.io'],
       ['delete', 'storageclasses.storage.k8s.io'],

@@ -16,6 +16,7 @@ import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { type VolumeSpec, pv, pvc } from '../support/objects.ts';
+import { grantOperatorNamespace } from '../support/operator-identity.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
@@ -267,6 +268,48 @@ describe('reclaim (operator process)', function () {
     expect(failure).to.contain('operator exited during start-up');
     expect(failure).to.contain('"code":1');
     expect(failure).to.contain('command');
+  });
+
+  describe('with scrub pods refused by Pod Security', () => {
+    const restricted = 'reclaim-restricted';
+    let operator: OperatorProcess;
+    before(async () => {
+      await core.createNamespace({
+        body: {
+          metadata: { name: restricted, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+        },
+      });
+      await grantOperatorNamespace(testCluster(), restricted);
+      operator = await OperatorProcess.start({
+        kubeconfig: operatorKubeconfig(),
+        args: ['--namespace', restricted],
+        logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-reclaim-restricted.log'),
+      });
+    });
+    after(async () => {
+      await operator.stop();
+    });
+
+    it('says why the scrub Job has no pod, and finishes once the namespace admits it', async () => {
+      await volume('refused', { reclaimPolicy: 'Recycle' });
+      await release('refused');
+      const e = await volumeEvent('refused', 'RecycleBlocked');
+      expect(e.type).to.equal('Warning');
+      expect(e.note).to.contain('the scrub Job cannot create its pod');
+      expect(e.note).to.contain('violates PodSecurity');
+      expect((await readVolume('refused')).status?.phase).to.equal('Released');
+
+      // The administrator lifts the refusal; the Job controller's next try makes the pod.
+      await core.patchNamespace(
+        {
+          name: restricted,
+          body: { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const v = await waitPhase('refused', 'Available', 120_000);
+      expect(v.spec?.claimRef).to.equal(undefined);
+    });
   });
 
   describe('with scrubs that fail', () => {

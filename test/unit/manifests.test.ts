@@ -123,7 +123,12 @@ describe('config/ manifests', () => {
       expect((cluster.rules ?? []).some((r) => r.resources?.includes('jobs'))).to.equal(false);
       expect((cluster.rules ?? []).some((r) => r.resources?.includes('leases'))).to.equal(false);
       const ns = one(all, 'ClusterRole', 'pv-lifecycle-operator-namespace') as V1ClusterRole;
-      expect((ns.rules ?? []).flatMap((r) => r.resources)).to.have.members(['jobs', 'configmaps', 'leases']);
+      expect((ns.rules ?? []).flatMap((r) => r.resources)).to.have.members([
+        'jobs',
+        'events',
+        'configmaps',
+        'leases',
+      ]);
     });
 
     it('binds both roles to the ServiceAccount the Deployment runs as, the namespaced one in its namespace only', () => {

@@ -94,6 +94,18 @@ describe('reclaim decisions', () => {
     ],
     ['Recycle: Job running', facts(volume('Recycle'), { job: { state: 'running' } }), 'wait'],
     [
+      'Recycle: a Job with no pod yet is looked at again soon',
+      facts(volume('Recycle'), { job: { state: 'running', noPodYet: true } }),
+      'wait backoff',
+    ],
+    [
+      'Recycle: a Job whose pod is refused says why, and is left to the Job controller',
+      facts(volume('Recycle'), {
+        job: { state: 'running', blocked: 'pods "x" is forbidden: violates PodSecurity "restricted:latest"' },
+      }),
+      'wait RecycleBlocked backoff',
+    ],
+    [
       'Recycle: Job done for this release',
       facts(volume('Recycle'), { job: { state: 'succeeded' } }),
       'finish recycle VolumeRecycled',
@@ -203,6 +215,24 @@ describe('reclaim decisions', () => {
       'dropRequest ReclaimRequestInvalid',
     ],
   ];
+  it('names the refusal in the RecycleBlocked event and looks again in 30 s', () => {
+    const plan = planReclaim(
+      facts(volume('Delete', { annotations: ours }), {
+        job: { state: 'running', blocked: 'exceeded quota: pods=10' },
+      }),
+    );
+    expect(plan).to.deep.equal({
+      action: 'wait',
+      why: 'the scrub Job cannot create its pod: exceeded quota: pods=10',
+      event: {
+        type: 'Warning',
+        reason: 'RecycleBlocked',
+        note: 'the scrub Job cannot create its pod: exceeded quota: pods=10',
+      },
+      retryAtMs: now + 30_000,
+    });
+  });
+
   for (const [name, f, expected] of rows) {
     it(`${name}: ${expected}`, () => {
       expect(summary(f)).to.equal(expected);
