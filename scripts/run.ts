@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 import { LocalCluster } from '../cluster/local-cluster.ts';
+import { installOperatorIdentity, operatorServiceAccount } from '../test/support/operator-identity.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -94,6 +95,25 @@ const namespace = process.env.RUN_NAMESPACE ?? 'pv-lifecycle-system';
   }
 }
 
+// On the local control plane the operator runs as it does in production: as
+// its ServiceAccount with config/rbac's rights, through a token of it. (On a
+// cluster of yours, make run uses your credentials and installs no RBAC.)
+let operatorKubeconfig = kubeconfig;
+if (cluster && namespace === operatorServiceAccount.namespace) {
+  try {
+    operatorKubeconfig = await installOperatorIdentity(
+      { kubectl: kubectlBinary, kubeconfig },
+      join(cluster.state.dir, 'operator.kubeconfig'),
+    );
+  } catch (err) {
+    say(`Could not install config/rbac: ${(err as Error).message}`);
+    await shutdown('RBAC not installed', 1);
+  }
+  say(
+    `Installed config/rbac; the operator runs as ServiceAccount ${operatorServiceAccount.namespace}/${operatorServiceAccount.name}.`,
+  );
+}
+
 say(
   `Starting pv-lifecycle-operator (metrics on http://${metricsAddress}/metrics); Ctrl-C stops everything.\n`,
 );
@@ -104,7 +124,7 @@ const operator = spawn(
     'tsx',
     join(repoRoot, 'src', 'main.ts'),
     '--kubeconfig',
-    kubeconfig,
+    operatorKubeconfig,
     '--log-format',
     'text',
     '--metrics-bind-address',

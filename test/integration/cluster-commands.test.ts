@@ -222,6 +222,9 @@ describe('cluster commands', () => {
       expect(table).to.match(new RegExp(`nfsexport\\.pvlifecycle\\.io/${name}\\s.*\\sBound\\s+default/`));
     }
     expect(table.match(/persistentvolumeclaim\/\S+\s+Bound/g)).to.have.length(3);
+    // It did all that as its ServiceAccount, with config/rbac's rights only.
+    expect(err).to.contain('the operator runs as ServiceAccount pv-lifecycle-system/pv-lifecycle-operator');
+    expect(err).not.to.match(/is forbidden: User .{1,300}? cannot /);
 
     process.kill(-(run.child.pid ?? 0), 'SIGINT');
     const finished = await run.done;
