@@ -3,10 +3,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
 
 import { Operator } from './operator.ts';
 import { parseRecyclerTemplate } from './reclaim/template.ts';
+import { ApiClients } from './runtime/api-clients.ts';
 import { apiMessage } from './runtime/api-errors.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
@@ -36,6 +37,8 @@ const defaults = {
   leaseDurationMs: leaderElectionDefaults.leaseDurationMs,
   renewDeadlineMs: leaderElectionDefaults.renewDeadlineMs,
   retryPeriodMs: leaderElectionDefaults.retryPeriodMs,
+  requestTimeoutMs: 30_000,
+  gracefulShutdownTimeoutMs: 15_000,
 } as const;
 
 export const usage = `Usage: pv-lifecycle-operator [options]
@@ -55,6 +58,14 @@ Options:
       --metrics-bind-address ADDR     where /metrics, /healthz and /readyz are served,
                                       host:port or :port; 0 turns it off
                                       (default ${defaults.metricsBindAddress})
+      --request-timeout DURATION      limit on each API request but watches; a request
+                                      still unanswered then fails and is retried
+                                      (default ${formatDuration(defaults.requestTimeoutMs)})
+      --graceful-shutdown-timeout DURATION
+                                      on SIGTERM, how long in-flight reconciles may take
+                                      to finish before they are abandoned; keep it some
+                                      seconds below the pod's terminationGracePeriodSeconds
+                                      (default ${formatDuration(defaults.gracefulShutdownTimeoutMs)})
  Leader election (production deployments with more than one replica turn it on):
       --leader-elect                  only the replica holding a coordination.k8s.io Lease
                                       reconciles; the others keep their caches warm and wait
@@ -70,6 +81,9 @@ Options:
                                       renew for this long (default ${formatDuration(defaults.renewDeadlineMs)})
       --leader-election-retry-period DURATION
                                       how often the lease is tried or renewed (default ${formatDuration(defaults.retryPeriodMs)})
+                                      Each Lease request is given up after half the renew
+                                      deadline; a leader that loses the lease abandons its
+                                      in-flight requests at once and exits 1.
  Reclaim:
       --namespace NAME                the operator's namespace, where scrub Jobs run
                                       (default $POD_NAMESPACE, else ${defaults.namespace})
@@ -125,6 +139,8 @@ export interface RunOptions {
   workers: number;
   resyncPeriodMs: number;
   metricsBindAddress: string | undefined;
+  requestTimeoutMs: number;
+  gracefulShutdownTimeoutMs: number;
   logLevel: string;
   logFormat: string;
   leaderElection: {
@@ -151,6 +167,8 @@ export function parseCommandLine(argv: string[]): Command {
       workers: { type: 'string' },
       'resync-period': { type: 'string' },
       'metrics-bind-address': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'graceful-shutdown-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
       namespace: { type: 'string' },
@@ -330,6 +348,13 @@ export function parseCommandLine(argv: string[]): Command {
       `--leader-election-retry-period (${formatDuration(leaderElection.retryPeriodMs)}) must be shorter than --leader-election-renew-deadline (${formatDuration(leaderElection.renewDeadlineMs)})`,
     );
   }
+  const requestTimeoutMs = duration('request-timeout', values['request-timeout'], defaults.requestTimeoutMs);
+  if (requestTimeoutMs < 100) throw new Error('--request-timeout: must be at least 100ms');
+  const gracefulShutdownTimeoutMs = duration(
+    'graceful-shutdown-timeout',
+    values['graceful-shutdown-timeout'],
+    defaults.gracefulShutdownTimeoutMs,
+  );
   if (values.kubeconfig !== undefined && !existsSync(values.kubeconfig)) {
     throw new Error(`--kubeconfig: no file at "${values.kubeconfig}"`);
   }
@@ -346,6 +371,8 @@ export function parseCommandLine(argv: string[]): Command {
       workers,
       resyncPeriodMs,
       metricsBindAddress: address === '0' ? undefined : address,
+      requestTimeoutMs,
+      gracefulShutdownTimeoutMs,
       logLevel,
       logFormat,
       leaderElection,
@@ -392,8 +419,8 @@ async function loadRecyclerTemplate(
   const where = `ConfigMap ${options.namespace}/${source.configMap}`;
   let data: Record<string, string> | undefined;
   try {
-    const cm = await kubeConfig
-      .makeApiClient(CoreV1Api)
+    const cm = await new ApiClients(kubeConfig, { timeoutMs: options.requestTimeoutMs })
+      .make(CoreV1Api)
       .readNamespacedConfigMap({ name: source.configMap, namespace: options.namespace });
     data = cm.data;
   } catch (e) {
@@ -463,6 +490,7 @@ async function run(options: RunOptions, err: Output): Promise<number> {
     workers: options.workers,
     resyncPeriodMs: options.resyncPeriodMs,
     metricsBindAddress: options.metricsBindAddress,
+    requestTimeoutMs: options.requestTimeoutMs,
   });
 
   const stopped = new Promise<string>((resolve) => {
@@ -499,7 +527,11 @@ async function run(options: RunOptions, err: Output): Promise<number> {
       };
     });
     elector = new LeaderElector({
-      kubeConfig: loaded.kubeConfig,
+      // Its own clients: the lease is still handed back after the operator's
+      // requests were abandoned.
+      api: new ApiClients(loaded.kubeConfig, {
+        timeoutMs: Math.max(100, Math.floor(election.renewDeadlineMs / 2)),
+      }).make(CoordinationV1Api),
       namespace: election.namespace,
       name: election.id,
       leaseDurationMs: election.leaseDurationMs,
@@ -534,7 +566,7 @@ async function run(options: RunOptions, err: Output): Promise<number> {
   if ('failed' in first && first.failed !== undefined) {
     log.error('could not start', { error: first.failed });
     elector?.stop();
-    await operator.stop();
+    await operator.stop(options.gracefulShutdownTimeoutMs);
     await elector?.release();
     return 1;
   }
@@ -544,14 +576,16 @@ async function run(options: RunOptions, err: Output): Promise<number> {
       : first;
   if ('lost' in next) {
     log.error(
-      'lost leadership: stopping the controllers and exiting so a fresh process rejoins the election',
+      'lost leadership: abandoning in-flight work and exiting so a fresh process rejoins the election',
     );
-    await operator.stop();
+    // Nothing of this process may land after another replica took over.
+    await operator.stop(0);
     return 1;
   }
   log.info('shutting down', { signal: next.signal });
-  // Stop reconciling first, then hand the lease over so a standby takes it at once.
-  await operator.stop();
+  // Stop reconciling first (abandoning what outlives the grace period), then
+  // hand the lease over so a standby takes it at once.
+  await operator.stop(options.gracefulShutdownTimeoutMs);
   await elector?.release();
   log.info('stopped');
   return 0;

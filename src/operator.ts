@@ -6,6 +6,7 @@ import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  EventsV1Api,
   type KubeConfig,
   StorageV1Api,
   type V1PodTemplateSpec,
@@ -18,11 +19,14 @@ import { ProbeManager } from './nfs/probe-manager.ts';
 import { ReclaimController } from './reclaim/controller.ts';
 import type { RecycleTimeouts } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
+import { ApiClients } from './runtime/api-clients.ts';
 import { apiMessage } from './runtime/api-errors.ts';
+import { formatDuration } from './runtime/duration.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { type HttpServer, startHttpServer } from './runtime/http-server.ts';
 import type { Log } from './runtime/log.ts';
 import { Metrics } from './runtime/metrics.ts';
+import { packageInfo } from './version.ts';
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
@@ -31,6 +35,8 @@ export interface OperatorOptions {
   resyncPeriodMs: number;
   /** host:port for /metrics, /healthz and /readyz; undefined turns the listener off. */
   metricsBindAddress: string | undefined;
+  /** The limit on each API request but watches, in ms (default 30 s). */
+  requestTimeoutMs?: number;
   /** Reported in events; the pod name in a cluster. */
   instance?: string;
   /** The operator's namespace, where scrub Jobs run. */
@@ -50,6 +56,10 @@ export interface OperatorOptions {
 }
 
 export const controllerName = 'pv-lifecycle-operator';
+const packageVersion = packageInfo.version;
+
+/** The limit on each API request but watches. */
+export const defaultRequestTimeoutMs = 30_000;
 
 export class Operator {
   readonly metrics = new Metrics();
@@ -58,6 +68,8 @@ export class Operator {
   readonly reclaim: ReclaimController;
   readonly exports: ExportController;
   readonly probes: ProbeManager;
+  /** The clients of every request the controllers and the event recorder make. */
+  readonly api: ApiClients;
   private readonly opts: OperatorOptions;
   private http: HttpServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -65,8 +77,13 @@ export class Operator {
   constructor(opts: OperatorOptions) {
     this.opts = opts;
     const { kubeConfig, log } = opts;
+    const api = new ApiClients(kubeConfig, {
+      timeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs,
+      userAgent: `${controllerName}/${packageVersion}`,
+    });
+    this.api = api;
     this.events = new EventRecorder({
-      kubeConfig,
+      api: api.make(EventsV1Api),
       log,
       reportingController: controllerName,
       reportingInstance: `${controllerName}-${opts.instance ?? process.env.POD_NAME ?? hostname()}`,
@@ -86,8 +103,8 @@ export class Operator {
         return exportName ? this.probes.blockedReason(exportName) : undefined;
       },
       kubeConfig,
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      storage: kubeConfig.makeApiClient(StorageV1Api),
+      core: api.make(CoreV1Api),
+      storage: api.make(StorageV1Api),
       events: this.events,
       log,
       workers: opts.workers,
@@ -96,8 +113,8 @@ export class Operator {
     });
     this.reclaim = new ReclaimController({
       kubeConfig,
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      batch: kubeConfig.makeApiClient(BatchV1Api),
+      core: api.make(CoreV1Api),
+      batch: api.make(BatchV1Api),
       events: this.events,
       log,
       volumes: this.binding.volumes,
@@ -118,8 +135,8 @@ export class Operator {
     });
     this.exports = new ExportController({
       kubeConfig,
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      custom: kubeConfig.makeApiClient(CustomObjectsApi),
+      core: api.make(CoreV1Api),
+      custom: api.make(CustomObjectsApi),
       events: this.events,
       log,
       volumes: this.binding.volumes,
@@ -190,7 +207,7 @@ export class Operator {
   /** Scrub Jobs run in the operator's namespace: say clearly at start-up if it is missing. */
   private async checkNamespace(): Promise<void> {
     try {
-      await this.opts.kubeConfig.makeApiClient(CoreV1Api).readNamespace({ name: this.opts.namespace });
+      await this.api.make(CoreV1Api).readNamespace({ name: this.opts.namespace });
     } catch (err) {
       this.opts.log.warn('the operator namespace cannot be read; scrub Jobs cannot run until it exists', {
         namespace: this.opts.namespace,
@@ -200,13 +217,49 @@ export class Operator {
     }
   }
 
-  /** Stops taking work, lets in-flight reconciles finish, flushes events. Safe to call twice. */
-  stop(): Promise<void> {
+  /**
+   * Stops taking work, lets in-flight reconciles finish and flushes events;
+   * whatever still runs after graceMs is abandoned: its API requests are
+   * aborted, which leaves the cluster as a crash at that point would (every
+   * write path survives that). Safe to call twice; the first grace counts.
+   */
+  stop(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all([this.binding.stop(), this.reclaim.stop(), this.exports.stop(), this.probes.stop()]);
-      await this.events.stop();
+      const { log } = this.opts;
+      const abandon = () => {
+        const running = this.runningKeys();
+        log.warn('abandoning in-flight work: its requests are aborted; the next leader picks it up', {
+          grace: formatDuration(graceMs),
+          running,
+        });
+        this.api.abandonAll(`the operator is stopping (grace period ${formatDuration(graceMs)} over)`);
+      };
+      let timer: NodeJS.Timeout | undefined;
+      if (graceMs <= 0) abandon();
+      else if (Number.isFinite(graceMs)) timer = setTimeout(abandon, graceMs);
+      try {
+        await Promise.all([
+          this.binding.stop(),
+          this.reclaim.stop(),
+          this.exports.stop(),
+          this.probes.stop(),
+        ]);
+        await this.events.stop();
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
       await this.http?.close();
     })();
     return this.stopping;
+  }
+
+  /** The keys being reconciled now, as controller/key. */
+  runningKeys(): string[] {
+    return [
+      this.binding.claimController,
+      this.binding.volumeController,
+      this.reclaim.controller,
+      this.exports.controller,
+    ].flatMap((c) => c.queue.runningKeys().map((key) => `${c.name}/${key}`));
   }
 }

@@ -146,6 +146,11 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
+  /** The keys whose handlers run now. */
+  runningKeys(): string[] {
+    return [...this.running.keys()];
+  }
+
   /**
    * Stops accepting adds and cancels delayed ones, then resolves once nothing
    * runs. Running handlers are always awaited; waiting keys are run unless

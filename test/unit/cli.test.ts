@@ -52,6 +52,8 @@ describe('pv-lifecycle-operator command line', () => {
         workers: 4,
         resyncPeriodMs: 15_000,
         metricsBindAddress: ':8080',
+        requestTimeoutMs: 30_000,
+        gracefulShutdownTimeoutMs: 15_000,
         logLevel: 'info',
         logFormat: 'json',
         leaderElection: {
@@ -83,6 +85,10 @@ describe('pv-lifecycle-operator command line', () => {
       '1m30s',
       '--metrics-bind-address',
       '0',
+      '--request-timeout',
+      '5s',
+      '--graceful-shutdown-timeout',
+      '0s',
       '--log-level',
       'debug',
       '--log-format',
@@ -138,6 +144,8 @@ describe('pv-lifecycle-operator command line', () => {
         workers: 8,
         resyncPeriodMs: 90_000,
         metricsBindAddress: undefined,
+        requestTimeoutMs: 5_000,
+        gracefulShutdownTimeoutMs: 0,
         logLevel: 'debug',
         logFormat: 'text',
         leaderElection: {
@@ -158,6 +166,12 @@ describe('pv-lifecycle-operator command line', () => {
     ['zero workers', ['--workers', '0'], /--workers: "0"/],
     ['fractional workers', ['--workers', '1.5'], /--workers: "1.5"/],
     ['duration without unit', ['--resync-period', '30'], /--resync-period: invalid duration "30"/],
+    ['request timeout too short', ['--request-timeout', '10ms'], /--request-timeout: must be at least 100ms/],
+    [
+      'shutdown timeout without unit',
+      ['--graceful-shutdown-timeout', '20'],
+      /--graceful-shutdown-timeout: invalid duration "20"/,
+    ],
     [
       'bad bind address',
       ['--metrics-bind-address', 'localhost'],

@@ -191,6 +191,18 @@ describe('config/ manifests', () => {
       );
     });
 
+    it('gives the operator time to abandon its work and hand the lease back before the kubelet kills it', () => {
+      const cmd = parseCommandLine(c?.args ?? []);
+      if (cmd.kind !== 'run') throw new Error('the Deployment args do not start the operator');
+      // SIGTERM: in-flight work for up to the graceful shutdown timeout, then
+      // the lease release (two requests, each limited to half the renew
+      // deadline), and a second to spare.
+      const { gracefulShutdownTimeoutMs, leaderElection } = cmd.options;
+      const neededMs = gracefulShutdownTimeoutMs + leaderElection.renewDeadlineMs + 1000;
+      const graceMs = (d.spec?.template.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+      expect(neededMs, 'shutdown needs more than terminationGracePeriodSeconds').to.be.at.most(graceMs);
+    });
+
     it('is reached by the metrics Service, which the optional ServiceMonitor selects', () => {
       const svc = one(all, 'Service', 'pv-lifecycle-operator-metrics') as V1Service;
       const labels = d.spec?.template.metadata?.labels ?? {};

@@ -1,0 +1,91 @@
+// API clients whose requests cannot hang the operator. Each request (but
+// watches, which the informers run and stop themselves) is given up after a
+// time limit: a connection into a network black hole otherwise waits for the
+// kernel's TCP retransmissions, a quarter of an hour, and the worker running
+// it waits too. And all requests in flight can be abandoned at once: on a
+// shutdown that outlived its grace period, or when leadership is lost and
+// nothing this process still has in flight may land late.
+//
+// Abandoning a request is as safe as a crash at that point, which every write
+// path is built to survive: each write is conditional on the resourceVersion
+// it read, and the next leader repairs any half-done sequence.
+import {
+  type ApiConstructor,
+  type ApiType,
+  createConfiguration,
+  type KubeConfig,
+  type Middleware,
+  type RequestContext,
+  type ResponseContext,
+  ServerConfiguration,
+} from '@kubernetes/client-node';
+
+import { formatDuration } from './duration.ts';
+
+export interface ApiClientsOptions {
+  /** The limit on each request, in ms. */
+  timeoutMs: number;
+  /** Sent as User-Agent, so audit logs name the operator. */
+  userAgent?: string;
+}
+
+/** Why a request failed when it was given up on: the limit, or abandonment. */
+export class RequestAbandoned extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestAbandoned';
+  }
+}
+
+export class ApiClients {
+  private readonly kubeConfig: KubeConfig;
+  private readonly opts: ApiClientsOptions;
+  private readonly abandon = new AbortController();
+
+  constructor(kubeConfig: KubeConfig, opts: ApiClientsOptions) {
+    if (!(opts.timeoutMs > 0)) throw new Error('the API request timeout must be more than 0');
+    this.kubeConfig = kubeConfig;
+    this.opts = opts;
+  }
+
+  /** An API client of the given type whose requests keep to the limit and can be abandoned. */
+  make<T extends ApiType>(Api: ApiConstructor<T>, timeoutMs = this.opts.timeoutMs): T {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    const limit: Middleware = {
+      pre: (context: RequestContext) => {
+        if (this.opts.userAgent) context.setHeaderParam('User-Agent', this.opts.userAgent);
+        context.setSignal(this.signal(timeoutMs));
+        return Promise.resolve(context);
+      },
+      post: (response: ResponseContext) => Promise.resolve(response),
+    };
+    return new Api(
+      createConfiguration({
+        baseServer: new ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this.kubeConfig },
+        promiseMiddleware: [limit],
+      }),
+    );
+  }
+
+  /** Aborts every request in flight, and every later one at once. */
+  abandonAll(reason: string): void {
+    if (!this.abandon.signal.aborted)
+      this.abandon.abort(new RequestAbandoned(`request abandoned: ${reason}`));
+  }
+
+  get abandoned(): boolean {
+    return this.abandon.signal.aborted;
+  }
+
+  private signal(timeoutMs: number): AbortSignal {
+    const limit = new AbortController();
+    const timer = setTimeout(() => {
+      limit.abort(new RequestAbandoned(`no answer from the API server within ${formatDuration(timeoutMs)}`));
+    }, timeoutMs);
+    // A pending limit alone must not keep the process alive.
+    timer.unref();
+    return AbortSignal.any([limit.signal, this.abandon.signal]);
+  }
+}

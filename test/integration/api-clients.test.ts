@@ -1,0 +1,101 @@
+// The operator's API clients against the real API server behind a proxy that
+// can cut the network without closing anything: a request into the black
+// hole fails at its time limit instead of hanging, abandonAll() ends the ones
+// in flight at once, and a thawed network serves requests as before.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+
+import { repoRoot, testCluster } from './cluster-hooks.ts';
+import { ApiClients, RequestAbandoned } from '../../src/runtime/api-clients.ts';
+import { apiMessage } from '../../src/runtime/api-errors.ts';
+import { FreezableProxy } from '../support/tcp-proxy.ts';
+
+describe('API clients (time limits and abandonment)', function () {
+  this.timeout(60_000);
+  let proxy: FreezableProxy;
+  let kubeConfig: KubeConfig;
+
+  before(async () => {
+    const server = new URL(testCluster().kubeConfig().getCurrentCluster()?.server ?? '');
+    proxy = await FreezableProxy.start({ host: server.hostname, port: Number(server.port) });
+    mkdirSync(join(repoRoot, '.cluster', 'test-logs'), { recursive: true });
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(
+      proxy.kubeconfigVia(
+        testCluster().kubeconfig,
+        join(repoRoot, '.cluster', 'test-logs', `api-clients-${String(process.pid)}.kubeconfig`),
+      ),
+    );
+  });
+
+  afterEach(() => {
+    proxy.thaw();
+  });
+
+  after(async () => {
+    await proxy.close();
+  });
+
+  /** How a request ends: its value or error, and after how long. */
+  async function timed<T>(request: Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
+    const start = Date.now();
+    try {
+      const value = await request;
+      return { ms: Date.now() - start, value };
+    } catch (error) {
+      return { ms: Date.now() - start, error };
+    }
+  }
+
+  it('answers through the proxy, naming the operator as user agent (the field manager of its writes)', async () => {
+    const core = new ApiClients(kubeConfig, {
+      timeoutMs: 5_000,
+      userAgent: 'pv-lifecycle-operator/0.0.0-test',
+    }).make(CoreV1Api);
+    const created = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      dryRun: 'All',
+      body: { metadata: { name: 'user-agent-check' }, data: { a: 'b' } },
+    });
+    expect(created.metadata?.managedFields?.map((f) => f.manager)).to.deep.equal(['pv-lifecycle-operator']);
+  });
+
+  it('gives up a request the network swallows at its time limit, and works again once the network is back', async () => {
+    const clients = new ApiClients(kubeConfig, { timeoutMs: 1_000 });
+    const core = clients.make(CoreV1Api);
+    await core.readNamespace({ name: 'default' }); // an open connection, then the cut
+    proxy.freeze();
+    const cut = await timed(core.readNamespace({ name: 'default' }));
+    expect(cut.error, 'the request succeeded through a frozen network').to.be.instanceOf(RequestAbandoned);
+    expect(apiMessage(cut.error)).to.equal('no answer from the API server within 1s');
+    expect(cut.ms).to.be.at.least(900);
+    proxy.thaw();
+    const again = await timed(core.readNamespace({ name: 'default' }));
+    expect(again.error).to.equal(undefined);
+    expect(again.value?.metadata?.name).to.equal('default');
+  });
+
+  it('abandonAll ends the requests in flight at once, and fails later ones without sending them', async () => {
+    const clients = new ApiClients(kubeConfig, { timeoutMs: 30_000 });
+    const core = clients.make(CoreV1Api);
+    proxy.freeze();
+    const inFlight = timed(core.listNamespace());
+    setTimeout(() => {
+      clients.abandonAll('the test is done waiting');
+    }, 300);
+    const ended = await inFlight;
+    expect(ended.error).to.be.instanceOf(RequestAbandoned);
+    expect(apiMessage(ended.error)).to.equal('request abandoned: the test is done waiting');
+    expect(ended.ms, 'it waited for its own 30 s limit instead').to.be.below(10_000);
+    expect(clients.abandoned).to.equal(true);
+    proxy.thaw();
+    const later = await timed(core.readNamespace({ name: 'default' }));
+    expect(later.error).to.be.instanceOf(RequestAbandoned);
+    // Clients made elsewhere are not touched.
+    const other = new ApiClients(kubeConfig, { timeoutMs: 5_000 }).make(CoreV1Api);
+    expect((await other.readNamespace({ name: 'default' })).metadata?.name).to.equal('default');
+  });
+});
