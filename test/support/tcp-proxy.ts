@@ -56,14 +56,16 @@ export class FreezableProxy {
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      this.server.close(() => {
+        resolve();
+      });
+    });
   }
 
   /** A copy of a kubeconfig file whose clusters point at this proxy; returns its path. */
   kubeconfigVia(source: string, target: string): string {
-    const config = loadYaml(readFileSync(source, 'utf8')) as {
-      clusters: { cluster: { server: string } }[];
-    };
+    const config = loadYaml<{ clusters: { cluster: { server: string } }[] }>(readFileSync(source, 'utf8'));
     for (const c of config.clusters) {
       const url = new URL(c.cluster.server);
       url.hostname = '127.0.0.1';
