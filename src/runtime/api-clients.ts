@@ -29,13 +29,19 @@ export interface ApiClientsOptions {
   userAgent?: string;
 }
 
-/** Why a request failed when it was given up on: the limit, or abandonment. */
+/** A request given up on: at its time limit, or abandoned with all the others. */
 export class RequestAbandoned extends Error {
-  constructor(message: string) {
+  readonly why: 'timeout' | 'abandoned';
+  constructor(why: 'timeout' | 'abandoned', message: string) {
     super(message);
     this.name = 'RequestAbandoned';
+    this.why = why;
   }
 }
+
+/** Whether err is a request abandoned on purpose (not one that timed out). */
+export const isAbandoned = (err: unknown): boolean =>
+  err instanceof RequestAbandoned && err.why === 'abandoned';
 
 export class ApiClients {
   private readonly kubeConfig: KubeConfig;
@@ -72,7 +78,7 @@ export class ApiClients {
   /** Aborts every request in flight, and every later one at once. */
   abandonAll(reason: string): void {
     if (!this.abandon.signal.aborted)
-      this.abandon.abort(new RequestAbandoned(`request abandoned: ${reason}`));
+      this.abandon.abort(new RequestAbandoned('abandoned', `request abandoned: ${reason}`));
   }
 
   get abandoned(): boolean {
@@ -82,7 +88,9 @@ export class ApiClients {
   private signal(timeoutMs: number): AbortSignal {
     const limit = new AbortController();
     const timer = setTimeout(() => {
-      limit.abort(new RequestAbandoned(`no answer from the API server within ${formatDuration(timeoutMs)}`));
+      limit.abort(
+        new RequestAbandoned('timeout', `no answer from the API server within ${formatDuration(timeoutMs)}`),
+      );
     }, timeoutMs);
     // A pending limit alone must not keep the process alive.
     timer.unref();

@@ -1,6 +1,7 @@
 // The controller loop: a work queue of keys and a level-based reconcile that
 // reads the world from informer stores and converges it. Resolving is
 // success (optionally "requeue after"); throwing backs the key off.
+import { isAbandoned } from './api-clients.ts';
 import { apiMessage, isConflict } from './api-errors.ts';
 import type { Log } from './log.ts';
 import { type WorkQueueObserver, type WorkResult, WorkQueue } from './work-queue.ts';
@@ -50,6 +51,8 @@ export class Controller {
         // Another writer changed the object since our cache saw it: expected
         // under concurrency, and the retry works from fresher state.
         if (isConflict(err)) opts.log.debug('conflict; will retry from fresher state', meta);
+        // The process is stopping and said so once, listing what it abandoned.
+        else if (isAbandoned(err)) opts.log.debug('reconcile abandoned', meta);
         else opts.log.warn('reconcile failed; will retry', meta);
       },
     });

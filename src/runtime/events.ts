@@ -26,6 +26,7 @@ import {
 } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 
+import { isAbandoned } from './api-clients.ts';
 import { apiFailure, apiMessage, apiStatus } from './api-errors.ts';
 import { type Log, silentLog } from './log.ts';
 
@@ -765,6 +766,8 @@ export class EventRecorder implements EventSink {
     const namespaceGone =
       failure === 'notFound' || (failure === 'forbidden' && meta.error.includes('being terminated'));
     if (namespaceGone) this.log.debug(`event ${operation} refused`, meta);
+    // The process is stopping and abandoned its requests: said once already.
+    else if (isAbandoned(err)) this.log.debug(`event ${operation} abandoned`, meta);
     else this.log.warn(`could not ${operation} event`, meta);
   }
 }

@@ -9,7 +9,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import { repoRoot, testCluster } from './cluster-hooks.ts';
-import { ApiClients, RequestAbandoned } from '../../src/runtime/api-clients.ts';
+import { ApiClients, isAbandoned, RequestAbandoned } from '../../src/runtime/api-clients.ts';
 import { apiMessage } from '../../src/runtime/api-errors.ts';
 import { FreezableProxy } from '../support/tcp-proxy.ts';
 
@@ -71,6 +71,7 @@ describe('API clients (time limits and abandonment)', function () {
     const cut = await timed(core.readNamespace({ name: 'default' }));
     expect(cut.error, 'the request succeeded through a frozen network').to.be.instanceOf(RequestAbandoned);
     expect(apiMessage(cut.error)).to.equal('no answer from the API server within 1s');
+    expect(isAbandoned(cut.error), 'a timeout is not an abandonment').to.equal(false);
     expect(cut.ms).to.be.at.least(900);
     proxy.thaw();
     const again = await timed(core.readNamespace({ name: 'default' }));
@@ -89,6 +90,7 @@ describe('API clients (time limits and abandonment)', function () {
     const ended = await inFlight;
     expect(ended.error).to.be.instanceOf(RequestAbandoned);
     expect(apiMessage(ended.error)).to.equal('request abandoned: the test is done waiting');
+    expect(isAbandoned(ended.error)).to.equal(true);
     expect(ended.ms, 'it waited for its own 30 s limit instead').to.be.below(10_000);
     expect(clients.abandoned).to.equal(true);
     proxy.thaw();

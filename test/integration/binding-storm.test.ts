@@ -10,7 +10,8 @@ import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
-import { OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
+import { type LogEntry, OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
+import { FreezableProxy } from '../support/tcp-proxy.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 describe('binding storms (operator process)', function () {
@@ -20,9 +21,9 @@ describe('binding storms (operator process)', function () {
   let ns = '';
   const operators: OperatorProcess[] = [];
 
-  const startOperator = async (extra: string[] = []) => {
+  const startOperator = async (extra: string[] = [], kubeconfig = operatorKubeconfig()) => {
     const p = await OperatorProcess.start({
-      kubeconfig: operatorKubeconfig(),
+      kubeconfig,
       args: ['--workers', '8', ...extra],
       logFile: join(repoRoot, '.cluster', 'test-logs', `operator-${ns}.log`),
     });
@@ -39,9 +40,25 @@ describe('binding storms (operator process)', function () {
     await core.createNamespace({ body: { metadata: { name: ns } } });
   });
 
+  let proxy: FreezableProxy | undefined;
+
   afterEach(async () => {
+    proxy?.thaw();
     await Promise.all(operators.splice(0).map((p) => p.stop()));
+    await proxy?.close();
+    proxy = undefined;
   });
+
+  /** An operator that reaches the API server through a proxy the test can freeze. */
+  async function startCutOffable(extra: string[]): Promise<OperatorProcess> {
+    const server = new URL(testCluster().kubeConfig().getCurrentCluster()?.server ?? '');
+    proxy = await FreezableProxy.start({ host: server.hostname, port: Number(server.port) });
+    const kubeconfig = proxy.kubeconfigVia(
+      operatorKubeconfig(),
+      join(repoRoot, '.cluster', 'test-logs', `operator-${ns}-via-proxy.kubeconfig`),
+    );
+    return startOperator(extra, kubeconfig);
+  }
 
   const cls = () => `class-${ns}`;
   // Volumes of 1 to 7 Gi, claims of 256 to 1024 Mi: every volume fits every
@@ -207,6 +224,89 @@ describe('binding storms (operator process)', function () {
     await eventually(
       'the standby to lead',
       async () => ((await isLeader(standby)) ? true : undefined),
+      15_000,
+    );
+    await waitAllBound(200, 120_000);
+    expect(await watch.stop()).to.deep.equal([]);
+    await converged(200);
+  });
+
+  /**
+   * The leader behind the proxy leads a storm; the network is cut. The standby
+   * (with its own connection) must finish, and nothing of the old leader may
+   * land after the takeover: it abandons its requests before the lease expires.
+   */
+  async function leaderBehindProxy(extra: string[] = []) {
+    const id = `storm-${ns}`;
+    const a = await startCutOffable([...quickLeaderElection(id), ...extra]);
+    await eventually('the proxied operator to lead', async () =>
+      (await a.leaderStatus(id)) === 1 ? true : undefined,
+    );
+    const b = await startOperator(quickLeaderElection(id));
+    expect(await b.leaderStatus(id)).to.equal(0);
+    const watch = watchForDoubleBinding();
+    await createPairs(200);
+    await sleep(1000);
+    proxy?.freeze();
+    return { id, a, b, watch, cutAt: Date.now() };
+  }
+
+  const at = (entry: LogEntry | undefined) => Date.parse(String(entry?.timestamp));
+
+  it('a leader cut off from the API server mid-storm abandons its requests and exits 1 before the standby takes over', async () => {
+    const { a, b, watch, cutAt } = await leaderBehindProxy();
+    const exit = await a.exit(30_000);
+    const exitMs = Date.now() - cutAt;
+    expect(exit, `the cut-off leader still runs:\n${a.tail()}`).to.deep.equal({ code: 1, signal: null });
+    const abandoned = a.logged(
+      'abandoning in-flight work: its requests are aborted; the next leader picks it up',
+    );
+    expect(abandoned, a.tail()).to.not.equal(undefined);
+    expect(abandoned?.running, 'reconciles were in flight when the network went').to.not.deep.equal([]);
+    const took = await eventually(
+      'the standby to lead',
+      () => Promise.resolve(b.logged('leader election: became the leader')),
+      15_000,
+    );
+    process.stderr.write(
+      `      cut-off leader exited ${String(exitMs)} ms after the cut, abandoning ${String((abandoned?.running as string[]).length)} reconciles; standby led ${String(at(took) - cutAt)} ms after the cut\n`,
+    );
+    expect(at(abandoned), 'the old leader abandoned its work before the standby led').to.be.below(at(took));
+    await waitAllBound(200, 120_000);
+    expect(await watch.stop()).to.deep.equal([]);
+    await converged(200);
+  });
+
+  it('on SIGTERM with the API server unreachable, abandons in-flight work after the grace period and exits 0', async () => {
+    const { a, b, watch } = await leaderBehindProxy(['--graceful-shutdown-timeout', '1s']);
+    await sleep(300);
+    const termAt = Date.now();
+    const exit = await a.stop('SIGTERM', 30_000);
+    const exitMs = Date.now() - termAt;
+    expect(exit, a.tail()).to.deep.equal({ code: 0, signal: null });
+    const abandoned = a.logged(
+      'abandoning in-flight work: its requests are aborted; the next leader picks it up',
+    );
+    expect(abandoned?.grace, a.tail()).to.equal('1s');
+    expect(abandoned?.running, 'reconciles were in flight').to.not.deep.equal([]);
+    // The lease cannot be handed back through a cut network: it runs out
+    // instead (either the release fails, or the renew deadline passed first).
+    expect(a.logged('leader election: released the lease')).to.equal(undefined);
+    expect(
+      a.logged('leader election: could not release the lease; it will expire') ??
+        a.logged('leader election: lost the lease'),
+      a.tail(),
+    ).to.not.equal(undefined);
+    process.stderr.write(
+      `      exited ${String(exitMs)} ms after SIGTERM (grace 1s, lease requests limited to 1.5s)\n`,
+    );
+    // Grace period, then the two lease requests of the release at half the
+    // renew deadline each, and slack: far from the 30 s request limit that
+    // bounded it before, and inside any pod's termination grace period.
+    expect(exitMs).to.be.below(1_000 + 3_000 + 3_000);
+    await eventually(
+      'the standby to lead',
+      () => Promise.resolve(b.logged('leader election: became the leader')),
       15_000,
     );
     await waitAllBound(200, 120_000);

@@ -174,6 +174,26 @@ export class OperatorProcess {
     }
   }
 
+  /** Waits for the process to exit on its own; undefined if it still runs after timeoutMs. */
+  async exit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(undefined);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The first log entry with this message, if any. */
+  logged(message: string): LogEntry | undefined {
+    return this.entries.find((e) => e.message === message);
+  }
+
   /** SIGKILL: a crash, with no chance to clean up. */
   kill(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     return this.stop('SIGKILL');
