@@ -88,6 +88,7 @@ export async function runSpecsWithOperator(opts: SpecRunOptions): Promise<number
       E2E_NFS_SERVER: opts.nfsServer,
       E2E_NFS_ROOT: opts.nfsRoot,
       E2E_REAL_PODS: opts.realPods ? '1' : '0',
+      E2E_METRICS_URLS: operators.map((p) => p.metricsUrl).join(','),
     });
     const refused = operators.flatMap((p) => p.forbidden);
     if (refused.length > 0) {

@@ -16,8 +16,10 @@ import {
   eventsAbout,
   nfsVolume,
   operatorName,
+  replicaMetrics,
   reporter,
   runPod,
+  sample,
   settings,
   until,
   volume,
@@ -308,5 +310,31 @@ describe('pv-lifecycle-operator end to end', function () {
     });
     expect(event.message).to.contain('no persistent volumes available for this claim');
     expect((await claim(c, ns, 'too-big')).status?.phase).to.equal('Pending');
+  });
+
+  it('shows the run in Prometheus metrics: one replica leads, and it did the reconciling', async () => {
+    const replicas = await replicaMetrics(c, s);
+    const lead = `leader_election_master_status{name="${operatorName}"}`;
+    const leaders = replicas.filter((r) => sample(r.text, lead) === 1);
+    expect(
+      leaders.map((r) => r.source),
+      `exactly one replica reports ${lead} 1 (of ${replicas.map((r) => r.source).join(', ')})`,
+    ).to.have.length(1);
+    for (const r of replicas) expect(sample(r.text, lead), `${r.source}: ${lead}`).to.be.oneOf([0, 1]);
+    const leader = leaders[0]?.text ?? '';
+    const claimsBound = sample(
+      leader,
+      'controller_runtime_reconcile_total{controller="persistentvolumeclaim-binder",result="success"}',
+    );
+    expect(claimsBound, 'successful claim reconciles on the leader').to.be.above(0);
+    // The claims of this run still bound are counted by namespace and class.
+    const bound = sample(
+      leader,
+      `pv_collector_bound_pvc_count{namespace="${ns}",storage_class="${storageClass}"}`,
+    );
+    process.stderr.write(
+      `    metrics of ${String(replicas.length)} replica(s); leader ${leaders[0]?.source ?? ''}: ${String(claimsBound)} successful claim reconciles, ${String(bound)} bound claims of this run\n`,
+    );
+    expect(bound, `pv_collector_bound_pvc_count for ${ns}`).to.be.above(0);
   });
 });

@@ -22,6 +22,8 @@ export interface E2eSettings {
   /** Pods really run and mount NFS (kind): data is checked through them. */
   realPods: boolean;
   podImage: string;
+  /** The replicas' /metrics endpoints when the operator runs out of cluster. */
+  metricsUrls: string[];
 }
 
 export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
@@ -38,6 +40,10 @@ export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
     nfsRoot: nfsRoot.replace(/\/+$/, '') || '/',
     realPods: env.E2E_REAL_PODS === '1' || env.E2E_REAL_PODS === 'true',
     podImage: env.E2E_POD_IMAGE ?? 'busybox:1.37',
+    metricsUrls: (env.E2E_METRICS_URLS ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== ''),
   };
 }
 
@@ -163,6 +169,60 @@ export async function assertInTreeBinderOff(c: Clients, namespace: string): Prom
   } finally {
     await c.core.deleteNamespacedPersistentVolumeClaim({ namespace, name }).catch(() => undefined);
   }
+}
+
+/** One replica's /metrics text, and where it came from. */
+export interface ReplicaMetrics {
+  source: string;
+  text: string;
+}
+
+/**
+ * Every operator replica's Prometheus metrics. Out of cluster the runner lists
+ * the replicas' endpoints in E2E_METRICS_URLS (comma-separated); in a cluster
+ * each pod of the operator's Deployment is scraped through the API server's
+ * pod proxy, as `kubectl get --raw` would.
+ */
+export async function replicaMetrics(c: Clients, s: E2eSettings): Promise<ReplicaMetrics[]> {
+  if (s.metricsUrls.length > 0) {
+    return Promise.all(
+      s.metricsUrls.map(async (url) => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`${url}: HTTP ${String(res.status)}`);
+        return { source: url, text: await res.text() };
+      }),
+    );
+  }
+  const pods = await c.core.listNamespacedPod({
+    namespace: s.operatorNamespace,
+    labelSelector: `app.kubernetes.io/name=${operatorName}`,
+  });
+  const running = pods.items.filter((p) => p.status?.phase === 'Running');
+  if (running.length === 0) {
+    throw new Error(
+      `no running pod labelled app.kubernetes.io/name=${operatorName} in ${s.operatorNamespace}, and E2E_METRICS_URLS is not set`,
+    );
+  }
+  return Promise.all(
+    running.map(async (pod) => {
+      const name = pod.metadata?.name ?? '';
+      const port = pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort ?? 8080;
+      const text = await c.core.connectGetNamespacedPodProxyWithPath({
+        name: `${name}:${String(port)}`,
+        namespace: s.operatorNamespace,
+        path: 'metrics',
+      });
+      return { source: `pod ${s.operatorNamespace}/${name}`, text };
+    }),
+  );
+}
+
+/** The value of one sample (name and exact label set, as printed), or undefined. */
+export function sample(text: string, series: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
 }
 
 /** Fails unless a replica of the operator holds its Lease and renewed it lately. */

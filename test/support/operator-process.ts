@@ -134,6 +134,11 @@ export class OperatorProcess {
     return this.exitStatus === undefined;
   }
 
+  /** Where its /metrics is served (once started). */
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${String(this.port)}/metrics`;
+  }
+
   get(path: string): Promise<Response> {
     return fetch(`http://127.0.0.1:${String(this.port)}${path}`, { signal: AbortSignal.timeout(5000) });
   }
