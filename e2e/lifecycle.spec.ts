@@ -313,7 +313,42 @@ describe('pv-lifecycle-operator end to end', function () {
   });
 
   it('shows the run in Prometheus metrics: one replica leads, and it did the reconciling', async () => {
-    const replicas = await replicaMetrics(c, s);
+    // A bound claim of its own, so the spec stands alone.
+    const pvName = `${run}-metrics`;
+    volumesMade.push(pvName);
+    await c.core.createPersistentVolume({
+      body: {
+        metadata: { name: pvName },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteMany'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: storageClass,
+          nfs: { server: s.nfsServer, path: s.nfsRoot },
+          claimRef: { namespace: ns, name: 'metrics' },
+        },
+      },
+    });
+    await makeClaim('metrics', ['ReadWriteMany']);
+    await bound('metrics');
+    // The collector counts what the leader's cache holds when scraped.
+    const replicas = await until(
+      'the bound claim in the leader metrics',
+      async () => {
+        const all = await replicaMetrics(c, s);
+        const leader = all.find(
+          (r) => sample(r.text, `leader_election_master_status{name="${operatorName}"}`) === 1,
+        );
+        const count =
+          leader &&
+          sample(
+            leader.text,
+            `pv_collector_bound_pvc_count{namespace="${ns}",storage_class="${storageClass}"}`,
+          );
+        return count ? all : undefined;
+      },
+      30_000,
+    );
     const lead = `leader_election_master_status{name="${operatorName}"}`;
     const leaders = replicas.filter((r) => sample(r.text, lead) === 1);
     expect(
@@ -328,13 +363,13 @@ describe('pv-lifecycle-operator end to end', function () {
     );
     expect(claimsBound, 'successful claim reconciles on the leader').to.be.above(0);
     // The claims of this run still bound are counted by namespace and class.
-    const bound = sample(
+    const boundClaims = sample(
       leader,
       `pv_collector_bound_pvc_count{namespace="${ns}",storage_class="${storageClass}"}`,
     );
     process.stderr.write(
-      `    metrics of ${String(replicas.length)} replica(s); leader ${leaders[0]?.source ?? ''}: ${String(claimsBound)} successful claim reconciles, ${String(bound)} bound claims of this run\n`,
+      `    metrics of ${String(replicas.length)} replica(s); leader ${leaders[0]?.source ?? ''}: ${String(claimsBound)} successful claim reconciles, ${String(boundClaims)} bound claims of this run\n`,
     );
-    expect(bound, `pv_collector_bound_pvc_count for ${ns}`).to.be.above(0);
+    expect(boundClaims, `pv_collector_bound_pvc_count for ${ns}`).to.be.above(0);
   });
 });

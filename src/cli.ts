@@ -37,9 +37,12 @@ const defaults = {
   leaseDurationMs: leaderElectionDefaults.leaseDurationMs,
   renewDeadlineMs: leaderElectionDefaults.renewDeadlineMs,
   retryPeriodMs: leaderElectionDefaults.retryPeriodMs,
-  requestTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
   gracefulShutdownTimeoutMs: 15_000,
 } as const;
+
+/** 24 days: below the 2^31-1 ms that Node's timers can wait. */
+const maxDurationMs = 576 * 3_600_000;
 
 export const usage = `Usage: pv-lifecycle-operator [options]
 
@@ -59,8 +62,8 @@ Options:
                                       host:port or :port; 0 turns it off
                                       (default ${defaults.metricsBindAddress})
       --request-timeout DURATION      limit on each API request but watches; a request
-                                      still unanswered then fails and is retried
-                                      (default ${formatDuration(defaults.requestTimeoutMs)})
+                                      still unanswered then fails and is retried (default
+                                      ${formatDuration(defaults.requestTimeoutMs)}, the API server's own limit on such requests)
       --graceful-shutdown-timeout DURATION
                                       on SIGTERM, how long in-flight reconciles may take
                                       to finish before they are abandoned; keep it some
@@ -215,11 +218,15 @@ export function parseCommandLine(argv: string[]): Command {
   const workers = wholeNumber('workers', values.workers, defaults.workers, 1, 256);
   const duration = (flag: string, text: string | undefined, fallback: number) => {
     if (text === undefined) return fallback;
+    let ms: number;
     try {
-      return parseDuration(text);
+      ms = parseDuration(text);
     } catch (e) {
       throw new Error(`--${flag}: ${(e as Error).message}`, { cause: e });
     }
+    // Node's timers cannot wait longer (a longer one would fire at once).
+    if (ms > maxDurationMs) throw new Error(`--${flag}: "${text}" is longer than 576h, the most it can be`);
+    return ms;
   };
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? defaults.namespace;
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
@@ -579,12 +586,17 @@ async function run(options: RunOptions, err: Output): Promise<number> {
       'lost leadership: abandoning in-flight work and exiting so a fresh process rejoins the election',
     );
     // Nothing of this process may land after another replica took over.
+    operator.abandon('lost the lease');
     await operator.stop(0);
     return 1;
   }
   log.info('shutting down', { signal: next.signal });
   // Stop reconciling first (abandoning what outlives the grace period), then
-  // hand the lease over so a standby takes it at once.
+  // hand the lease over so a standby takes it at once. Should the lease be
+  // lost meanwhile, nothing more of this process may land: abandon at once.
+  void lost.then(() => {
+    operator.abandon('lost the lease while stopping');
+  });
   await operator.stop(options.gracefulShutdownTimeoutMs);
   await elector?.release();
   log.info('stopped');

@@ -26,7 +26,6 @@ import { EventRecorder } from './runtime/events.ts';
 import { type HttpServer, startHttpServer } from './runtime/http-server.ts';
 import type { Log } from './runtime/log.ts';
 import { Metrics } from './runtime/metrics.ts';
-import { packageInfo } from './version.ts';
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
@@ -35,7 +34,7 @@ export interface OperatorOptions {
   resyncPeriodMs: number;
   /** host:port for /metrics, /healthz and /readyz; undefined turns the listener off. */
   metricsBindAddress: string | undefined;
-  /** The limit on each API request but watches, in ms (default 30 s). */
+  /** The limit on each API request but watches, in ms (default 60 s). */
   requestTimeoutMs?: number;
   /** Reported in events; the pod name in a cluster. */
   instance?: string;
@@ -56,10 +55,9 @@ export interface OperatorOptions {
 }
 
 export const controllerName = 'pv-lifecycle-operator';
-const packageVersion = packageInfo.version;
 
 /** The limit on each API request but watches. */
-export const defaultRequestTimeoutMs = 30_000;
+export const defaultRequestTimeoutMs = 60_000;
 
 export class Operator {
   readonly metrics = new Metrics();
@@ -77,10 +75,7 @@ export class Operator {
   constructor(opts: OperatorOptions) {
     this.opts = opts;
     const { kubeConfig, log } = opts;
-    const api = new ApiClients(kubeConfig, {
-      timeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs,
-      userAgent: `${controllerName}/${packageVersion}`,
-    });
+    const api = new ApiClients(kubeConfig, { timeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs });
     this.api = api;
     this.events = new EventRecorder({
       api: api.make(EventsV1Api),
@@ -219,24 +214,19 @@ export class Operator {
 
   /**
    * Stops taking work, lets in-flight reconciles finish and flushes events;
-   * whatever still runs after graceMs is abandoned: its API requests are
-   * aborted, which leaves the cluster as a crash at that point would (every
-   * write path survives that). Safe to call twice; the first grace counts.
+   * whatever still runs after graceMs is abandoned (see abandon). Safe to call
+   * twice; the first grace counts.
    */
   stop(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopping ??= (async () => {
-      const { log } = this.opts;
-      const abandon = () => {
-        const running = this.runningKeys();
-        log.warn('abandoning in-flight work: its requests are aborted; the next leader picks it up', {
-          grace: formatDuration(graceMs),
-          running,
-        });
-        this.api.abandonAll(`the operator is stopping (grace period ${formatDuration(graceMs)} over)`);
-      };
+      const why = `the operator is stopping (grace period ${formatDuration(graceMs)} over)`;
       let timer: NodeJS.Timeout | undefined;
-      if (graceMs <= 0) abandon();
-      else if (Number.isFinite(graceMs)) timer = setTimeout(abandon, graceMs);
+      if (graceMs <= 0) this.abandon(why);
+      else if (Number.isFinite(graceMs)) {
+        timer = setTimeout(() => {
+          this.abandon(why);
+        }, graceMs);
+      }
       try {
         await Promise.all([
           this.binding.stop(),
@@ -251,6 +241,21 @@ export class Operator {
       await this.http?.close();
     })();
     return this.stopping;
+  }
+
+  /**
+   * Aborts every API request in flight and fails later ones at once, which
+   * leaves the cluster as a crash at that point would (every write path
+   * survives that). For a process that must not write any more: its grace
+   * period is over, or it lost the lease. Logs once, listing what it cut off.
+   */
+  abandon(why: string): void {
+    if (this.api.abandoned) return;
+    this.opts.log.warn('abandoning in-flight work: its requests are aborted; the next leader picks it up', {
+      why,
+      running: this.runningKeys(),
+    });
+    this.api.abandonAll(why);
   }
 
   /** The keys being reconciled now, as controller/key. */

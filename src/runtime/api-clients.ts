@@ -20,12 +20,13 @@ import {
   ServerConfiguration,
 } from '@kubernetes/client-node';
 
+import { packageInfo } from '../version.ts';
 import { formatDuration } from './duration.ts';
 
 export interface ApiClientsOptions {
   /** The limit on each request, in ms. */
   timeoutMs: number;
-  /** Sent as User-Agent, so audit logs name the operator. */
+  /** Sent as User-Agent, so audit logs and field managers name the operator (default pv-lifecycle-operator/<version>). */
   userAgent?: string;
 }
 
@@ -42,6 +43,8 @@ export class RequestAbandoned extends Error {
 /** Whether err is a request abandoned on purpose (not one that timed out). */
 export const isAbandoned = (err: unknown): boolean =>
   err instanceof RequestAbandoned && err.why === 'abandoned';
+
+export const defaultUserAgent = `${packageInfo.name}/${packageInfo.version}`;
 
 export class ApiClients {
   private readonly kubeConfig: KubeConfig;
@@ -60,7 +63,7 @@ export class ApiClients {
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const limit: Middleware = {
       pre: (context: RequestContext) => {
-        if (this.opts.userAgent) context.setHeaderParam('User-Agent', this.opts.userAgent);
+        context.setHeaderParam('User-Agent', this.opts.userAgent ?? defaultUserAgent);
         context.setSignal(this.signal(timeoutMs));
         return Promise.resolve(context);
       },

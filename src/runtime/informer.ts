@@ -196,7 +196,21 @@ export class Informer<T extends StoredObject> {
         }, watchdogMs);
         watchdog.unref();
       };
+      // Stopping ends this at once, even while the watch is still connecting
+      // (currentWatch is set only once the server answered, and a connection
+      // into a cut network would otherwise be waited for until client-node's
+      // own 30 s limit). A watch that connects later is aborted below.
+      if (this.isStopped()) {
+        resolve('ended');
+        return;
+      }
+      const onStop = () => {
+        clearTimeout(watchdog);
+        resolve('ended');
+      };
+      this.stopSignal.signal.addEventListener('abort', onStop, { once: true });
       const done = (err: unknown) => {
+        this.stopSignal.signal.removeEventListener('abort', onStop);
         clearTimeout(watchdog);
         if (this.isStopped()) resolve('ended');
         else if (expired) resolve('expired');

@@ -66,7 +66,7 @@ describe('API clients (time limits and abandonment)', function () {
   it('gives up a request the network swallows at its time limit, and works again once the network is back', async () => {
     const clients = new ApiClients(kubeConfig, { timeoutMs: 1_000 });
     const core = clients.make(CoreV1Api);
-    await core.readNamespace({ name: 'default' }); // an open connection, then the cut
+    await core.readNamespace({ name: 'default' }); // it answers; then the cut (each request connects anew)
     proxy.freeze();
     const cut = await timed(core.readNamespace({ name: 'default' }));
     expect(cut.error, 'the request succeeded through a frozen network').to.be.instanceOf(RequestAbandoned);

@@ -262,6 +262,7 @@ describe('binding storms (operator process)', function () {
       'abandoning in-flight work: its requests are aborted; the next leader picks it up',
     );
     expect(abandoned, a.tail()).to.not.equal(undefined);
+    expect(abandoned?.why).to.equal('lost the lease');
     expect(abandoned?.running, 'reconciles were in flight when the network went').to.not.deep.equal([]);
     const took = await eventually(
       'the standby to lead',
@@ -287,7 +288,9 @@ describe('binding storms (operator process)', function () {
     const abandoned = a.logged(
       'abandoning in-flight work: its requests are aborted; the next leader picks it up',
     );
-    expect(abandoned?.grace, a.tail()).to.equal('1s');
+    // Abandoned when the 1 s grace period ran out, or sooner if the lease was
+    // lost first (the renew deadline passing within the grace period).
+    expect(abandoned?.why, a.tail()).to.match(/grace period 1s over|lost the lease while stopping/);
     expect(abandoned?.running, 'reconciles were in flight').to.not.deep.equal([]);
     // The lease cannot be handed back through a cut network: it runs out
     // instead (either the release fails, or the renew deadline passed first).
@@ -301,13 +304,43 @@ describe('binding storms (operator process)', function () {
       `      exited ${String(exitMs)} ms after SIGTERM (grace 1s, lease requests limited to 1.5s)\n`,
     );
     // Grace period, then the two lease requests of the release at half the
-    // renew deadline each, and slack: far from the 30 s request limit that
-    // bounded it before, and inside any pod's termination grace period.
+    // renew deadline each, and slack: far from the request limit that bounded
+    // it before, and inside any pod's termination grace period.
     expect(exitMs).to.be.below(1_000 + 3_000 + 3_000);
     await eventually(
       'the standby to lead',
       () => Promise.resolve(b.logged('leader election: became the leader')),
       15_000,
+    );
+    await waitAllBound(200, 120_000);
+    expect(await watch.stop()).to.deep.equal([]);
+    await converged(200);
+  });
+
+  it('on SIGTERM with a long grace period, abandons at once when the lease is lost meanwhile', async () => {
+    const { a, b, watch } = await leaderBehindProxy(['--graceful-shutdown-timeout', '20s']);
+    await sleep(300);
+    const termAt = Date.now();
+    const exit = await a.stop('SIGTERM', 40_000);
+    const exitMs = Date.now() - termAt;
+    expect(exit, a.tail()).to.deep.equal({ code: 0, signal: null });
+    const abandoned = a.logged(
+      'abandoning in-flight work: its requests are aborted; the next leader picks it up',
+    );
+    // The renew deadline (3 s) passes long before the 20 s grace period: from
+    // then on a standby may lead, so nothing more of this process may land.
+    expect(abandoned?.why, a.tail()).to.equal('lost the lease while stopping');
+    const lost = a.logged('leader election: lost the lease');
+    expect(Date.parse(String(abandoned?.timestamp)) - Date.parse(String(lost?.timestamp))).to.be.below(1_000);
+    process.stderr.write(`      exited ${String(exitMs)} ms after SIGTERM (grace 20s, renew deadline 3s)\n`);
+    expect(exitMs, 'it waited out the grace period after losing the lease').to.be.below(10_000);
+    const took = await eventually(
+      'the standby to lead',
+      () => Promise.resolve(b.logged('leader election: became the leader')),
+      15_000,
+    );
+    expect(Date.parse(String(abandoned?.timestamp)), 'abandoned before the standby led').to.be.below(
+      Date.parse(String(took.timestamp)),
     );
     await waitAllBound(200, 120_000);
     expect(await watch.stop()).to.deep.equal([]);

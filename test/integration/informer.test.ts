@@ -1,9 +1,13 @@
 // The runtime's informer against the real apiserver: sync, events, typed
 // objects, indexes, recovery from errors, the watchdog, resync and stop.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
 import {
   ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  KubeConfig,
   PatchStrategy,
   type V1PersistentVolume,
   setHeaderOptions,
@@ -11,8 +15,9 @@ import {
 import { expect } from 'chai';
 
 import { Informer } from '../../src/runtime/informer.ts';
-import { testCluster } from './cluster-hooks.ts';
+import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { kubectl } from '../support/kubectl.ts';
+import { FreezableProxy } from '../support/tcp-proxy.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 function volume(name: string, labels: Record<string, string> = {}): V1PersistentVolume {
@@ -142,7 +147,7 @@ describe('informer', () => {
     await informer.waitForSync();
     await eventually(
       'the watchdog to restart the watch',
-      () => (informer.restarts >= 2 ? true : undefined),
+      () => (informer.restarts >= 1 ? true : undefined),
       10_000,
     );
     await core.createPersistentVolume({ body: volume('inf-after-watchdog') });
@@ -175,5 +180,43 @@ describe('informer', () => {
     expect(informer.store.get('inf-after-stop')).to.be.undefined;
     await core.deletePersistentVolume({ name: 'inf-resync' });
     await core.deletePersistentVolume({ name: 'inf-after-stop' });
+  });
+
+  it('stops at once while its watch is still connecting through a network that swallows everything', async function () {
+    this.timeout(30_000);
+    const server = new URL(testCluster().kubeConfig().getCurrentCluster()?.server ?? '');
+    const proxy = await FreezableProxy.start({ host: server.hostname, port: Number(server.port) });
+    try {
+      mkdirSync(join(repoRoot, '.cluster', 'test-logs'), { recursive: true });
+      const kc = new KubeConfig();
+      kc.loadFromFile(
+        proxy.kubeconfigVia(
+          testCluster().kubeconfig,
+          join(repoRoot, '.cluster', 'test-logs', `informer-${String(process.pid)}.kubeconfig`),
+        ),
+      );
+      const core = kc.makeApiClient(CoreV1Api);
+      const informer = new Informer<V1PersistentVolume>({
+        name: 'persistentvolumes-via-proxy',
+        kubeConfig: kc,
+        path: '/api/v1/persistentvolumes',
+        list: () => core.listPersistentVolume(),
+      });
+      informer.start();
+      await informer.waitForSync();
+      // The watch starts right after the list: cut the network before it can
+      // connect, so it hangs in the connection.
+      proxy.freeze();
+      await sleep(500);
+      const start = Date.now();
+      await informer.stop();
+      const ms = Date.now() - start;
+      process.stderr.write(`      stopped in ${String(ms)} ms while connecting\n`);
+      // client-node's watch gives up a connection only after 30 s of silence.
+      expect(ms, 'stop() waited for the connecting watch').to.be.below(5_000);
+    } finally {
+      proxy.thaw();
+      await proxy.close();
+    }
   });
 });

@@ -51,7 +51,7 @@ export class FreezableProxy {
   thaw(): void {
     this.frozen = false;
     for (const s of this.sockets) s.resume();
-    for (const client of this.held.splice(0)) this.link(client);
+    for (const client of this.held.splice(0)) if (!client.destroyed) this.link(client);
   }
 
   async close(): Promise<void> {

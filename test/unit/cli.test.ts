@@ -52,7 +52,7 @@ describe('pv-lifecycle-operator command line', () => {
         workers: 4,
         resyncPeriodMs: 15_000,
         metricsBindAddress: ':8080',
-        requestTimeoutMs: 30_000,
+        requestTimeoutMs: 60_000,
         gracefulShutdownTimeoutMs: 15_000,
         logLevel: 'info',
         logFormat: 'json',
@@ -166,6 +166,11 @@ describe('pv-lifecycle-operator command line', () => {
     ['zero workers', ['--workers', '0'], /--workers: "0"/],
     ['fractional workers', ['--workers', '1.5'], /--workers: "1.5"/],
     ['duration without unit', ['--resync-period', '30'], /--resync-period: invalid duration "30"/],
+    [
+      'duration beyond what a timer can wait',
+      ['--request-timeout', '1000h'],
+      /--request-timeout: "1000h" is longer than 576h/,
+    ],
     ['request timeout too short', ['--request-timeout', '10ms'], /--request-timeout: must be at least 100ms/],
     [
       'shutdown timeout without unit',
