@@ -3,8 +3,10 @@
 // unconnected, which is what a client sees when the network drops packets
 // (no reset, no answer). Thawing lets everything flow again. TLS passes
 // through untouched, so the API server's certificate still verifies.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 import { dumpYaml, loadYaml } from '@kubernetes/client-node';
 
@@ -65,15 +67,7 @@ export class FreezableProxy {
 
   /** A copy of a kubeconfig file whose clusters point at this proxy; returns its path. */
   kubeconfigVia(source: string, target: string): string {
-    const config = loadYaml<{ clusters: { cluster: { server: string } }[] }>(readFileSync(source, 'utf8'));
-    for (const c of config.clusters) {
-      const url = new URL(c.cluster.server);
-      url.hostname = '127.0.0.1';
-      url.port = String(this.port);
-      c.cluster.server = url.toString().replace(/\/$/, '');
-    }
-    writeFileSync(target, dumpYaml(config), { mode: 0o600 });
-    return target;
+    return kubeconfigVia(source, target, this.port);
   }
 
   private track(s: Socket): void {
@@ -100,5 +94,100 @@ export class FreezableProxy {
     });
     from.on('end', () => to.end());
     from.on('close', () => to.destroy());
+  }
+}
+
+/** A copy of the kubeconfig file source, written to target, whose clusters point at 127.0.0.1:port. */
+function kubeconfigVia(source: string, target: string, port: number): string {
+  const config = loadYaml<{ clusters: { cluster: { server: string } }[] }>(readFileSync(source, 'utf8'));
+  for (const c of config.clusters) {
+    const url = new URL(c.cluster.server);
+    url.hostname = '127.0.0.1';
+    url.port = String(port);
+    c.cluster.server = url.toString().replace(/\/$/, '');
+  }
+  writeFileSync(target, dumpYaml(config), { mode: 0o600 });
+  return target;
+}
+
+/**
+ * The same proxy in a process of its own, for tests whose own process is busy
+ * (polling hundreds of objects every 100 ms), so that the proxy's latency does
+ * not depend on the test's event loop. Tied to the test process with
+ * setpriv --pdeathsig where it exists.
+ */
+export class FreezableProxyProcess {
+  private readonly child: ChildProcess;
+  private readonly waiters: { line: string; resolve: () => void }[] = [];
+  private readonly listening: Promise<number>;
+  private listeningPort = 0;
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    this.listening = new Promise<number>((resolve, reject) => {
+      let partial = '';
+      child.stdout?.setEncoding('utf8');
+      child.stdout?.on('data', (chunk: string) => {
+        partial += chunk;
+        const lines = partial.split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          const m = /^listening (\d+)$/.exec(line);
+          if (m) resolve(Number(m[1]));
+          else this.heard(line);
+        }
+      });
+      child.once('exit', (code) => {
+        reject(new Error(`the proxy process exited with ${String(code)}`));
+      });
+    });
+  }
+
+  static async start(target: { host: string; port: number }): Promise<FreezableProxyProcess> {
+    const main = fileURLToPath(new URL('./tcp-proxy-main.ts', import.meta.url));
+    const argv = [process.execPath, '--import', 'tsx', main, target.host, String(target.port)];
+    const hasSetpriv = spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+    const [file, ...args] = hasSetpriv ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
+    const proxy = new FreezableProxyProcess(
+      spawn(file ?? process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }),
+    );
+    proxy.listeningPort = await proxy.listening;
+    return proxy;
+  }
+
+  get port(): number {
+    return this.listeningPort;
+  }
+
+  /** Resolves once the proxy passes no more bytes. */
+  freeze(): Promise<void> {
+    return this.signal('SIGUSR1', 'frozen');
+  }
+
+  thaw(): Promise<void> {
+    return this.signal('SIGUSR2', 'thawed');
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+
+  kubeconfigVia(source: string, target: string): string {
+    return kubeconfigVia(source, target, this.port);
+  }
+
+  private signal(signal: NodeJS.Signals, answer: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push({ line: answer, resolve });
+      this.child.kill(signal);
+    });
+  }
+
+  private heard(line: string): void {
+    const i = this.waiters.findIndex((w) => w.line === line);
+    if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve();
   }
 }
