@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
-import { LocalCluster } from '../cluster/local-cluster.ts';
+import { ensureControlPlane, LocalCluster } from '../cluster/local-cluster.ts';
 import { installOperatorIdentity, operatorServiceAccount } from '../test/support/operator-identity.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -64,7 +64,15 @@ if (kubeconfig) {
   process.stdout.write(`${kubeconfig}\n`);
 }
 
-const kubectlBinary = cluster ? join(cluster.state.binDir, 'kubectl') : 'kubectl';
+// kubectl: the local control plane's; with KUBECONFIG, the one on PATH, else
+// the one built with the local control plane (built now if need be).
+function findKubectl(): string {
+  if (cluster) return join(cluster.state.binDir, 'kubectl');
+  if (spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0) return 'kubectl';
+  say('No kubectl on PATH: using the one built with the local control plane.');
+  return join(ensureControlPlane(), 'bin', 'kubectl');
+}
+const kubectlBinary = findKubectl();
 function kubectl(args: string[]): string {
   const done = spawnSync(kubectlBinary, args, {
     env: { ...process.env, KUBECONFIG: kubeconfig },

@@ -2,7 +2,8 @@
 // switch, cluster-down, and Ctrl-C on `make run`. Each starts a cluster of its
 // own beside the shared one.
 import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -230,6 +231,57 @@ describe('cluster commands', () => {
     const finished = await run.done;
     expect(finished.stderr).to.contain('shutting down signal=SIGINT');
     expect(finished.stderr).to.contain('Stopped; every port is free.');
+    await expectGone(state);
+  });
+
+  it('make run with KUBECONFIG uses that cluster, and Ctrl-C stops the operator but leaves the cluster running', async function () {
+    this.timeout(240_000);
+    const name = 'it-run-kubeconfig';
+    const up = await make(['cluster-up', `CLUSTER_NAME=${name}`]).done;
+    expect(up.code, up.stderr).to.equal(0);
+    const state = stateOf(name);
+    try {
+      const kubeconfig = join(repoRoot, '.cluster', name, 'kubeconfig');
+      // Another metrics port than the default, and no working kubectl on PATH
+      // (as on a fresh machine; a stand-in that is "not found" comes first):
+      // the one built with the control plane is used.
+      const shims = mkdtempSync(join(tmpdir(), 'no-kubectl-'));
+      writeFileSync(join(shims, 'kubectl'), '#!/bin/sh\nexit 127\n', { mode: 0o755 });
+      const run = make(['run'], {
+        KUBECONFIG: kubeconfig,
+        RUN_METRICS_ADDRESS: '127.0.0.1:0',
+        PATH: `${shims}:${process.env.PATH ?? ''}`,
+      });
+      let err = '';
+      run.child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      await eventually(
+        'the demo table',
+        () => Promise.resolve(err.includes('The operator keeps running') ? true : undefined),
+        120_000,
+      );
+      expect(err).to.contain(`Using the cluster in KUBECONFIG=${kubeconfig}.`);
+      expect(err).to.contain('No kubectl on PATH: using the one built with the local control plane.');
+      expect(err).not.to.contain('Starting a local control plane');
+      const table = err.slice(err.indexOf('$ kubectl get nfsexports,pv,pvc'));
+      expect(table.match(/persistentvolumeclaim\/\S+\s+Bound/g)).to.have.length(3);
+
+      process.kill(-(run.child.pid ?? 0), 'SIGINT');
+      const finished = await run.done;
+      rmSync(shims, { recursive: true, force: true });
+      expect(finished.stderr).to.contain('shutting down signal=SIGINT');
+      expect(finished.stderr).not.to.contain('Stopping the local control plane');
+      // The cluster was the user's: still up, with the demo's objects in it.
+      for (const p of state.processes) expect(isAlive(p.pid), `${p.name} still running`).to.be.true;
+      const kc = new KubeConfig();
+      kc.loadFromFile(kubeconfig);
+      const claims = await kc
+        .makeApiClient(CoreV1Api)
+        .listNamespacedPersistentVolumeClaim({ namespace: 'default' });
+      expect(claims.items.map((c) => c.status?.phase)).to.deep.equal(['Bound', 'Bound', 'Bound']);
+    } finally {
+      const down = await make(['cluster-down', `CLUSTER_NAME=${name}`]).done;
+      expect(down.code, down.stderr).to.equal(0);
+    }
     await expectGone(state);
   });
 
