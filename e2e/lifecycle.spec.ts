@@ -143,6 +143,28 @@ describe('pv-lifecycle-operator end to end', function () {
     });
   }
 
+  /** A hand-written volume of the run's class on the NFS root, kept (Retain) and deleted by after(). */
+  async function makeVolume(
+    name: string,
+    spec: { storage: string; accessModes: string[]; claimRef?: { namespace: string; name: string } },
+    labels?: Record<string, string>,
+  ): Promise<void> {
+    volumesMade.push(name);
+    await c.core.createPersistentVolume({
+      body: {
+        metadata: { name, ...(labels ? { labels } : {}) },
+        spec: {
+          capacity: { storage: spec.storage },
+          accessModes: spec.accessModes,
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: storageClass,
+          nfs: { server: s.nfsServer, path: s.nfsRoot },
+          ...(spec.claimRef ? { claimRef: spec.claimRef } : {}),
+        },
+      },
+    });
+  }
+
   async function exportPhase(name: string, phase: string): Promise<NfsExport> {
     return until(`NfsExport ${name} ${phase}`, async () => {
       const e = await readExport(name);
@@ -276,19 +298,7 @@ describe('pv-lifecycle-operator end to end', function () {
 
   it('binds a hand-written volume by label selector, and explains a claim nothing fits', async () => {
     const pvName = `${run}-static`;
-    volumesMade.push(pvName);
-    await c.core.createPersistentVolume({
-      body: {
-        metadata: { name: pvName, labels: { tier: 'gold', run } },
-        spec: {
-          capacity: { storage: '5Gi' },
-          accessModes: ['ReadWriteOnce'],
-          persistentVolumeReclaimPolicy: 'Retain',
-          storageClassName: storageClass,
-          nfs: { server: s.nfsServer, path: s.nfsRoot },
-        },
-      },
-    });
+    await makeVolume(pvName, { storage: '5Gi', accessModes: ['ReadWriteOnce'] }, { tier: 'gold', run });
     await c.core.createNamespacedPersistentVolumeClaim({
       namespace: ns,
       body: {
@@ -314,42 +324,25 @@ describe('pv-lifecycle-operator end to end', function () {
 
   it('shows the run in Prometheus metrics: one replica leads, and it did the reconciling', async () => {
     // A bound claim of its own, so the spec stands alone.
-    const pvName = `${run}-metrics`;
-    volumesMade.push(pvName);
-    await c.core.createPersistentVolume({
-      body: {
-        metadata: { name: pvName },
-        spec: {
-          capacity: { storage: '1Gi' },
-          accessModes: ['ReadWriteMany'],
-          persistentVolumeReclaimPolicy: 'Retain',
-          storageClassName: storageClass,
-          nfs: { server: s.nfsServer, path: s.nfsRoot },
-          claimRef: { namespace: ns, name: 'metrics' },
-        },
-      },
+    await makeVolume(`${run}-metrics`, {
+      storage: '1Gi',
+      accessModes: ['ReadWriteMany'],
+      claimRef: { namespace: ns, name: 'metrics' },
     });
     await makeClaim('metrics', ['ReadWriteMany']);
     await bound('metrics');
+    const lead = `leader_election_master_status{name="${operatorName}"}`;
+    const boundSeries = `pv_collector_bound_pvc_count{namespace="${ns}",storage_class="${storageClass}"}`;
     // The collector counts what the leader's cache holds when scraped.
     const replicas = await until(
       'the bound claim in the leader metrics',
       async () => {
         const all = await replicaMetrics(c, s);
-        const leader = all.find(
-          (r) => sample(r.text, `leader_election_master_status{name="${operatorName}"}`) === 1,
-        );
-        const count =
-          leader &&
-          sample(
-            leader.text,
-            `pv_collector_bound_pvc_count{namespace="${ns}",storage_class="${storageClass}"}`,
-          );
-        return count ? all : undefined;
+        const leader = all.find((r) => sample(r.text, lead) === 1);
+        return leader && sample(leader.text, boundSeries) ? all : undefined;
       },
       30_000,
     );
-    const lead = `leader_election_master_status{name="${operatorName}"}`;
     const leaders = replicas.filter((r) => sample(r.text, lead) === 1);
     expect(
       leaders.map((r) => r.source),
@@ -363,10 +356,7 @@ describe('pv-lifecycle-operator end to end', function () {
     );
     expect(claimsBound, 'successful claim reconciles on the leader').to.be.above(0);
     // The claims of this run still bound are counted by namespace and class.
-    const boundClaims = sample(
-      leader,
-      `pv_collector_bound_pvc_count{namespace="${ns}",storage_class="${storageClass}"}`,
-    );
+    const boundClaims = sample(leader, boundSeries);
     process.stderr.write(
       `    metrics of ${String(replicas.length)} replica(s); leader ${leaders[0]?.source ?? ''}: ${String(claimsBound)} successful claim reconciles, ${String(boundClaims)} bound claims of this run\n`,
     );

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
 
-import { Operator } from './operator.ts';
+import { defaultRequestTimeoutMs, Operator } from './operator.ts';
 import { parseRecyclerTemplate } from './reclaim/template.ts';
 import { ApiClients } from './runtime/api-clients.ts';
 import { apiMessage } from './runtime/api-errors.ts';
@@ -37,7 +37,7 @@ const defaults = {
   leaseDurationMs: leaderElectionDefaults.leaseDurationMs,
   renewDeadlineMs: leaderElectionDefaults.renewDeadlineMs,
   retryPeriodMs: leaderElectionDefaults.retryPeriodMs,
-  requestTimeoutMs: 60_000,
+  requestTimeoutMs: defaultRequestTimeoutMs,
   gracefulShutdownTimeoutMs: 15_000,
 } as const;
 

@@ -2,7 +2,6 @@
 // can cut the network without closing anything: a request into the black
 // hole fails at its time limit instead of hanging, abandonAll() ends the ones
 // in flight at once, and a thawed network serves requests as before.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -11,7 +10,7 @@ import { expect } from 'chai';
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { ApiClients, isAbandoned, RequestAbandoned } from '../../src/runtime/api-clients.ts';
 import { apiMessage } from '../../src/runtime/api-errors.ts';
-import { FreezableProxy } from '../support/tcp-proxy.ts';
+import { apiServerOf, FreezableProxy } from '../support/tcp-proxy.ts';
 
 describe('API clients (time limits and abandonment)', function () {
   this.timeout(60_000);
@@ -19,9 +18,7 @@ describe('API clients (time limits and abandonment)', function () {
   let kubeConfig: KubeConfig;
 
   before(async () => {
-    const server = new URL(testCluster().kubeConfig().getCurrentCluster()?.server ?? '');
-    proxy = await FreezableProxy.start({ host: server.hostname, port: Number(server.port) });
-    mkdirSync(join(repoRoot, '.cluster', 'test-logs'), { recursive: true });
+    proxy = await FreezableProxy.start(apiServerOf(testCluster().kubeConfig()));
     kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(
       proxy.kubeconfigVia(

@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
 import { type LogEntry, OperatorProcess, quickLeaderElection } from '../support/operator-process.ts';
-import { FreezableProxyProcess } from '../support/tcp-proxy.ts';
+import { apiServerOf, FreezableProxyProcess } from '../support/tcp-proxy.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 describe('binding storms (operator process)', function () {
@@ -51,8 +51,7 @@ describe('binding storms (operator process)', function () {
 
   /** An operator that reaches the API server through a proxy the test can freeze. */
   async function startCutOffable(extra: string[]): Promise<OperatorProcess> {
-    const server = new URL(testCluster().kubeConfig().getCurrentCluster()?.server ?? '');
-    proxy = await FreezableProxyProcess.start({ host: server.hostname, port: Number(server.port) });
+    proxy = await FreezableProxyProcess.start(apiServerOf(testCluster().kubeConfig()));
     const kubeconfig = proxy.kubeconfigVia(
       operatorKubeconfig(),
       join(repoRoot, '.cluster', 'test-logs', `operator-${ns}-via-proxy.kubeconfig`),
@@ -172,6 +171,13 @@ describe('binding storms (operator process)', function () {
       500,
     );
 
+  /** A storm of 200 ends well: all Bound, no two claims on a volume at any moment, converged. */
+  async function stormFinished(watch: { stop: () => Promise<string[]> }): Promise<void> {
+    await waitAllBound(200, 120_000);
+    expect(await watch.stop()).to.deep.equal([]);
+    await converged(200);
+  }
+
   it('binds 300 claims and 300 volumes created at once to distinct volumes', async () => {
     await startOperator();
     const watch = watchForDoubleBinding();
@@ -202,9 +208,7 @@ describe('binding storms (operator process)', function () {
     await Promise.all([startOperator(), startOperator()]);
     const watch = watchForDoubleBinding();
     await createPairs(200);
-    await waitAllBound(200, 120_000);
-    expect(await watch.stop()).to.deep.equal([]);
-    await converged(200);
+    await stormFinished(watch);
   });
 
   it('finishes the storm on the standby when the leader is SIGKILLed mid-storm, with no double binding', async () => {
@@ -226,9 +230,7 @@ describe('binding storms (operator process)', function () {
       async () => ((await isLeader(standby)) ? true : undefined),
       15_000,
     );
-    await waitAllBound(200, 120_000);
-    expect(await watch.stop()).to.deep.equal([]);
-    await converged(200);
+    await stormFinished(watch);
   });
 
   /**
@@ -263,6 +265,25 @@ describe('binding storms (operator process)', function () {
 
   const at = (entry: LogEntry | undefined) => Date.parse(String(entry?.timestamp));
 
+  /** The operator's one warning on abandoning its in-flight work, if it logged it. */
+  const abandonment = (p: OperatorProcess) =>
+    p.logged('abandoning in-flight work: its requests are aborted; the next leader picks it up');
+
+  const standbyLeads = (b: OperatorProcess) =>
+    eventually(
+      'the standby to lead',
+      () => Promise.resolve(b.logged('leader election: became the leader')),
+      15_000,
+    );
+
+  /** SIGTERM to the cut-off leader 0.3 s after the cut; its exit, and how long after the signal. */
+  async function sigtermAfterCut(a: OperatorProcess, timeoutMs: number) {
+    await sleep(300);
+    const termAt = Date.now();
+    const exit = await a.stop('SIGTERM', timeoutMs);
+    return { exit, exitMs: Date.now() - termAt };
+  }
+
   /**
    * For the SIGTERM tests: an 8 s lease and a 6 s renew deadline, so that the
    * signal, sent 0.3 s after the cut, always arrives well before the leader
@@ -281,36 +302,23 @@ describe('binding storms (operator process)', function () {
     const exit = await a.exit(30_000);
     const exitMs = Date.now() - cutAt;
     expect(exit, `the cut-off leader still runs:\n${a.tail()}`).to.deep.equal({ code: 1, signal: null });
-    const abandoned = a.logged(
-      'abandoning in-flight work: its requests are aborted; the next leader picks it up',
-    );
+    const abandoned = abandonment(a);
     expect(abandoned, a.tail()).to.not.equal(undefined);
     expect(abandoned?.why).to.equal('lost the lease');
     expect(abandoned?.running, 'reconciles were in flight when the network went').to.not.deep.equal([]);
-    const took = await eventually(
-      'the standby to lead',
-      () => Promise.resolve(b.logged('leader election: became the leader')),
-      15_000,
-    );
+    const took = await standbyLeads(b);
     process.stderr.write(
       `      cut-off leader exited ${String(exitMs)} ms after the cut, abandoning ${String((abandoned?.running as string[]).length)} reconciles; standby led ${String(at(took) - cutAt)} ms after the cut\n`,
     );
     expect(at(abandoned), 'the old leader abandoned its work before the standby led').to.be.below(at(took));
-    await waitAllBound(200, 120_000);
-    expect(await watch.stop()).to.deep.equal([]);
-    await converged(200);
+    await stormFinished(watch);
   });
 
   it('on SIGTERM with the API server unreachable, abandons in-flight work after the grace period and exits 0', async () => {
     const { a, b, watch } = await leaderBehindProxy(['--graceful-shutdown-timeout', '1s'], slowerElection);
-    await sleep(300);
-    const termAt = Date.now();
-    const exit = await a.stop('SIGTERM', 30_000);
-    const exitMs = Date.now() - termAt;
+    const { exit, exitMs } = await sigtermAfterCut(a, 30_000);
     expect(exit, a.tail()).to.deep.equal({ code: 0, signal: null });
-    const abandoned = a.logged(
-      'abandoning in-flight work: its requests are aborted; the next leader picks it up',
-    );
+    const abandoned = abandonment(a);
     // Abandoned when the 1 s grace period ran out, long before the lease
     // could be lost (6 s renew deadline).
     expect(abandoned?.why, a.tail()).to.equal('the operator is stopping (grace period 1s over)');
@@ -330,43 +338,24 @@ describe('binding storms (operator process)', function () {
     // half the renew deadline, together at most the renew deadline), and
     // slack: far from the request limit that bounded it before.
     expect(exitMs).to.be.below(1_000 + 6_000 + 3_000);
-    await eventually(
-      'the standby to lead',
-      () => Promise.resolve(b.logged('leader election: became the leader')),
-      15_000,
-    );
-    await waitAllBound(200, 120_000);
-    expect(await watch.stop()).to.deep.equal([]);
-    await converged(200);
+    await standbyLeads(b);
+    await stormFinished(watch);
   });
 
   it('on SIGTERM with a long grace period, abandons at once when the lease is lost meanwhile', async () => {
     const { a, b, watch } = await leaderBehindProxy(['--graceful-shutdown-timeout', '20s'], slowerElection);
-    await sleep(300);
-    const termAt = Date.now();
-    const exit = await a.stop('SIGTERM', 40_000);
-    const exitMs = Date.now() - termAt;
+    const { exit, exitMs } = await sigtermAfterCut(a, 40_000);
     expect(exit, a.tail()).to.deep.equal({ code: 0, signal: null });
-    const abandoned = a.logged(
-      'abandoning in-flight work: its requests are aborted; the next leader picks it up',
-    );
+    const abandoned = abandonment(a);
     // The renew deadline (6 s) passes long before the 20 s grace period: from
     // then on a standby may lead, so nothing more of this process may land.
     expect(abandoned?.why, a.tail()).to.equal('lost the lease while stopping');
     const lost = a.logged('leader election: lost the lease');
-    expect(Date.parse(String(abandoned?.timestamp)) - Date.parse(String(lost?.timestamp))).to.be.below(1_000);
+    expect(at(abandoned) - at(lost)).to.be.below(1_000);
     process.stderr.write(`      exited ${String(exitMs)} ms after SIGTERM (grace 20s, renew deadline 6s)\n`);
     expect(exitMs, 'it waited out the grace period after losing the lease').to.be.below(12_000);
-    const took = await eventually(
-      'the standby to lead',
-      () => Promise.resolve(b.logged('leader election: became the leader')),
-      15_000,
-    );
-    expect(Date.parse(String(abandoned?.timestamp)), 'abandoned before the standby led').to.be.below(
-      Date.parse(String(took.timestamp)),
-    );
-    await waitAllBound(200, 120_000);
-    expect(await watch.stop()).to.deep.equal([]);
-    await converged(200);
+    const took = await standbyLeads(b);
+    expect(at(abandoned), 'abandoned before the standby led').to.be.below(at(took));
+    await stormFinished(watch);
   });
 });

@@ -1,6 +1,5 @@
 // The runtime's informer against the real apiserver: sync, events, typed
 // objects, indexes, recovery from errors, the watchdog, resync and stop.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
@@ -17,7 +16,7 @@ import { expect } from 'chai';
 import { Informer } from '../../src/runtime/informer.ts';
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { FreezableProxy } from '../support/tcp-proxy.ts';
+import { apiServerOf, FreezableProxy } from '../support/tcp-proxy.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 function volume(name: string, labels: Record<string, string> = {}): V1PersistentVolume {
@@ -38,8 +37,10 @@ describe('informer', () => {
     await Promise.all(informers.splice(0).map((i) => i.stop()));
   });
 
-  function volumeInformer(extra: { watchdogMs?: number; resyncPeriodMs?: number } = {}) {
-    const kc = testCluster().kubeConfig();
+  function volumeInformer(
+    extra: { watchdogMs?: number; resyncPeriodMs?: number } = {},
+    kc = testCluster().kubeConfig(),
+  ) {
     const core = kc.makeApiClient(CoreV1Api);
     const informer = new Informer<V1PersistentVolume>({
       name: 'persistentvolumes',
@@ -184,10 +185,8 @@ describe('informer', () => {
 
   it('stops at once while its watch is still connecting through a network that swallows everything', async function () {
     this.timeout(30_000);
-    const server = new URL(testCluster().kubeConfig().getCurrentCluster()?.server ?? '');
-    const proxy = await FreezableProxy.start({ host: server.hostname, port: Number(server.port) });
+    const proxy = await FreezableProxy.start(apiServerOf(testCluster().kubeConfig()));
     try {
-      mkdirSync(join(repoRoot, '.cluster', 'test-logs'), { recursive: true });
       const kc = new KubeConfig();
       kc.loadFromFile(
         proxy.kubeconfigVia(
@@ -195,13 +194,7 @@ describe('informer', () => {
           join(repoRoot, '.cluster', 'test-logs', `informer-${String(process.pid)}.kubeconfig`),
         ),
       );
-      const core = kc.makeApiClient(CoreV1Api);
-      const informer = new Informer<V1PersistentVolume>({
-        name: 'persistentvolumes-via-proxy',
-        kubeConfig: kc,
-        path: '/api/v1/persistentvolumes',
-        list: () => core.listPersistentVolume(),
-      });
+      const { informer } = volumeInformer({}, kc);
       informer.start();
       await informer.waitForSync();
       // The watch starts right after the list: cut the network before it can

@@ -5,10 +5,11 @@
 // through untouched, so the API server's certificate still verifies.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server, type Socket, connect } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { dumpYaml, loadYaml } from '@kubernetes/client-node';
+import { dumpYaml, type KubeConfig, loadYaml } from '@kubernetes/client-node';
 
 export class FreezableProxy {
   private readonly server: Server;
@@ -99,6 +100,7 @@ export class FreezableProxy {
 
 /** A copy of the kubeconfig file source, written to target, whose clusters point at 127.0.0.1:port. */
 function kubeconfigVia(source: string, target: string, port: number): string {
+  mkdirSync(dirname(target), { recursive: true });
   const config = loadYaml<{ clusters: { cluster: { server: string } }[] }>(readFileSync(source, 'utf8'));
   for (const c of config.clusters) {
     const url = new URL(c.cluster.server);
@@ -190,4 +192,10 @@ export class FreezableProxyProcess {
     const i = this.waiters.findIndex((w) => w.line === line);
     if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve();
   }
+}
+
+/** The API server's host and port in a kubeconfig: the proxy's target. */
+export function apiServerOf(kc: KubeConfig): { host: string; port: number } {
+  const server = new URL(kc.getCurrentCluster()?.server ?? '');
+  return { host: server.hostname, port: Number(server.port) };
 }
