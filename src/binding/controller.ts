@@ -456,6 +456,8 @@ export class BindingController {
   }
 
   private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
+    if (!namespace || !name) return undefined;
     try {
       return await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
     } catch (err) {

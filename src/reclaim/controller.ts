@@ -440,6 +440,8 @@ export class ReclaimController {
   }
 
   private async claimExists(namespace: string, name: string, uid: string): Promise<boolean> {
+    // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
+    if (!namespace || !name) return false;
     try {
       const c = await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
       return c.metadata?.uid === uid;
@@ -455,6 +457,7 @@ export class ReclaimController {
    * name is bound to another volume (then the pod uses that one).
    */
   private async podsUsing(namespace: string, claimName: string, uid: string | undefined): Promise<string[]> {
+    if (!namespace || !claimName) return [];
     const pods = await this.opts.core.listNamespacedPod({ namespace });
     const users = pods.items.filter(
       (p: V1Pod) =>

@@ -131,6 +131,8 @@ function isNodeRoot(path: string): boolean {
 }
 
 const nodeRootReason = "a hostPath volume at / cannot be scrubbed: it is the node's root directory";
+const serverRootReason =
+  "an NFS volume at the server's / cannot be scrubbed: the root may hold every export of the server";
 
 export const annBetaMountOptions = 'volume.beta.kubernetes.io/mount-options';
 
@@ -156,6 +158,14 @@ export function isRecyclable(
   const kind = volumeSourceKind(volume);
   if (kind === 'hostPath' && isNodeRoot(volume.spec?.hostPath?.path ?? ''))
     return { ok: false, why: nodeRootReason };
+  // The API server accepts both; neither can be scrubbed safely.
+  if (kind === 'nfs' && isNodeRoot(volume.spec?.nfs?.path ?? '')) return { ok: false, why: serverRootReason };
+  if ((kind === 'nfs' || kind === 'hostPath') && (volume.spec?.volumeMode ?? 'Filesystem') !== 'Filesystem') {
+    return {
+      ok: false,
+      why: `a ${volume.spec?.volumeMode ?? ''} volume cannot be scrubbed: the scrub empties a directory, so only Filesystem volumes can be recycled`,
+    };
+  }
   const readOnly = readOnlyDeclaration(volume);
   if (readOnly !== undefined && (kind === 'nfs' || kind === 'hostPath')) {
     return {
@@ -245,6 +255,7 @@ function scrubVolume(volume: V1PersistentVolume): V1Volume {
   const name = volume.metadata?.name ?? '';
   const spec = volume.spec ?? {};
   if (spec.nfs) {
+    if (isNodeRoot(spec.nfs.path)) throw new UnsupportedVolumeSource(name, 'nfs', serverRootReason);
     return { name: 'scrub', nfs: { server: spec.nfs.server, path: spec.nfs.path, readOnly: false } };
   }
   if (spec.hostPath) {

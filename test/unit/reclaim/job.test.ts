@@ -159,6 +159,24 @@ describe('which volumes can be recycled', () => {
   const rows: [string, Partial<V1PersistentVolumeSpec>, ReturnType<typeof isRecyclable>][] = [
     ['nfs', nfs, { ok: true, source: 'nfs' }],
     ['nfs readOnly: false', { nfs: { ...nfs.nfs, readOnly: false } }, { ok: true, source: 'nfs' }],
+    ...['/', '//', '/.', '/./'].map(
+      (path): [string, Partial<V1PersistentVolumeSpec>, ReturnType<typeof isRecyclable>] => [
+        `nfs at the server's ${JSON.stringify(path)}`,
+        { hostPath: undefined, nfs: { server: 'nfs.example', path } },
+        {
+          ok: false,
+          why: "an NFS volume at the server's / cannot be scrubbed: the root may hold every export of the server",
+        },
+      ],
+    ),
+    [
+      'a Block hostPath volume',
+      { hostPath: { path: '/dev/sdz' }, volumeMode: 'Block' },
+      {
+        ok: false,
+        why: 'a Block volume cannot be scrubbed: the scrub empties a directory, so only Filesystem volumes can be recycled',
+      },
+    ],
     [
       'nfs readOnly: true',
       { hostPath: undefined, nfs: { ...nfs.nfs, readOnly: true } },
