@@ -271,13 +271,19 @@ function formatEndpoint(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${String(port)}` : `${address}:${String(port)}`;
 }
 
-/** "a, b, c and 4 more" within about MAX_LIST_CHARS. */
+/** A string from the server as a condition message may show it: control and format characters as "?". */
+function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}]/gu, '?');
+}
+
+/** "a, b, c and 4 more" within about MAX_LIST_CHARS, each item printable. */
 function truncatedList(items: readonly string[]): string {
   if (items.length === 0) return '(none)';
   const shown: string[] = [];
   let length = 0;
-  for (const item of items) {
-    const piece = item.length > MAX_LIST_CHARS ? `${item.slice(0, MAX_LIST_CHARS - 1)}…` : item;
+  for (const raw of items) {
+    const piece =
+      raw.length > MAX_LIST_CHARS ? `${printable(raw.slice(0, MAX_LIST_CHARS - 1))}…` : printable(raw);
     if (shown.length > 0 && length + piece.length + 2 > MAX_LIST_CHARS) break;
     shown.push(piece);
     length += piece.length + 2;
@@ -765,7 +771,9 @@ async function probeSteps(
     };
   }
   const where =
-    normalisePath(covering) === normalisePath(target.path) ? 'is exported' : `is below export ${covering}`;
+    normalisePath(covering) === normalisePath(target.path)
+      ? 'is exported'
+      : `is below export ${printable(covering)}`;
   return {
     reason: 'Reachable',
     message: `${answers}; ${target.path} ${where}`,

@@ -309,7 +309,9 @@ export class RecordReader {
     if (length === 0 && this.recordBytes === 0) {
       this.fail(`empty record (fragment header ${hex})`, true);
     }
-    this.body = Buffer.alloc(length);
+    // Unsafe (pooled for small sizes) is fine: a fragment is only handed on
+    // once every byte of it has been written from the stream.
+    this.body = Buffer.allocUnsafe(length);
     this.bodyHave = 0;
     this.bodyLast = last;
   }

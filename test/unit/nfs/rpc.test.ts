@@ -124,6 +124,13 @@ describe('ONC RPC codec', () => {
       expect(() => reader.push(words(0x80000001))).to.throw(RpcDecodeError, 'more than 8 bytes');
     });
 
+    it('refuses limits that are not positive integers up to 2^31 - 1', () => {
+      for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
+        expect(() => new RecordReader(bad)).to.throw(RangeError, 'maxRecordBytes');
+        expect(() => new RecordReader(1024, bad)).to.throw(RangeError, 'maxFragments');
+      }
+    });
+
     it('reads an HTTP response as an oversized record, not as a wait for 1 GiB', () => {
       const reader = new RecordReader();
       expect(() => reader.push(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'))).to.throw(
