@@ -8,7 +8,8 @@
 //   HostNotFound       the name does not resolve (ENOTFOUND, EAI_NONAME, EAI_AGAIN, ...)
 //   ConnectionRefused  nothing listens on the NFS port
 //   Unreachable        no route to the host or network (EHOSTUNREACH, ENETUNREACH, ...)
-//   Timeout            a step (resolving, connecting, one call) took longer than timeoutMs
+//   Timeout            a step (resolving, connecting, one call) took longer than timeoutMs,
+//                      or the whole probe longer than deadlineMs
 //   NotNfs             the first answer on the NFS port is not an ONC RPC reply (an
 //                      HTTP server, say, or a reply to another call), or an RPC server
 //                      without program 100003
