@@ -16,6 +16,7 @@ import {
   type KubeConfig,
   type V1Job,
   type V1PersistentVolume,
+  type V1PersistentVolumeClaim,
   type V1Pod,
 } from '@kubernetes/client-node';
 
@@ -41,10 +42,13 @@ import {
   annVolumeName,
   isRecyclable,
   managedByLabel,
+  needsScrubClaim,
+  scrubClaimName,
   recyclerJob,
   recyclerJobName,
   type RecyclerJobOptions,
 } from './job.ts';
+import { scrubClaimPair, scrubClaimProblem, scrubForJobLabel } from './scrub-claim.ts';
 import {
   annScrubJob,
   isRecordedJob,
@@ -235,6 +239,7 @@ export class ReclaimController {
   private async sync(name: string): Promise<ReconcileResult> {
     const cached = this.opts.volumes.store.get(name);
     await this.deleteStrayJobs(name, cached);
+    if (cached?.metadata?.labels?.[scrubForJobLabel] !== undefined) return this.syncScrubClaimVolume(cached);
     if (!cached || !interesting(cached)) return undefined;
     // A first opinion from the cache alone, with the most hopeful facts: most
     // Released volumes (Retain) need nothing, and need no API reads to know it.
@@ -258,6 +263,8 @@ export class ReclaimController {
       case 'none':
         return undefined;
       case 'wait': {
+        // The claim a running scrub mounts, in case a restart came between the Job and its claim.
+        if (job.state === 'running' && needsScrubClaim(volume)) await this.ensureScrubClaim(volume);
         if (plan.event && this.lastWait.get(name) !== plan.event.note) {
           this.lastWait.set(name, plan.event.note);
           this.event(volume, plan.event);
@@ -341,13 +348,81 @@ export class ReclaimController {
     }
     if (state.state === 'succeeded') {
       const verdict = verifyScrub(job, await this.podsOf(job));
-      if (!verdict.ok)
-        return { state: 'failed', message: `the scrub's success could not be verified: ${verdict.why}` };
+      const why = verdict.ok ? await this.scrubClaimProblem(volume, job, verdict.pod) : verdict.why;
+      if (why !== undefined)
+        return { state: 'failed', message: `the scrub's success could not be verified: ${why}` };
       return state;
     }
     if (state.state !== 'failed') return state;
     const podMessage = await this.failedPodMessage(job);
     return podMessage ? { state: 'failed', message: podMessage } : state;
+  }
+
+  /** For a scrub through a claim: whether the claim the pod mounted was bound to this volume's export. */
+  private async scrubClaimProblem(
+    volume: V1PersistentVolume,
+    job: V1Job,
+    pod: V1Pod,
+  ): Promise<string | undefined> {
+    if (!needsScrubClaim(volume)) return undefined;
+    const name = scrubClaimName(job.metadata?.name ?? '');
+    const claim = await this.readScrubClaim(name);
+    const shadow = await this.readVolume(name);
+    return scrubClaimProblem(volume, claim, shadow, pod);
+  }
+
+  private async readScrubClaim(name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    try {
+      return await this.opts.core.readNamespacedPersistentVolumeClaim({
+        name,
+        namespace: this.opts.namespace,
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Creates the claim and volume the scrub Job of this release mounts, if
+   * missing: the claim owned by the Job, the volume pre-bound to the claim.
+   */
+  private async ensureScrubClaim(volume: V1PersistentVolume, created?: V1Job): Promise<void> {
+    const job = created ?? (await this.readJob(this.jobName(volume)));
+    if (!job || !isRecordedJob(volume, job) || job.metadata?.deletionTimestamp) return;
+    const pair = scrubClaimPair(volume, job, this.opts.namespace);
+    for (const create of [
+      () =>
+        this.opts.core.createNamespacedPersistentVolumeClaim({
+          namespace: this.opts.namespace,
+          body: pair.claim,
+        }),
+      () => this.opts.core.createPersistentVolume({ body: pair.volume }),
+    ]) {
+      try {
+        await create();
+      } catch (err) {
+        if (apiStatus(err) !== 409) throw err;
+      }
+    }
+  }
+
+  /**
+   * A scrub claim's volume: once its claim is gone (the garbage collector
+   * removes it with its Job) the binder marks it Released, and it is deleted.
+   * Its export's data is not touched: it is Retain and nothing scrubs it.
+   */
+  private async syncScrubClaimVolume(volume: V1PersistentVolume): Promise<ReconcileResult> {
+    if (volume.status?.phase !== 'Released' || volume.metadata?.deletionTimestamp) return undefined;
+    try {
+      await this.opts.core.deletePersistentVolume({
+        name: volume.metadata?.name ?? '',
+        body: { preconditions: { uid: volume.metadata?.uid } },
+      });
+    } catch (err) {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
+    return undefined;
   }
 
   private async readJob(name: string): Promise<V1Job | undefined> {
@@ -500,6 +575,7 @@ export class ReclaimController {
       throw err;
     }
     if (!(await this.recordJob(current, created))) return { requeueAfterMs: 1000 };
+    if (needsScrubClaim(current)) await this.ensureScrubClaim(current, created);
     this.opts.metrics?.reclaimStarted(operation, policyOf(volume));
     this.opts.log.info('started scrub Job', {
       volume: volume.metadata?.name,

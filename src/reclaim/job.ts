@@ -151,6 +151,21 @@ export function readOnlyDeclaration(volume: V1PersistentVolume): string | undefi
   return undefined;
 }
 
+/**
+ * Whether the scrub must mount the volume through a claim (scrub-claim.ts):
+ * an NFS volume with mount options, which a pod's inline nfs volume cannot carry.
+ */
+export function needsScrubClaim(volume: V1PersistentVolume): boolean {
+  if (!volume.spec?.nfs) return false;
+  const annotated = volume.metadata?.annotations?.[annBetaMountOptions];
+  return (annotated !== undefined && annotated.trim() !== '') || (volume.spec.mountOptions?.length ?? 0) > 0;
+}
+
+/** The scrub claim's name, and its volume's: "scrub-<job name>" (job names are at most 63 characters). */
+export function scrubClaimName(jobName: string): string {
+  return `scrub-${jobName}`;
+}
+
 /** Whether a recycler Job can scrub this volume, and if not why (for VolumeFailedRecycle). */
 export function isRecyclable(
   volume: V1PersistentVolume,
@@ -250,10 +265,16 @@ export function recycleDeadlineSeconds(
   return Math.max(minimum, increment * wholeGiB(volume));
 }
 
-/** The pod volume that mounts the PersistentVolume's own source, read-write. */
-function scrubVolume(volume: V1PersistentVolume): V1Volume {
+/**
+ * The pod volume that mounts the PersistentVolume's own source, read-write:
+ * inline, or through the scrub claim when mount options must be honoured.
+ */
+function scrubVolume(volume: V1PersistentVolume, jobName: string): V1Volume {
   const name = volume.metadata?.name ?? '';
   const spec = volume.spec ?? {};
+  if (needsScrubClaim(volume)) {
+    return { name: 'scrub', persistentVolumeClaim: { claimName: scrubClaimName(jobName) } };
+  }
   if (spec.nfs) {
     if (isNodeRoot(spec.nfs.path)) throw new UnsupportedVolumeSource(name, 'nfs', serverRootReason);
     return { name: 'scrub', nfs: { server: spec.nfs.server, path: spec.nfs.path, readOnly: false } };
@@ -321,7 +342,8 @@ export function recyclerJob(volume: V1PersistentVolume, options: RecyclerJobOpti
   const operation = options.operation ?? 'recycle';
   const recyclable = isRecyclable(volume);
   if (!recyclable.ok) throw new UnsupportedVolumeSource(name, volumeSourceKind(volume), recyclable.why);
-  const podVolume = scrubVolume(volume);
+  const jobName = recyclerJobName(name, claimUid);
+  const podVolume = scrubVolume(volume, jobName);
   const deadline = recycleDeadlineSeconds(volume, options.timeouts);
 
   const ours = {
@@ -367,7 +389,7 @@ export function recyclerJob(volume: V1PersistentVolume, options: RecyclerJobOpti
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
-      name: recyclerJobName(name, claimUid),
+      name: jobName,
       namespace: options.namespace,
       labels: { ...ours.labels },
       annotations: { ...ours.annotations },

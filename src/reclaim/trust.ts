@@ -117,7 +117,7 @@ export function podDiffersFromJob(pod: V1Pod, job: V1Job): string | undefined {
   return undefined;
 }
 
-export type ScrubVerdict = { ok: true; result: string } | { ok: false; why: string };
+export type ScrubVerdict = { ok: true; result: string; pod: V1Pod } | { ok: false; why: string };
 
 /**
  * Whether the Job's pods prove the scrub ran to its end: every pod the Job
@@ -138,7 +138,7 @@ export function verifyScrub(job: V1Job, pods: readonly V1Pod[]): ScrubVerdict {
     if (pod.status?.phase !== 'Succeeded') continue;
     const t = pod.status.containerStatuses?.find((s) => s.name === scrubContainerName)?.state?.terminated;
     if (t?.exitCode === 0 && isScrubResultLine(t.message))
-      return { ok: true, result: (t.message ?? '').trim() };
+      return { ok: true, result: (t.message ?? '').trim(), pod };
   }
   return {
     ok: false,

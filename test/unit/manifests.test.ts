@@ -125,6 +125,7 @@ describe('config/ manifests', () => {
       const ns = one(all, 'ClusterRole', 'pv-lifecycle-operator-namespace') as V1ClusterRole;
       expect((ns.rules ?? []).flatMap((r) => r.resources)).to.have.members([
         'jobs',
+        'persistentvolumeclaims',
         'events',
         'configmaps',
         'leases',

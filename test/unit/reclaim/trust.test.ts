@@ -148,9 +148,11 @@ describe('verifying a finished scrub from its pods', () => {
   const job = createdJob();
 
   it('a pod made from the Job that printed the result line proves it', () => {
-    expect(verifyScrub(job, [podOf(job)])).to.deep.equal({
+    const pod = podOf(job);
+    expect(verifyScrub(job, [pod])).to.deep.equal({
       ok: true,
       result: 'scrubbed 12 entries from /scrub',
+      pod,
     });
   });
 

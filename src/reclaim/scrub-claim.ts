@@ -1,0 +1,127 @@
+// Scrubbing an NFS volume with its mount options. A pod's inline nfs volume
+// has no mount options: only a PersistentVolume carries them to the kubelet.
+// So for an NFS volume with mount options, the scrub pod mounts a claim in
+// the operator's namespace, pre-bound to a second, short-lived volume with
+// the same server, path and options (Retain, never offered to other claims).
+// The pair lives as long as its Job: the claim is owned by the Job, the
+// volume by the volume it scrubs, and the reclaimer deletes both with the
+// Job. Everything here is pure.
+import type { V1Job, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+
+import {
+  annBetaMountOptions,
+  annVolumeName,
+  managedByLabel,
+  scrubClaimName,
+  volumeLabel,
+  volumeLabelValue,
+} from './job.ts';
+import { scrubContainerName } from './template.ts';
+
+/** On the scrub claim and its volume: the name of the Job they serve. */
+export const scrubForJobLabel = 'pvlifecycle.io/scrub-for-job';
+
+/**
+ * The claim and volume a scrub Job of this volume mounts. job is the created
+ * Job (its UID owns the claim); namespace is the operator's.
+ */
+export function scrubClaimPair(
+  volume: V1PersistentVolume,
+  job: V1Job,
+  namespace: string,
+): { claim: V1PersistentVolumeClaim; volume: V1PersistentVolume } {
+  const jobName = job.metadata?.name ?? '';
+  const name = scrubClaimName(jobName);
+  const volumeName = volume.metadata?.name ?? '';
+  const labels = {
+    [managedByLabel.key]: managedByLabel.value,
+    [volumeLabel]: volumeLabelValue(volumeName),
+    [scrubForJobLabel]: jobName,
+  };
+  const spec = volume.spec ?? {};
+  const modes = spec.accessModes?.length ? [...spec.accessModes] : ['ReadWriteOnce'];
+  const betaOptions = volume.metadata?.annotations?.[annBetaMountOptions];
+  return {
+    claim: {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: {
+        name,
+        namespace,
+        labels,
+        annotations: { [annVolumeName]: volumeName },
+        ownerReferences: [
+          {
+            apiVersion: 'batch/v1',
+            kind: 'Job',
+            name: jobName,
+            uid: job.metadata?.uid ?? '',
+            controller: true,
+          },
+        ],
+      },
+      spec: {
+        accessModes: modes,
+        storageClassName: '',
+        volumeMode: 'Filesystem',
+        volumeName: name,
+        resources: { requests: { storage: spec.capacity?.storage ?? '1' } },
+      },
+    },
+    volume: {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: {
+        name,
+        labels,
+        annotations: {
+          [annVolumeName]: volumeName,
+          ...(betaOptions !== undefined ? { [annBetaMountOptions]: betaOptions } : {}),
+        },
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'PersistentVolume', name: volumeName, uid: volume.metadata?.uid ?? '' },
+        ],
+      },
+      spec: {
+        capacity: { storage: spec.capacity?.storage ?? '1' },
+        accessModes: modes,
+        nfs: { server: spec.nfs?.server ?? '', path: spec.nfs?.path ?? '', readOnly: false },
+        mountOptions: spec.mountOptions?.length ? [...spec.mountOptions] : undefined,
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: '',
+        volumeMode: 'Filesystem',
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name },
+      },
+    },
+  };
+}
+
+/**
+ * Why the claim the scrub pod mounted may not have been this volume, or
+ * undefined if it was: the claim was there before the scrub started, and it is bound to
+ * a volume (bound to it by UID) with the server and path of the one scrubbed.
+ */
+export function scrubClaimProblem(
+  volume: V1PersistentVolume,
+  claim: V1PersistentVolumeClaim | undefined,
+  shadow: V1PersistentVolume | undefined,
+  pod: V1Pod,
+): string | undefined {
+  if (!claim) return 'its scrub claim is gone';
+  if (!shadow || claim.spec?.volumeName !== shadow.metadata?.name)
+    return 'its scrub claim is not bound to its volume';
+  if (shadow.spec?.claimRef?.uid !== claim.metadata?.uid)
+    return "its scrub claim's volume names another claim";
+  const want = volume.spec?.nfs;
+  const have = shadow.spec?.nfs;
+  if (!want || have?.server !== want.server || have.path !== want.path) {
+    return "its scrub claim's volume has another NFS server or path";
+  }
+  // The container starts only once its volumes are mounted: a claim made later is not the one it mounted.
+  const started = pod.status?.containerStatuses?.find((c) => c.name === scrubContainerName)?.state?.terminated
+    ?.startedAt;
+  const claimAt = new Date(claim.metadata?.creationTimestamp ?? 0).getTime();
+  if (!started || !(claimAt <= new Date(started).getTime()))
+    return 'its scrub claim was made after the scrub started';
+  return undefined;
+}
