@@ -5,11 +5,11 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import {
-  claimRequest,
+  capacityOf,
   isBeingDeleted,
+  requestOf,
   storageClassOf,
   volumeAttributesClassOf,
-  volumeCapacity,
   volumeModeOf,
 } from '../src/binding/objects.ts';
 import { compileSelector } from '../src/binding/selector.ts';
@@ -83,7 +83,7 @@ function flatten(volumes: V1PersistentVolume[]): Flat[] {
     v,
     name: v.metadata?.name ?? '',
     modes: v.spec?.accessModes ?? [],
-    cap: volumeCapacity(v),
+    cap: capacityOf(v).nano ?? -1n, // the index never offers an unusable capacity
     free: isFree(v) && !isBeingDeleted(v),
     volumeMode: volumeModeOf(v),
     attributesClass: volumeAttributesClassOf(v),
@@ -94,7 +94,7 @@ function flatten(volumes: V1PersistentVolume[]): Flat[] {
 /** Same rules, no index: every volume is looked at for every claim. */
 function linearMatch(volumes: Flat[], claim: V1PersistentVolumeClaim): V1PersistentVolume | undefined {
   const wanted = claim.spec?.accessModes ?? [];
-  const request = claimRequest(claim);
+  const request = requestOf(claim).nano ?? 0n;
   const selects = compileSelector(claim.spec?.selector);
   const mode = volumeModeOf(claim);
   const attributesClass = volumeAttributesClassOf(claim);

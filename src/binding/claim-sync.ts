@@ -5,7 +5,14 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/cl
 
 import { annBindCompleted, annSelectedNode, hasAnnotation } from './annotations.ts';
 import { explainNoMatch } from './explain.ts';
-import { claimHasNilClass, isVolumeBoundToClaim, storageClassOf } from './objects.ts';
+import {
+  claimHasNilClass,
+  describeSize,
+  isVolumeBoundToClaim,
+  requestField,
+  requestOf,
+  storageClassOf,
+} from './objects.ts';
 import { SelectorError } from './selector.ts';
 import {
   type ClassLookup,
@@ -90,6 +97,11 @@ function planBoundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Clai
 }
 
 function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): ClaimPlan {
+  // Said instead of the explanation walk: no volume can fit, and the text says why.
+  const request = requestOf(claim);
+  if (request.problem !== undefined) {
+    return pending('Warning', 'FailedBinding', describeSize(requestField, request));
+  }
   const volumeName = claim.spec?.volumeName;
   if (volumeName) return planNamedVolume(claim, volumeName, world);
 

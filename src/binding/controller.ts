@@ -47,7 +47,7 @@ import {
 import { type PlannedEvent, eventNote, planClaim } from './claim-sync.ts';
 import { claimKey, storageClassOf } from './objects.ts';
 import { VolumeIndex, isFree } from './volume-index.ts';
-import { planVolume } from './volume-sync.ts';
+import { capacityWarning, planVolume } from './volume-sync.ts';
 
 export interface BindingMetrics {
   queueObserver(name: string): WorkQueueObserver;
@@ -90,6 +90,8 @@ export class BindingController {
   private readonly opts: BindingControllerOptions;
   /** Last pending event per claim uid, so the same explanation is not repeated. */
   private readonly lastPending = new Map<string, { reason: string; note: string; at: number }>();
+  /** Per volume name, the capacityWarning key last said, so it is said once. */
+  private readonly capacityWarned = new Map<string, string>();
 
   constructor(opts: BindingControllerOptions) {
     this.opts = opts;
@@ -178,6 +180,7 @@ export class BindingController {
       },
       delete: (v) => {
         this.index.remove(v.metadata?.name ?? '');
+        this.capacityWarned.delete(v.metadata?.name ?? '');
         const ref = v.spec?.claimRef;
         if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
       },
@@ -422,6 +425,7 @@ export class BindingController {
   private async syncVolume(name: string): Promise<ReconcileResult> {
     const volume = this.volumes.store.get(name);
     if (!volume) return undefined;
+    this.warnCapacity(name, volume);
     const ref = volume.spec?.claimRef;
     let claim = ref ? this.claims.store.get(claimKey(ref.namespace, ref.name)) : undefined;
     if (ref?.uid && claim?.metadata?.uid !== ref.uid) {
@@ -453,6 +457,18 @@ export class BindingController {
       case 'none':
         return undefined;
     }
+  }
+
+  private warnCapacity(name: string, volume: V1PersistentVolume): void {
+    const warning = capacityWarning(volume);
+    if (!warning) {
+      this.capacityWarned.delete(name);
+      return;
+    }
+    if (this.capacityWarned.get(name) === warning.key) return;
+    this.capacityWarned.set(name, warning.key);
+    this.opts.log.warn('volume not offered: unusable capacity', { volume: name, note: warning.event.note });
+    this.event(volumeRefOf(volume), warning.event, 'Binding');
   }
 
   private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {

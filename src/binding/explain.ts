@@ -4,15 +4,16 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import {
-  claimRequest,
+  capacityOf,
+  describeSize,
   isBeingDeleted,
   isVolumeBoundToClaim,
+  requestOf,
   storageClassOf,
   volumeAttributesClassOf,
-  volumeCapacity,
   volumeModeOf,
 } from './objects.ts';
-import { formatBytes } from './quantity.ts';
+import { beyondInt64Nano, formatBytes } from './quantity.ts';
 import { compileSelector } from './selector.ts';
 
 export interface Miss {
@@ -47,8 +48,12 @@ export function whyNot(volume: V1PersistentVolume, claim: V1PersistentVolumeClai
   const offered = new Set(volume.spec?.accessModes ?? []);
   const lacking = (claim.spec?.accessModes ?? []).filter((m) => !offered.has(m));
   if (lacking.length > 0) return miss(6, `lacks ${lacking.join(', ')}`);
-  const capacity = volumeCapacity(volume);
-  const request = claimRequest(claim);
+  const size = capacityOf(volume);
+  // Ranked behind every volume that is merely too small.
+  if (size.nano === undefined) return miss(7, describeSize('capacity', size), 2n * beyondInt64Nano);
+  const capacity = size.nano;
+  // A claim whose own request is unusable is told so before any walk (planClaim).
+  const request = requestOf(claim).nano ?? beyondInt64Nano;
   if (capacity < request) {
     return miss(7, `too small (${formatBytes(capacity)} < ${formatBytes(request)})`, request - capacity);
   }
@@ -70,6 +75,7 @@ export function whyNot(volume: V1PersistentVolume, claim: V1PersistentVolumeClai
 /** Misses beyond the named ones are counted by kind, not by their details. */
 export function reasonGroup(reason: string): string {
   if (reason.startsWith('too small')) return 'too small';
+  if (reason.startsWith('capacity ')) return 'unusable capacity';
   if (reason.startsWith('bound to ')) return 'bound to other claims';
   if (reason.startsWith('storage class ') || reason === 'no storage class') return 'other storage classes';
   if (reason.startsWith('volume attributes class ') || reason === 'no volume attributes class') {

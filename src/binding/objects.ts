@@ -2,7 +2,7 @@
 // the PersistentVolume API that matching depends on.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { quantityOrZero } from './quantity.ts';
+import { QuantityError, beyondInt64Nano, int64BytesText, parseQuantity, shortText } from './quantity.ts';
 
 export const betaStorageClassAnnotation = 'volume.beta.kubernetes.io/storage-class';
 
@@ -31,12 +31,53 @@ export function volumeAttributesClassOf(obj: Stored): string {
   return obj.spec?.volumeAttributesClassName ?? '';
 }
 
-export function volumeCapacity(volume: V1PersistentVolume): bigint {
-  return quantityOrZero(volume.spec?.capacity?.storage);
+export const capacityField = 'spec.capacity.storage';
+export const requestField = 'spec.resources.requests.storage';
+
+/**
+ * A size the binder can compare, or why it cannot: problem is a phrase to
+ * follow the field (see describeSize), text the user's own spelling.
+ */
+export type Size =
+  { nano: bigint; problem?: undefined; text?: string } | { nano?: undefined; problem: string; text?: string };
+
+function parseSize(text: string): bigint | undefined {
+  try {
+    return parseQuantity(text);
+  } catch (err) {
+    if (err instanceof QuantityError) return undefined;
+    throw err;
+  }
 }
 
-export function claimRequest(claim: V1PersistentVolumeClaim): bigint {
-  return quantityOrZero(claim.spec?.resources?.requests?.storage);
+/** A volume's capacity: it must be set, a quantity, positive and at most an int64 of bytes. */
+export function capacityOf(volume: V1PersistentVolume): Size {
+  const text = volume.spec?.capacity?.storage;
+  if (text === undefined) return { problem: 'is not set' };
+  const nano = parseSize(text);
+  if (nano === undefined) return { problem: 'is not a quantity', text };
+  if (nano >= beyondInt64Nano) return { problem: `is beyond ${int64BytesText}`, text };
+  if (nano <= 0n) return { problem: 'is not positive', text };
+  return { nano, text };
+}
+
+/** A claim's request: a missing one counts as zero (the apiserver requires it anyway). */
+export function requestOf(claim: V1PersistentVolumeClaim): Size {
+  const text = claim.spec?.resources?.requests?.storage;
+  if (text === undefined) return { nano: 0n };
+  const nano = parseSize(text);
+  if (nano === undefined) return { problem: 'is not a quantity', text };
+  if (nano >= beyondInt64Nano) {
+    return { problem: `is more than any volume can hold (the limit is ${int64BytesText})`, text };
+  }
+  if (nano < 0n) return { problem: 'is negative', text };
+  return { nano, text };
+}
+
+/** 'spec.capacity.storage "1e10000000" is beyond …', the user's text shortened. */
+export function describeSize(field: string, size: Size): string {
+  const shown = size.text === undefined ? '' : ` ${JSON.stringify(shortText(size.text))}`;
+  return `${field}${shown} ${size.problem ?? 'is valid'}`;
 }
 
 /** Access modes as a canonical key: sorted, de-duplicated, comma-joined. */

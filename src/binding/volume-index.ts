@@ -12,13 +12,13 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/cl
 
 import {
   accessModesKey,
+  capacityOf,
   claimKey,
-  claimRequest,
   isBeingDeleted,
   isVolumeBoundToClaim,
+  requestOf,
   storageClassOf,
   volumeAttributesClassOf,
-  volumeCapacity,
   volumeModeOf,
 } from './objects.ts';
 import { compileSelector } from './selector.ts';
@@ -26,6 +26,8 @@ import { compileSelector } from './selector.ts';
 interface Entry {
   name: string;
   capacity: bigint;
+  /** The capacity is unusable (see capacityOf): never matched, whatever else fits. */
+  unusable: boolean;
   modes: ReadonlySet<string>;
   volume: V1PersistentVolume;
 }
@@ -99,9 +101,11 @@ export class VolumeIndex {
     const name = volume.metadata?.name;
     if (!name) return;
     this.remove(name);
+    const size = capacityOf(volume);
     const entry: Entry = {
       name,
-      capacity: volumeCapacity(volume),
+      capacity: size.nano ?? 0n,
+      unusable: size.nano === undefined,
       modes: new Set(volume.spec?.accessModes ?? []),
       volume,
     };
@@ -176,7 +180,9 @@ export class VolumeIndex {
    */
   findBestMatch(claim: V1PersistentVolumeClaim, opts: MatchOptions): V1PersistentVolume | undefined {
     const wanted = new Set(claim.spec?.accessModes ?? []);
-    const request = claimRequest(claim);
+    const request = requestOf(claim).nano;
+    // planClaim reports an unusable request; nothing matches it.
+    if (request === undefined) return undefined;
     const mode = volumeModeOf(claim);
     const attributesClass = volumeAttributesClassOf(claim);
 
@@ -185,6 +191,7 @@ export class VolumeIndex {
       .filter(
         (e): e is Entry =>
           e !== undefined &&
+          !e.unusable &&
           isVolumeBoundToClaim(e.volume, claim) &&
           isSubset(wanted, e.modes) &&
           e.capacity >= request &&
@@ -230,6 +237,7 @@ export class VolumeIndex {
   }
 
   private addFree(entry: Entry): void {
+    if (entry.unusable) return;
     const group = this.group(entry, true);
     if (!group) return;
     const at = lowerBound(group.entries, entry);

@@ -3,7 +3,15 @@
 // the claim's VolumeMismatch event.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { claimRequest, isBeingDeleted, storageClassOf, volumeCapacity, volumeModeOf } from './objects.ts';
+import {
+  capacityField,
+  capacityOf,
+  describeSize,
+  isBeingDeleted,
+  requestOf,
+  storageClassOf,
+  volumeModeOf,
+} from './objects.ts';
 
 /** Why the volume cannot serve the claim, or undefined if it can. */
 export function volumeMismatchReason(
@@ -13,9 +21,11 @@ export function volumeMismatchReason(
   if (isBeingDeleted(volume)) {
     return `the volume is marked for deletion "${volume.metadata?.name ?? ''}"`;
   }
-  if (volumeCapacity(volume) < claimRequest(claim)) {
-    return 'requested PV is too small';
-  }
+  const capacity = capacityOf(volume);
+  if (capacity.nano === undefined) return `the volume's ${describeSize(capacityField, capacity)}`;
+  // An unusable request is reported by planClaim before this runs.
+  const request = requestOf(claim).nano;
+  if (request === undefined || capacity.nano < request) return 'requested PV is too small';
   if (storageClassOf(volume) !== storageClassOf(claim)) {
     return 'storageClassName does not match';
   }

@@ -1,11 +1,13 @@
 // What a volume needs next (pv-controller.md §2, "Volume sync"): a pure
 // decision over the volume and the claim its claimRef names. Reclaim of a
 // Released volume is the reclaim controller's business, not this one's.
+import { createHash } from 'node:crypto';
+
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { annProvisionedBy, hasAnnotation } from './annotations.ts';
 import type { PlannedEvent } from './claim-sync.ts';
-import { claimKey, volumeModeOf } from './objects.ts';
+import { capacityField, capacityOf, claimKey, describeSize, volumeModeOf } from './objects.ts';
 
 export type VolumePlan =
   | { action: 'phase'; phase: 'Available' | 'Bound' | 'Released'; syncClaim?: string }
@@ -63,4 +65,27 @@ export function planVolume(
     return volume.status?.phase === 'Released' ? { action: 'none' } : { action: 'phase', phase: 'Released' };
   }
   return { action: 'unbind' };
+}
+
+/**
+ * The Warning for a volume the binder will not offer because of its capacity
+ * (see capacityOf), or undefined when its capacity is usable or it is bound
+ * already. `key` names what was said (volume uid and a digest of the text,
+ * which may be megabytes): the controller says it once, not on every
+ * resync, and again only if the text changes.
+ */
+export function capacityWarning(
+  volume: V1PersistentVolume,
+): { key: string; event: PlannedEvent } | undefined {
+  if (volume.spec?.claimRef?.uid) return undefined;
+  const size = capacityOf(volume);
+  if (size.problem === undefined) return undefined;
+  return {
+    key: `${volume.metadata?.uid ?? ''} ${size.text === undefined ? 'unset' : createHash('sha256').update(size.text).digest('hex')}`,
+    event: {
+      type: 'Warning',
+      reason: 'InvalidCapacity',
+      note: `${describeSize(capacityField, size)}; the volume is not offered to any claim`,
+    },
+  };
 }

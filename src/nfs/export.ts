@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 
 import type { V1ObjectMeta, V1OwnerReference, V1PersistentVolume } from '@kubernetes/client-node';
 
-import { quantityOrZero } from '../binding/quantity.ts';
+import { QuantityError, parseQuantity } from '../binding/quantity.ts';
 import { ourProvisioner } from '../reclaim/decide.ts';
 
 export const group = 'pvlifecycle.io';
@@ -160,7 +160,7 @@ export function planVolumeChange(e: NfsExport, current: V1PersistentVolume): Vol
     }
   }
   const normal = {
-    capacity: (v: V1PersistentVolume) => String(quantityOrZero(v.spec?.capacity?.storage)),
+    capacity: (v: V1PersistentVolume) => capacityValue(v.spec?.capacity?.storage),
     mountOptions: (v: V1PersistentVolume) => v.spec?.mountOptions ?? [],
     persistentVolumeReclaimPolicy: (v: V1PersistentVolume) => v.spec?.persistentVolumeReclaimPolicy,
   };
@@ -193,6 +193,17 @@ export function planVolumeChange(e: NfsExport, current: V1PersistentVolume): Vol
         ? { ...current, metadata: { ...current.metadata, labels, annotations }, spec }
         : undefined,
   };
+}
+
+/** A capacity as compared for drift: its value, or the text itself when it is no quantity. */
+function capacityValue(text: string | undefined): string {
+  if (text === undefined) return '';
+  try {
+    return String(parseQuantity(text));
+  } catch (err) {
+    if (!(err instanceof QuantityError)) throw err;
+    return `text ${text}`;
+  }
 }
 
 /** The export's phase from its volume (and whether a scrub Job is running for it). */

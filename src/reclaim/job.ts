@@ -15,7 +15,7 @@ import type {
   V1Volume,
 } from '@kubernetes/client-node';
 
-import { quantityOrZero } from '../binding/quantity.ts';
+import { QuantityError, beyondInt64Nano, quantityOrZero } from '../binding/quantity.ts';
 import { scrubCommand, scrubMountPath } from './scrub.ts';
 import { defaultRecyclerTemplate, scrubContainerName } from './template.ts';
 
@@ -242,15 +242,37 @@ export function volumeLabelValue(volumeName: string): string {
 const gibibyte = 1n << 30n;
 const nanoPerUnit = 10n ** 9n;
 
-/** The volume's capacity in whole GiB, as upstream: bytes rounded up, then divided down. */
+/**
+ * The largest activeDeadlineSeconds the operator sets: 2^31-1 s, about 68
+ * years. Kubernetes takes an int64, but a JS number is exact only to 2^53
+ * and no scrub needs longer; a hostile capacity must not make the Job
+ * spec unrepresentable.
+ */
+export const maxRecycleDeadlineSeconds = 2 ** 31 - 1;
+
+/**
+ * The volume's capacity in whole GiB, as upstream: bytes rounded up, then
+ * divided down. At most 2^33 (8Ei, where parsing saturates); a capacity that
+ * is not a quantity counts as that largest size, so no deadline is cut short.
+ */
 export function wholeGiB(volume: V1PersistentVolume): number {
-  const nano = quantityOrZero(volume.spec?.capacity?.storage);
+  let nano: bigint;
+  try {
+    nano = quantityOrZero(volume.spec?.capacity?.storage);
+  } catch (err) {
+    if (!(err instanceof QuantityError)) throw err;
+    nano = beyondInt64Nano;
+  }
   if (nano <= 0n) return 0;
+  if (nano > beyondInt64Nano) nano = beyondInt64Nano;
   const bytes = (nano + nanoPerUnit - 1n) / nanoPerUnit;
   return Number(bytes / gibibyte);
 }
 
-/** activeDeadlineSeconds for the Job: max(minimum, increment × whole GiB) of the volume's source. */
+/**
+ * activeDeadlineSeconds for the Job: max(minimum, increment × whole GiB) of
+ * the volume's source, at most maxRecycleDeadlineSeconds.
+ */
 export function recycleDeadlineSeconds(
   volume: V1PersistentVolume,
   timeouts: Partial<RecycleTimeouts> = {},
@@ -262,7 +284,7 @@ export function recycleDeadlineSeconds(
   }
   const [minimum, increment] =
     kind === 'nfs' ? [t.nfsMinimum, t.nfsIncrement] : [t.hostPathMinimum, t.hostPathIncrement];
-  return Math.max(minimum, increment * wholeGiB(volume));
+  return Math.min(maxRecycleDeadlineSeconds, Math.max(minimum, increment * wholeGiB(volume)));
 }
 
 /**

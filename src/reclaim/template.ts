@@ -14,7 +14,7 @@ import type {
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 
-import { QuantityError, parseQuantity } from '../binding/quantity.ts';
+import { QuantityError, isBeyondInt64, parseQuantity, shortText } from '../binding/quantity.ts';
 
 /** Pinned: the scrub script is tested against busybox sh and find. */
 export const defaultRecyclerImage = 'busybox:1.37';
@@ -212,13 +212,18 @@ class Checker {
         continue;
       }
       try {
-        if (parseQuantity(text) < 0n) {
+        const nano = parseQuantity(text);
+        if (nano < 0n) {
           this.add(at, 'must not be negative');
+          continue;
+        }
+        if (isBeyondInt64(nano)) {
+          this.add(at, `must be at most 2^63-1, not ${JSON.stringify(shortText(text))}`);
           continue;
         }
       } catch (err) {
         if (!(err instanceof QuantityError)) throw err;
-        this.add(at, `must be a quantity such as 100m, 64Mi or 1, not ${JSON.stringify(text)}`);
+        this.add(at, `must be a quantity such as 100m, 64Mi or 1, not ${JSON.stringify(shortText(text))}`);
         continue;
       }
       out[key] = text;

@@ -157,6 +157,37 @@ describe('claim sync plan', () => {
       ]),
       /^pending Warning FailedBinding: invalid label selector/,
     ],
+    // A request no volume can meet: said at once, without walking the volumes.
+    [
+      'a request beyond an int64 of bytes',
+      plan(pvc('c', { size: '1e10000000' }), [pv('v', { size: '8Ei' }), pv('w', { size: '7Ei' })]),
+      'pending Warning FailedBinding: spec.resources.requests.storage "1e10000000" is more than any volume can hold (the limit is 2^63-1 bytes, just under 8Ei)',
+    ],
+    [
+      'a long request is shown shortened',
+      plan(pvc('c', { size: `1${'0'.repeat(100_000)}` }), [pv('v')]),
+      `pending Warning FailedBinding: spec.resources.requests.storage "1${'0'.repeat(23)}…" is more than any volume can hold (the limit is 2^63-1 bytes, just under 8Ei)`,
+    ],
+    [
+      'a request that is not a quantity is reported, not thrown',
+      plan(pvc('c', { size: '1 Gi' }), [pv('v')]),
+      'pending Warning FailedBinding: spec.resources.requests.storage "1 Gi" is not a quantity',
+    ],
+    [
+      'a negative request',
+      plan(pvc('c', { size: '-1Gi' }), [pv('v')]),
+      'pending Warning FailedBinding: spec.resources.requests.storage "-1Gi" is negative',
+    ],
+    [
+      'a request beyond an int64 of bytes, naming its volume',
+      plan(pvc('c', { size: '9223372036854775808', volumeName: 'v' }), [pv('v', { size: '8Ei' })]),
+      'pending Warning FailedBinding: spec.resources.requests.storage "9223372036854775808" is more than any volume can hold (the limit is 2^63-1 bytes, just under 8Ei)',
+    ],
+    [
+      'the largest request there is still binds a volume that large',
+      plan(pvc('c', { size: '9223372036854775807' }), [pv('v', { size: '9223372036854775807' })]),
+      'bind v (chosen)',
+    ],
     // Unbound, volumeName set
     ['named volume missing: stay Pending quietly', plan(pvc('c', { volumeName: 'v' })), 'pending'],
     ['named free volume that fits', plan(pvc('c', { volumeName: 'v' }), [pv('v')]), 'bind v'],
@@ -164,6 +195,11 @@ describe('claim sync plan', () => {
       'named free volume too small',
       plan(pvc('c', { volumeName: 'v', size: '2Gi' }), [pv('v')]),
       'pending Warning VolumeMismatch: Cannot bind to requested volume "v": requested PV is too small',
+    ],
+    [
+      'named volume with a capacity beyond an int64 of bytes',
+      plan(pvc('c', { volumeName: 'v' }), [pv('v', { size: '1e10000000' })]),
+      'pending Warning VolumeMismatch: Cannot bind to requested volume "v": the volume\'s spec.capacity.storage "1e10000000" is beyond 2^63-1 bytes, just under 8Ei',
     ],
     [
       'named volume with another class',
@@ -232,6 +268,27 @@ describe('claim sync plan', () => {
       else expect(summary(p)).to.match(want);
     });
   }
+});
+
+describe('claim sync: unusable sizes', () => {
+  it('does not walk the volumes for a request beyond any volume', () => {
+    const p = plan(pvc('c', { size: '1e10000000' }), [pv('v')]);
+    expect(p.action === 'pending' && p.event?.explain).to.equal(undefined);
+  });
+
+  it('skips a volume with an unusable capacity and binds the next that fits', () => {
+    const volumes = [
+      pv('huge', { size: '1e10000000' }),
+      pv('bad', { size: 'lots' }),
+      pv('zero', { size: '0' }),
+      pv('ok', { size: '2Gi' }),
+    ];
+    expect(summary(plan(pvc('c'), volumes))).to.equal('bind ok (chosen)');
+    expect(summary(plan(pvc('c', { size: '4Gi' }), volumes))).to.equal(
+      'pending Normal FailedBinding: no persistent volumes available for this claim and no storage class is set: ' +
+        'ok: too small (2Gi < 4Gi); bad: capacity "lots" is not a quantity; huge: capacity "1e10000000" is beyond 2^63-1 bytes, just under 8Ei; 1 other: unusable capacity',
+    );
+  });
 });
 
 describe('claim sync: volumes held back (an NFS server that does not answer)', () => {

@@ -30,6 +30,21 @@ describe('why a claim has no volume', () => {
     ],
     ['missing a mode', { size: '2Gi', storageClass: 'fast', modes: ['ReadOnlyMany'] }, 'lacks ReadWriteOnce'],
     ['too small', { size: '1536Mi', storageClass: 'fast' }, 'too small (1536Mi < 2Gi)'],
+    [
+      'capacity beyond an int64 of bytes',
+      { size: '1e10000000', storageClass: 'fast' },
+      'capacity "1e10000000" is beyond 2^63-1 bytes, just under 8Ei',
+    ],
+    [
+      'a long capacity shortened',
+      { size: `${'9'.repeat(5000)}Ki`, storageClass: 'fast' },
+      `capacity "${'9'.repeat(24)}…" is beyond 2^63-1 bytes, just under 8Ei`,
+    ],
+    ['capacity not a quantity', { size: 'big', storageClass: 'fast' }, 'capacity "big" is not a quantity'],
+    ['capacity zero', { size: '0', storageClass: 'fast' }, 'capacity "0" is not positive'],
+    ['capacity negative', { size: '-1Gi', storageClass: 'fast' }, 'capacity "-1Gi" is not positive'],
+    ['no capacity', { size: null, storageClass: 'fast' }, 'capacity is not set'],
+    ['the largest capacity there is fits', { size: '9223372036854775807', storageClass: 'fast' }, undefined],
   ];
   for (const [name, spec, reason] of rows) {
     it(`${name}: ${reason ?? 'fits'}`, () => {
@@ -83,6 +98,8 @@ describe('why a claim has no volume', () => {
     ['no storage class', 'other storage classes'],
     ['volume attributes class "g"', 'other volume attributes classes'],
     ['lacks ReadWriteMany', 'lacks ReadWriteMany'],
+    ['capacity "1e10000000" is beyond 2^63-1 bytes, just under 8Ei', 'unusable capacity'],
+    ['capacity is not set', 'unusable capacity'],
   ];
   for (const [reason, group] of groups) {
     it(`groups "${reason}" as "${group}"`, () => {

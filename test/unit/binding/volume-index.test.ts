@@ -192,6 +192,42 @@ const rows: Row[] = [
     want: undefined,
   },
   {
+    name: 'a capacity beyond an int64 of bytes is never offered, however large the request',
+    volumes: [pv('huge', { size: '1e10000000' }), pv('max', { size: '9223372036854775807' })],
+    claim: pvc('c', { size: '8Ei' }),
+    want: undefined,
+  },
+  {
+    name: 'a capacity beyond an int64 of bytes is passed over for one that fits',
+    volumes: [pv('huge', { size: '1e10000000' }), pv('small', { size: '1Ki' }), pv('ok', { size: '1Ei' })],
+    claim: pvc('c', { size: '1Gi' }),
+    want: 'ok',
+  },
+  {
+    name: 'capacities that are no quantity, zero or negative are never offered',
+    volumes: [pv('bad', { size: 'lots' }), pv('zero', { size: '0' }), pv('neg', { size: '-1Gi' })],
+    claim: pvc('c', { size: '1' }),
+    want: undefined,
+  },
+  {
+    name: 'pre-binding does not take an unusable capacity either',
+    volumes: [pv('mine', { size: '1e10000000', claimRef: { namespace: 'ns', name: 'c' } })],
+    claim: pvc('c'),
+    want: undefined,
+  },
+  {
+    name: 'a request beyond an int64 of bytes matches nothing',
+    volumes: [pv('max', { size: '9223372036854775807' })],
+    claim: pvc('c', { size: '1e10000000' }),
+    want: undefined,
+  },
+  {
+    name: 'a request that is no quantity matches nothing, and does not throw',
+    volumes: [pv('v')],
+    claim: pvc('c', { size: '1 Gi' }),
+    want: undefined,
+  },
+  {
     name: 'pre-binding still needs the access modes',
     volumes: [pv('mine', { modes: [ROX], claimRef: { namespace: 'ns', name: 'c' } })],
     claim: pvc('c', { modes: [RWO] }),

@@ -26,6 +26,13 @@ describe('claim naming its volume: mismatch reasons', () => {
       'requested PV is too small',
     ],
     [
+      'an unusable capacity before class',
+      pv('v', { size: '1e10000000', storageClass: 'x' }),
+      pvc('c'),
+      'the volume\'s spec.capacity.storage "1e10000000" is beyond 2^63-1 bytes, just under 8Ei',
+    ],
+    ['no capacity', pv('v', { size: null }), pvc('c'), "the volume's spec.capacity.storage is not set"],
+    [
       'class before volume mode',
       pv('v', { storageClass: 'x', volumeMode: 'Block' }),
       pvc('c'),

@@ -1,7 +1,7 @@
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { type VolumePlan, planVolume } from '../../../src/binding/volume-sync.ts';
+import { type VolumePlan, capacityWarning, planVolume } from '../../../src/binding/volume-sync.ts';
 import { pv, pvc } from '../../support/objects.ts';
 
 const ref = { namespace: 'ns', name: 'c', uid: 'uid-c' };
@@ -91,4 +91,53 @@ describe('volume sync plan', () => {
       expect(summary(p)).to.equal(want);
     });
   }
+});
+
+describe('volume sync: unusable capacity', () => {
+  const withUid = (v: V1PersistentVolume, uid: string): V1PersistentVolume => ({
+    ...v,
+    metadata: { ...v.metadata, uid },
+  });
+
+  it('warns once per volume and text, naming the field and the text shortened', () => {
+    const w = capacityWarning(withUid(pv('v', { size: `1e1${'0'.repeat(1000)}` }), 'u1'));
+    expect(w?.event).to.deep.equal({
+      type: 'Warning',
+      reason: 'InvalidCapacity',
+      note: `spec.capacity.storage "1e1${'0'.repeat(21)}…" is beyond 2^63-1 bytes, just under 8Ei; the volume is not offered to any claim`,
+    });
+    const again = capacityWarning(withUid(pv('v', { size: `1e1${'0'.repeat(1000)}` }), 'u1'));
+    expect(again?.key).to.equal(w?.key);
+    // A new text or a new volume of the same name is said again.
+    expect(capacityWarning(withUid(pv('v', { size: '1e100' }), 'u1'))?.key).not.to.equal(w?.key);
+    expect(capacityWarning(withUid(pv('v', { size: `1e1${'0'.repeat(1000)}` }), 'u2'))?.key).not.to.equal(
+      w?.key,
+    );
+  });
+
+  const notes: [string, string | null, string][] = [
+    ['not a quantity', 'lots', 'spec.capacity.storage "lots" is not a quantity'],
+    ['zero', '0', 'spec.capacity.storage "0" is not positive'],
+    ['negative beyond', '-1e10000000', 'spec.capacity.storage "-1e10000000" is not positive'],
+    ['not set', null, 'spec.capacity.storage is not set'],
+  ];
+  for (const [name, size, note] of notes) {
+    it(`${name}: ${note}`, () => {
+      expect(capacityWarning(pv('v', { size }))?.event.note).to.equal(
+        `${note}; the volume is not offered to any claim`,
+      );
+    });
+  }
+
+  it('says nothing for a usable capacity, or for a volume already bound', () => {
+    expect(capacityWarning(pv('v', { size: '9223372036854775807' }))).to.equal(undefined);
+    expect(capacityWarning(pv('v', { size: '1e10000000', phase: 'Bound', claimRef: ref }))).to.equal(
+      undefined,
+    );
+    // Pre-bound (no uid yet): the binder would offer it, so it is said.
+    expect(
+      capacityWarning(pv('v', { size: '1e10000000', claimRef: { namespace: 'ns', name: 'c' } }))?.event
+        .reason,
+    ).to.equal('InvalidCapacity');
+  });
 });

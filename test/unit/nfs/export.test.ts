@@ -77,6 +77,18 @@ describe('NfsExport volumes', () => {
       'update capacity',
     ],
     [
+      'a capacity beyond an int64 of bytes is put back',
+      exp(),
+      stored(exp(), (v) => (v.spec = { ...v.spec, capacity: { storage: '1e10000000' } })),
+      'update capacity',
+    ],
+    [
+      'a capacity that is no quantity is put back, not thrown on',
+      exp(),
+      stored(exp(), (v) => (v.spec = { ...v.spec, capacity: { storage: 'lots' } })),
+      'update capacity',
+    ],
+    [
       'mount options follow while bound',
       exp({ mountOptions: ['soft'] }),
       stored(exp(), bound),

@@ -13,6 +13,7 @@ import {
   intersectNodeSelectors,
   isRecyclable,
   managedByLabel,
+  maxRecycleDeadlineSeconds,
   recycleDeadlineSeconds,
   recyclerJob,
   recyclerJobName,
@@ -132,6 +133,20 @@ describe('recycler Job deadlines', () => {
   it('counts whole GiB as upstream: bytes rounded up, then divided down', () => {
     expect(wholeGiB(volume('v', undefined, '1073741823999m'))).to.equal(1); // 1073741823.999 bytes → 1 GiB
     expect(wholeGiB(volume('v', undefined, '1073741823'))).to.equal(0);
+  });
+
+  it('stays a finite safe integer for any capacity, capped at the documented maximum', () => {
+    const huge = volume('n', nfs, '1e10000000');
+    expect(wholeGiB(huge)).to.equal(2 ** 33); // 8Ei, where parsing saturates
+    expect(wholeGiB(volume('n', nfs, '9223372036854775807'))).to.equal(2 ** 33 - 1);
+    expect(wholeGiB(volume('n', nfs, '-1e10000000'))).to.equal(0);
+    expect(wholeGiB(volume('n', nfs, 'lots'))).to.equal(2 ** 33); // unknown size: the largest
+    expect(recycleDeadlineSeconds(huge)).to.equal(maxRecycleDeadlineSeconds);
+    expect(recycleDeadlineSeconds(huge, { nfsIncrement: 86_400 })).to.equal(maxRecycleDeadlineSeconds);
+    expect(recycleDeadlineSeconds(volume('n', nfs, '1Ei'))).to.equal(maxRecycleDeadlineSeconds);
+    expect(recycleDeadlineSeconds(volume('n', nfs, '1Pi'))).to.equal(30 * 2 ** 20);
+    expect(maxRecycleDeadlineSeconds).to.equal(2 ** 31 - 1);
+    expect(Number.isSafeInteger(recycleDeadlineSeconds(volume('h', undefined, '7.99Ei')))).to.be.true;
   });
 
   it('takes all four numbers as options', () => {

@@ -204,6 +204,16 @@ spec:
       'spec.containers[0].resources.limits.memory must be a quantity such as 100m, 64Mi or 1, not "64MB"',
     ],
     [
+      'a quantity beyond an int64, shown shortened',
+      'spec:\n  containers:\n    - resources: {limits: {memory: "1e10000000"}}\n',
+      'spec.containers[0].resources.limits.memory must be at most 2^63-1, not "1e10000000"',
+    ],
+    [
+      'a long bad quantity, shown shortened',
+      `spec:\n  containers:\n    - resources: {limits: {memory: ${'9'.repeat(5000)}x}}\n`,
+      `spec.containers[0].resources.limits.memory must be a quantity such as 100m, 64Mi or 1, not "${'9'.repeat(24)}…"`,
+    ],
+    [
       'a string where a number goes',
       'spec:\n  containers:\n    - securityContext: {runAsUser: "0"}\n',
       'spec.containers[0].securityContext.runAsUser must be a whole number, 0 or more',
