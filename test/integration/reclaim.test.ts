@@ -240,6 +240,57 @@ describe('reclaim (operator process)', function () {
       );
     });
 
+    it('an NFS volume with mount options is scrubbed through a claim whose volume carries them; both go after', async () => {
+      const base = pv(volumeName('opts'), { storageClass: `class-${ns}`, reclaimPolicy: 'Recycle' });
+      delete base.status;
+      await core.createPersistentVolume({
+        body: {
+          ...base,
+          spec: {
+            ...base.spec,
+            hostPath: undefined,
+            nfs: { server: 'nfs.example.com', path: `/exports/${ns}` },
+            mountOptions: ['nfsvers=4.1', 'hard'],
+          },
+        },
+      });
+      await release('opts');
+      const job = await eventually('the scrub Job', async () => (await jobsFor('opts'))[0]);
+      const claimName = job.spec?.template.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName ?? '';
+      expect(claimName).to.equal(`scrub-${job.metadata?.name ?? ''}`);
+      const scrubClaim = await eventually('the scrub claim Bound', async () => {
+        const c = await core.readNamespacedPersistentVolumeClaim({
+          name: claimName,
+          namespace: operatorNamespace,
+        });
+        return c.status?.phase === 'Bound' ? c : undefined;
+      });
+      expect(scrubClaim.metadata?.ownerReferences?.[0]?.uid).to.equal(job.metadata?.uid);
+      const carrier = await core.readPersistentVolume({ name: scrubClaim.spec?.volumeName ?? '' });
+      expect(carrier.spec?.mountOptions).to.deep.equal(['nfsvers=4.1', 'hard']);
+      expect(carrier.spec?.nfs).to.deep.include({ server: 'nfs.example.com', path: `/exports/${ns}` });
+      expect(carrier.spec?.persistentVolumeReclaimPolicy).to.equal('Retain');
+      await volumeEvent('opts', 'VolumeRecycled');
+      expect((await readVolume('opts')).status?.phase).to.equal('Available');
+      await eventually(
+        'the scrub claim and its volume gone',
+        async () => {
+          const left = await Promise.all([
+            core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace: operatorNamespace }).then(
+              () => 1,
+              () => 0,
+            ),
+            core.readPersistentVolume({ name: claimName }).then(
+              () => 1,
+              () => 0,
+            ),
+          ]);
+          return left[0] + left[1] === 0 ? true : undefined;
+        },
+        40_000,
+      );
+    });
+
     it('a volume that cannot be scrubbed ends Failed with VolumeFailedRecycle', async () => {
       await volume('csi', { reclaimPolicy: 'Retain', csi: true });
       await release('csi');
