@@ -1,12 +1,12 @@
 // Command line of pv-lifecycle-operator: parse flags, load the kubeconfig,
 // run the operator until SIGINT or SIGTERM.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
 
 import { defaultRequestTimeoutMs, Operator } from './operator.ts';
-import { parseRecyclerTemplate } from './reclaim/template.ts';
+import { maxTemplateLength, parseRecyclerTemplate } from './reclaim/template.ts';
 import { ApiClients } from './runtime/api-clients.ts';
 import { apiMessage } from './runtime/api-errors.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
@@ -413,6 +413,23 @@ interface Output {
   write(text: string): unknown;
 }
 
+/** At most limit bytes of the file as UTF-8: a wrong path (a device, a huge file) cannot stall start-up. */
+function readBounded(path: string, limit: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(limit);
+    let length = 0;
+    while (length < limit) {
+      const n = readSync(fd, buf, length, limit - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    return buf.subarray(0, length).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The administrator's recycler pod template, from a file or a ConfigMap, checked; throws with the reason. */
 async function loadRecyclerTemplate(
   options: RunOptions,
@@ -421,7 +438,7 @@ async function loadRecyclerTemplate(
   const source = options.recyclerPodTemplate;
   if (!source) return undefined;
   if ('file' in source) {
-    return parseRecyclerTemplate(readFileSync(source.file, 'utf8'), `file ${source.file}`);
+    return parseRecyclerTemplate(readBounded(source.file, maxTemplateLength + 1), `file ${source.file}`);
   }
   const where = `ConfigMap ${options.namespace}/${source.configMap}`;
   let data: Record<string, string> | undefined;

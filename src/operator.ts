@@ -9,6 +9,7 @@ import {
   EventsV1Api,
   type KubeConfig,
   StorageV1Api,
+  type V1PersistentVolume,
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 
@@ -92,13 +93,21 @@ export class Operator {
         if (result.reachable) this.binding.volumeUnblocked(volumeNameFor(exportName));
       },
     });
+    // Nothing may bind a volume that a scrub Job may still be emptying.
+    const scrubbing = (volume: V1PersistentVolume): string | undefined => {
+      const job = this.reclaim.scrubbingJob(volume.metadata?.name ?? '');
+      return job ? `is being scrubbed by Job ${job}` : undefined;
+    };
     this.binding = new BindingController({
       blocked: (volume) => {
+        const held = scrubbing(volume);
+        if (held) return held;
         // The ownerReference holds the export's whole name; the label may be shortened.
         const exportName = exportOfVolume(volume);
         if (!exportName) return undefined;
         return this.exports.heldBack(volume) ?? this.probes.blockedReason(exportName);
       },
+      busy: scrubbing,
       kubeConfig,
       core: api.make(CoreV1Api),
       storage: api.make(StorageV1Api),
@@ -128,6 +137,7 @@ export class Operator {
       // The export's phase follows its volume's scrub (Recycling).
       onScrubJobChanged: (volumeName) => {
         this.exports.volumeJobChanged(volumeName);
+        if (!this.reclaim.isScrubbing(volumeName)) this.binding.volumeUnblocked(volumeName);
       },
     });
     this.exports = new ExportController({

@@ -45,6 +45,11 @@ export interface ClaimWorld {
   classes: ClassLookup;
   /** Free volumes held back from matching, with the reason (see MatchOptions.blocked). */
   blocked?: (volume: V1PersistentVolume) => string | undefined;
+  /**
+   * Volumes that no claim may be bound to now, pre-bound ones included, with
+   * the reason: a scrub may still be deleting their data.
+   */
+  busy?: (volume: V1PersistentVolume) => string | undefined;
 }
 
 const lost = (reason: string, note: string, volumeName?: string): ClaimPlan => ({
@@ -97,7 +102,12 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
     if (!(err instanceof SelectorError)) throw err;
     return pending('Warning', 'FailedBinding', `invalid label selector: ${err.message}`);
   }
-  if (volume) return { action: 'bind', volume, chosen: !volume.spec?.claimRef };
+  if (volume) {
+    const chosen = !volume.spec?.claimRef;
+    const busy = chosen ? undefined : world.busy?.(volume);
+    if (busy) return waitForScrub(volume, busy);
+    return { action: 'bind', volume, chosen };
+  }
 
   if (claimHasNilClass(claim)) {
     const def = defaultClassName(world.classes.list());
@@ -148,6 +158,8 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
 function planNamedVolume(claim: V1PersistentVolumeClaim, volumeName: string, world: ClaimWorld): ClaimPlan {
   const volume = world.volumes.get(volumeName);
   if (!volume) return { action: 'pending' };
+  const busy = world.busy?.(volume);
+  if (busy) return waitForScrub(volume, busy);
   if (!volume.spec?.claimRef) {
     const reason = volumeMismatchReason(volume, claim);
     if (reason)
@@ -160,6 +172,14 @@ function planNamedVolume(claim: V1PersistentVolumeClaim, volumeName: string, wor
   }
   if (isVolumeBoundToClaim(volume, claim)) return { action: 'bind', volume, chosen: false };
   return pending('Warning', 'FailedBinding', `volume "${volumeName}" already bound to a different claim.`);
+}
+
+function waitForScrub(volume: V1PersistentVolume, why: string): ClaimPlan {
+  return pending(
+    'Normal',
+    'WaitForScrub',
+    `volume "${volume.metadata?.name ?? ''}" ${why}; it is bound once nothing scrubs it any more`,
+  );
 }
 
 function pending(

@@ -70,6 +70,8 @@ export interface BindingControllerOptions {
   explainIntervalMs?: number;
   /** Free volumes not to bind now, with the reason (an NFS server that does not answer). */
   blocked?: (volume: V1PersistentVolume) => string | undefined;
+  /** Volumes not to bind at all now, pre-bound ones too (a scrub may be running on them). */
+  busy?: (volume: V1PersistentVolume) => string | undefined;
 }
 
 const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => objectRef('PersistentVolumeClaim', 'v1', c);
@@ -205,10 +207,16 @@ export class BindingController {
     this.classes.on({ add: onClass, update: onClass, delete: onClass });
   }
 
-  /** A volume may be handed out again (its server answers now): Pending claims of its class look again. */
+  /**
+   * A volume may be handed out again (its server answers now, its scrub is
+   * over): the claim it names, or the Pending claims of its class, look again.
+   */
   volumeUnblocked(volumeName: string): void {
     const v = this.volumes.store.get(volumeName);
-    if (v && isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
+    if (!v) return;
+    const ref = v.spec?.claimRef;
+    if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
+    if (isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
   }
 
   private enqueuePendingClaims(storageClass: string): void {
@@ -267,6 +275,7 @@ export class BindingController {
       volumes: this.index,
       classes: this.classes.store,
       blocked: this.opts.blocked,
+      busy: this.opts.busy,
     });
     switch (plan.action) {
       case 'bind': {
@@ -447,6 +456,8 @@ export class BindingController {
   }
 
   private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
+    if (!namespace || !name) return undefined;
     try {
       return await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
     } catch (err) {

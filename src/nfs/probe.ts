@@ -8,7 +8,8 @@
 //   HostNotFound       the name does not resolve (ENOTFOUND, EAI_NONAME, EAI_AGAIN, ...)
 //   ConnectionRefused  nothing listens on the NFS port
 //   Unreachable        no route to the host or network (EHOSTUNREACH, ENETUNREACH, ...)
-//   Timeout            a step (resolving, connecting, one call) took longer than timeoutMs
+//   Timeout            a step (resolving, connecting, one call) took longer than timeoutMs,
+//                      or the whole probe longer than deadlineMs
 //   NotNfs             the first answer on the NFS port is not an ONC RPC reply (an
 //                      HTTP server, say, or a reply to another call), or an RPC server
 //                      without program 100003
@@ -18,7 +19,17 @@
 //                      only NFS versions outside 2 to 4
 //   ExportNotFound     MOUNT's export list was read and neither names the path nor an
 //                      ancestor of it
+//   Malformed          a hard limit was broken, at any step: the server sent more than the
+//                      probe's byte budget (all replies and anything else it sent, on all
+//                      connections together), or framed a reply with an empty or a 65th
+//                      fragment (see RecordReader)
 //   Reachable          NFS answers; and the export was found or could not be checked
+//
+// Besides each step's timeoutMs, the whole probe has one deadline (deadlineMs): when it
+// passes the probe closes its socket and says Timeout, whatever step it was in. Limits
+// and the deadline end the probe even in the best-effort export check, so a hostile
+// server costs at most budgetBytes of input, maxRecordBytes + 3 of buffer and
+// deadlineMs of time.
 //
 // The export check is best effort. NFSv4-only servers have no MOUNT protocol
 // and often no portmapper, so a refused, silent or confused portmapper, MOUNT
@@ -40,6 +51,7 @@ import {
   PROGRAM,
   RecordReader,
   RpcDecodeError,
+  RpcLimitError,
   type RpcReply,
   decodeExportList,
   decodeGetportResult,
@@ -58,6 +70,7 @@ export type ProbeReason =
   | 'HostNotFound'
   | 'NotNfs'
   | 'ProtocolError'
+  | 'Malformed'
   | 'Unreachable';
 
 export interface ProbeTarget {
@@ -74,6 +87,10 @@ export interface ProbeTarget {
 export interface ProbeOptions {
   /** The limit for each step: resolving, each connection, each call. */
   timeoutMs: number;
+  /** The limit for the whole probe; DEADLINE_STEPS × timeoutMs when absent. */
+  deadlineMs?: number;
+  /** Bytes the probe reads from the server, all connections together; EXCHANGE_BUDGET_BYTES when absent. */
+  budgetBytes?: number;
   /** Aborting stops the probe, closes its sockets and rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -94,10 +111,29 @@ export interface ProbeResult {
   latencyMs: number;
   /** Round trip of the first NFS NULL call, in milliseconds, once it answered. */
   rttMs?: number;
+  /** Bytes read from the server, all connections together (at most budgetBytes and one chunk). */
+  bytesReceived: number;
+  /** The most bytes a record reader of the probe held at once (at most MAX_REPLY_BYTES + 3). */
+  peakBufferedBytes: number;
 }
 
 /** Replies larger than this are refused (an export list of thousands of entries fits). */
 export const MAX_REPLY_BYTES = 1024 * 1024;
+
+/**
+ * What one probe reads at most, every connection and call together: room for
+ * an export list at the reply bound and three small replies, with slack;
+ * data after a reply, and replies nobody asked for, count too.
+ */
+export const EXCHANGE_BUDGET_BYTES = 4 * MAX_REPLY_BYTES;
+
+/**
+ * The default deadline of a whole probe, in step timeouts: resolving,
+ * connecting and the calls each take a fraction of a step on a working
+ * server; this leaves room for the two steps allowed to time out without
+ * failing the probe (v3 NULL, one step of the export check) and slack.
+ */
+export const DEADLINE_STEPS = 4;
 
 const NULL_PROC = 0;
 const KNOWN_NFS_VERSIONS = [2, 3, 4];
@@ -122,6 +158,65 @@ class Verdict extends Error {
   constructor(reason: ProbeReason, message: string) {
     super(message);
     this.reason = reason;
+  }
+}
+
+/**
+ * What one probe shares between its steps and connections: its signal, which
+ * aborts on the caller's abort, at the deadline, or when a limit is broken
+ * (its reason is then a Verdict), and the byte budget.
+ */
+class Exchange {
+  readonly timeoutMs: number;
+  readonly budgetBytes: number;
+  readonly signal: AbortSignal;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly outer: AbortSignal | undefined;
+  private readonly onOuterAbort = () => {
+    this.controller.abort((this.outer as AbortSignal).reason);
+  };
+  private received = 0;
+  private peakBuffered = 0;
+
+  constructor(timeoutMs: number, deadlineMs: number, budgetBytes: number, outer: AbortSignal | undefined) {
+    this.timeoutMs = timeoutMs;
+    this.budgetBytes = budgetBytes;
+    this.signal = this.controller.signal;
+    this.outer = outer;
+    // Listening on the caller's signal by hand, not with AbortSignal.any, so
+    // that nothing stays attached to a long-lived signal after the probe.
+    outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+    this.timer = setTimeout(() => {
+      this.breach(
+        'Timeout',
+        `the probe did not finish within ${String(deadlineMs)} ms, its overall deadline`,
+      );
+    }, deadlineMs);
+  }
+
+  /** Ends the probe with this reason; every connection closes its socket. */
+  breach(reason: ProbeReason, message: string): void {
+    this.controller.abort(new Verdict(reason, message));
+  }
+
+  /** Counts bytes read from the server; false once they exceed the budget. */
+  take(bytes: number): boolean {
+    this.received += bytes;
+    return this.received <= this.budgetBytes;
+  }
+
+  noteBuffered(bytes: number): void {
+    this.peakBuffered = Math.max(this.peakBuffered, bytes);
+  }
+
+  get stats(): { bytesReceived: number; peakBufferedBytes: number } {
+    return { bytesReceived: this.received, peakBufferedBytes: this.peakBuffered };
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this.onOuterAbort);
   }
 }
 
@@ -177,13 +272,19 @@ function formatEndpoint(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${String(port)}` : `${address}:${String(port)}`;
 }
 
-/** "a, b, c and 4 more" within about MAX_LIST_CHARS. */
+/** A string from the server as a condition message may show it: control and format characters as "?". */
+function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}]/gu, '?');
+}
+
+/** "a, b, c and 4 more" within about MAX_LIST_CHARS, each item printable. */
 function truncatedList(items: readonly string[]): string {
   if (items.length === 0) return '(none)';
   const shown: string[] = [];
   let length = 0;
-  for (const item of items) {
-    const piece = item.length > MAX_LIST_CHARS ? `${item.slice(0, MAX_LIST_CHARS - 1)}…` : item;
+  for (const raw of items) {
+    const piece =
+      raw.length > MAX_LIST_CHARS ? `${printable(raw.slice(0, MAX_LIST_CHARS - 1))}…` : printable(raw);
     if (shown.length > 0 && length + piece.length + 2 > MAX_LIST_CHARS) break;
     shown.push(piece);
     length += piece.length + 2;
@@ -267,27 +368,31 @@ async function resolveHost(
 
 /**
  * One TCP connection carrying RPC calls one at a time. The socket is closed
- * by close(), which every caller reaches through finally.
+ * by close(), which every caller reaches through finally, and at once when
+ * the exchange's signal aborts (deadline, broken limit, caller's abort).
  */
 class RpcConnection {
   readonly label: string;
   private readonly socket: Socket;
+  private readonly exchange: Exchange;
   private readonly reader = new RecordReader(MAX_REPLY_BYTES);
+  /** Replies received for calls sent; at most one, since calls go one at a time. */
   private readonly records: Buffer[] = [];
+  private outstanding = 0;
   private problem: StepFailure | undefined;
   private wake: (() => void) | undefined;
   private xid = Math.floor(Math.random() * 0x1_0000_0000);
+  private readonly onAbort = () => {
+    this.socket.destroy();
+  };
 
-  private constructor(socket: Socket, label: string) {
+  private constructor(socket: Socket, label: string, exchange: Exchange) {
     this.socket = socket;
     this.label = label;
+    this.exchange = exchange;
+    exchange.signal.addEventListener('abort', this.onAbort, { once: true });
     socket.on('data', (chunk: Buffer) => {
-      try {
-        this.records.push(...this.reader.push(chunk));
-      } catch (err) {
-        this.fail('malformed', `${label} answered with something that is not ONC RPC: ${errorText(err)}`);
-        socket.destroy();
-      }
+      this.receive(chunk);
       this.wake?.();
     });
     socket.on('error', (err) => {
@@ -305,18 +410,52 @@ class RpcConnection {
     });
   }
 
+  /** Takes a chunk from the socket: counted against the budget, then reassembled. */
+  private receive(chunk: Buffer): void {
+    if (this.problem || this.exchange.signal.aborted) return;
+    if (!this.exchange.take(chunk.length)) {
+      this.socket.destroy();
+      this.exchange.breach(
+        'Malformed',
+        `${this.label} sent more than ${String(this.exchange.budgetBytes)} bytes, the probe's budget for all replies`,
+      );
+      return;
+    }
+    let records: Buffer[];
+    try {
+      records = this.reader.push(chunk);
+    } catch (err) {
+      this.socket.destroy();
+      if (err instanceof RpcLimitError) {
+        this.exchange.breach('Malformed', `${this.label} broke ONC RPC record marking: ${err.message}`);
+      } else {
+        this.fail(
+          'malformed',
+          `${this.label} answered with something that is not ONC RPC: ${errorText(err)}`,
+        );
+      }
+      return;
+    } finally {
+      this.exchange.noteBuffered(this.reader.bufferedBytes);
+    }
+    for (const record of records) {
+      if (this.outstanding === 0) {
+        this.socket.destroy();
+        this.fail('malformed', `${this.label} sent a reply to no call`);
+        return;
+      }
+      this.outstanding--;
+      this.records.push(record);
+    }
+  }
+
   private fail(kind: FailureKind, message: string): void {
     this.problem ??= new StepFailure(kind, message);
     this.wake?.();
   }
 
-  static open(
-    address: string,
-    port: number,
-    label: string,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<RpcConnection> {
+  static open(address: string, port: number, label: string, exchange: Exchange): Promise<RpcConnection> {
+    const { timeoutMs, signal } = exchange;
     return new Promise<RpcConnection>((resolve, reject) => {
       const socket = createConnection({ host: address, port, noDelay: true });
       let done = false;
@@ -326,9 +465,9 @@ class RpcConnection {
         clearTimeout(timer);
         socket.off('connect', onConnect);
         socket.off('error', onError);
-        signal?.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         if (err === undefined) {
-          resolve(new RpcConnection(socket, label));
+          resolve(new RpcConnection(socket, label, exchange));
         } else {
           socket.destroy();
           reject(err);
@@ -344,31 +483,27 @@ class RpcConnection {
         settle(new StepFailure(kind, `could not connect to ${label}: ${why}`));
       };
       const onAbort = () => {
-        settle(abortReason(signal as AbortSignal));
+        settle(abortReason(signal));
       };
       const timer = setTimeout(() => {
         settle(new StepFailure('timeout', `could not connect to ${label} within ${String(timeoutMs)} ms`));
       }, timeoutMs);
       socket.once('connect', onConnect);
       socket.on('error', onError);
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   /** Sends one call and returns its reply; a reply that is not ONC RPC is a 'malformed' failure. */
-  async call(
-    prog: number,
-    vers: number,
-    proc: number,
-    args: Buffer | undefined,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<RpcReply> {
+  async call(prog: number, vers: number, proc: number, args?: Buffer): Promise<RpcReply> {
     this.xid = (this.xid + 1) >>> 0;
     const xid = this.xid;
-    if (!this.problem) this.socket.write(encodeRecord(encodeCall({ xid, prog, vers, proc, args })));
-    const record = await this.nextRecord(timeoutMs, signal);
+    if (!this.problem) {
+      this.outstanding++;
+      this.socket.write(encodeRecord(encodeCall({ xid, prog, vers, proc, args })));
+    }
+    const record = await this.nextRecord();
     let reply: RpcReply;
     try {
       reply = decodeReply(record);
@@ -388,7 +523,8 @@ class RpcConnection {
     return reply;
   }
 
-  private nextRecord(timeoutMs: number, signal: AbortSignal | undefined): Promise<Buffer> {
+  private nextRecord(): Promise<Buffer> {
+    const { timeoutMs, signal } = this.exchange;
     const ready = (): Buffer | StepFailure | undefined => this.records.shift() ?? this.problem;
     const now = ready();
     if (now instanceof StepFailure) return Promise.reject(now);
@@ -413,20 +549,17 @@ class RpcConnection {
   }
 
   close(): void {
+    this.exchange.signal.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
   }
 }
 
 /** The NFS versions the server answers NULL for, as the first version's reply and the next tell. */
-async function nfsVersions(
-  conn: RpcConnection,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): Promise<{ versions: number[]; rttMs: number }> {
+async function nfsVersions(conn: RpcConnection): Promise<{ versions: number[]; rttMs: number }> {
   const sent = performance.now();
   let first: RpcReply;
   try {
-    first = await conn.call(PROGRAM.nfs, 4, NULL_PROC, undefined, timeoutMs, signal);
+    first = await conn.call(PROGRAM.nfs, 4, NULL_PROC);
   } catch (err) {
     if (err instanceof StepFailure && err.kind === 'malformed') throw new Verdict('NotNfs', err.message);
     throw err;
@@ -438,8 +571,9 @@ async function nfsVersions(
     // v4 answered, so NFS is there; v3 only adds to the list, and its failing takes nothing away.
     let second: RpcReply;
     try {
-      second = await conn.call(PROGRAM.nfs, 3, NULL_PROC, undefined, timeoutMs, signal);
+      second = await conn.call(PROGRAM.nfs, 3, NULL_PROC);
     } catch (err) {
+      // A Verdict (deadline, broken limit) or the caller's abort still ends the probe.
       if (err instanceof StepFailure) return { versions: [4], rttMs };
       throw err;
     }
@@ -471,27 +605,31 @@ async function nfsVersions(
 
 type ExportCheck = { checked: true; dirs: string[] } | { checked: false; why: string };
 
-/** Reads MOUNT v3's export list through the portmapper, or says why it could not. */
+/**
+ * Reads MOUNT v3's export list through the portmapper, or says why it could
+ * not. Best effort, except that the exchange's abort (deadline, broken limit,
+ * caller) still ends the probe.
+ */
 async function readExports(
   address: string,
   label: (port: number) => string,
   portmapperPort: number,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
+  exchange: Exchange,
 ): Promise<ExportCheck> {
+  const { signal } = exchange;
   let mountPort: number;
   let conn: RpcConnection | undefined;
   const pmLabel = `portmapper at ${label(portmapperPort)}`;
   try {
-    conn = await RpcConnection.open(address, portmapperPort, pmLabel, timeoutMs, signal);
+    conn = await RpcConnection.open(address, portmapperPort, pmLabel, exchange);
     const args = encodeGetportArgs({ prog: PROGRAM.mount, vers: 3, prot: IPPROTO_TCP });
-    const reply = await conn.call(PROGRAM.portmapper, 2, PMAPPROC_GETPORT, args, timeoutMs, signal);
+    const reply = await conn.call(PROGRAM.portmapper, 2, PMAPPROC_GETPORT, args);
     if (reply.status !== 'accepted' || reply.acceptStat !== 'SUCCESS') {
       return { checked: false, why: `the ${pmLabel} answered GETPORT with ${describeReply(reply)}` };
     }
     mountPort = decodeGetportResult(reply.results);
   } catch (err) {
-    if (signal?.aborted) throw err;
+    if (signal.aborted) throw err;
     if (err instanceof StepFailure && err.kind === 'refused') {
       return { checked: false, why: `no portmapper on ${label(portmapperPort)}: connection refused` };
     }
@@ -505,14 +643,14 @@ async function readExports(
   conn = undefined;
   const mountLabel = `MOUNT at ${label(mountPort)}`;
   try {
-    conn = await RpcConnection.open(address, mountPort, mountLabel, timeoutMs, signal);
-    const reply = await conn.call(PROGRAM.mount, 3, MOUNTPROC3_EXPORT, undefined, timeoutMs, signal);
+    conn = await RpcConnection.open(address, mountPort, mountLabel, exchange);
+    const reply = await conn.call(PROGRAM.mount, 3, MOUNTPROC3_EXPORT);
     if (reply.status !== 'accepted' || reply.acceptStat !== 'SUCCESS') {
       return { checked: false, why: `${mountLabel} answered EXPORT with ${describeReply(reply)}` };
     }
     return { checked: true, dirs: decodeExportList(reply.results).map((e) => e.dir) };
   } catch (err) {
-    if (signal?.aborted) throw err;
+    if (signal.aborted) throw err;
     if (err instanceof RpcDecodeError)
       return { checked: false, why: `${mountLabel} sent a bad export list: ${err.message}` };
     return { checked: false, why: errorText(err) };
@@ -530,29 +668,62 @@ const FAILURE_REASONS: Record<FailureKind, ProbeReason> = {
   notfound: 'HostNotFound',
 };
 
+type Outcome = Omit<ProbeResult, 'latencyMs' | 'reachable' | 'bytesReceived' | 'peakBufferedBytes'>;
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive number, not ${String(value)}`);
+  }
+  return value;
+}
+
 /** Probes one server and export; see the top of this file for how the reason is chosen. */
 export async function probeServer(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
-  const { timeoutMs, signal } = options;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new RangeError(`timeoutMs must be a positive number, not ${String(timeoutMs)}`);
-  }
+  const { signal } = options;
+  const timeoutMs = positive('timeoutMs', options.timeoutMs);
+  const deadlineMs = positive('deadlineMs', options.deadlineMs ?? DEADLINE_STEPS * timeoutMs);
+  const budgetBytes = positive('budgetBytes', options.budgetBytes ?? EXCHANGE_BUDGET_BYTES);
   signal?.throwIfAborted();
   const started = performance.now();
+  const exchange = new Exchange(timeoutMs, deadlineMs, budgetBytes, signal);
+  // What is known so far, for a result that a deadline or a broken limit cuts short.
+  const known: { address?: string } = {};
+  const finish = (outcome: Outcome): ProbeResult => ({
+    reachable: outcome.reason === 'Reachable',
+    ...outcome,
+    latencyMs: Math.round(performance.now() - started),
+    ...exchange.stats,
+  });
+  try {
+    return finish(await probeSteps(target, exchange, known));
+  } catch (err) {
+    if (signal?.aborted) throw abortReason(signal);
+    const verdict = exchange.signal.aborted ? abortReason(exchange.signal) : err;
+    if (!(verdict instanceof Verdict)) throw err;
+    return finish({ reason: verdict.reason, message: verdict.message, ...known, exportChecked: false });
+  } finally {
+    exchange.dispose();
+  }
+}
+
+/** The steps of a probe; a Verdict thrown, or the exchange's abort, ends it early. */
+async function probeSteps(
+  target: ProbeTarget,
+  exchange: Exchange,
+  known: { address?: string },
+): Promise<Outcome> {
+  const { timeoutMs, signal } = exchange;
   const nfsPort = target.nfsPort ?? 2049;
   const portmapperPort = target.portmapperPort ?? 111;
-  const finish = (result: Omit<ProbeResult, 'latencyMs' | 'reachable'>): ProbeResult => ({
-    reachable: result.reason === 'Reachable',
-    ...result,
-    latencyMs: Math.round(performance.now() - started),
-  });
 
   let address: string;
   try {
     address = await resolveHost(target.server, timeoutMs, signal);
   } catch (err) {
-    if (signal?.aborted || !(err instanceof StepFailure)) throw err;
-    return finish({ reason: FAILURE_REASONS[err.kind], message: err.message, exportChecked: false });
+    if (signal.aborted || !(err instanceof StepFailure)) throw err;
+    return { reason: FAILURE_REASONS[err.kind], message: err.message, exportChecked: false };
   }
+  known.address = address;
   const named = isIP(target.server.replace(/^\[(.*)\]$/, '$1')) === 0;
   const label = (port: number) =>
     named ? `${target.server}:${String(port)} (${address})` : formatEndpoint(address, port);
@@ -560,19 +731,14 @@ export async function probeServer(target: ProbeTarget, options: ProbeOptions): P
   let found: { versions: number[]; rttMs: number };
   let conn: RpcConnection | undefined;
   try {
-    conn = await RpcConnection.open(address, nfsPort, label(nfsPort), timeoutMs, signal);
-    found = await nfsVersions(conn, timeoutMs, signal);
+    conn = await RpcConnection.open(address, nfsPort, label(nfsPort), exchange);
+    found = await nfsVersions(conn);
   } catch (err) {
-    if (signal?.aborted) throw err;
+    if (signal.aborted) throw err;
     if (err instanceof Verdict)
-      return finish({ reason: err.reason, message: err.message, address, exportChecked: false });
+      return { reason: err.reason, message: err.message, address, exportChecked: false };
     if (err instanceof StepFailure) {
-      return finish({
-        reason: FAILURE_REASONS[err.kind],
-        message: err.message,
-        address,
-        exportChecked: false,
-      });
+      return { reason: FAILURE_REASONS[err.kind], message: err.message, address, exportChecked: false };
     }
     throw err;
   } finally {
@@ -581,38 +747,40 @@ export async function probeServer(target: ProbeTarget, options: ProbeOptions): P
 
   const { versions, rttMs } = found;
   const answers = `${label(nfsPort)} answers NFS version${versions.length > 1 ? 's' : ''} ${versions.join(', ')}`;
-  const check = await readExports(address, label, portmapperPort, timeoutMs, signal);
+  const check = await readExports(address, label, portmapperPort, exchange);
   if (!check.checked) {
-    return finish({
+    return {
       reason: 'Reachable',
       message: `${answers}; the export ${target.path} could not be checked: ${check.why}`,
       address,
       nfsVersions: versions,
       exportChecked: false,
       rttMs,
-    });
+    };
   }
   const covering =
     check.dirs.find((dir) => normalisePath(dir) === normalisePath(target.path)) ??
     check.dirs.find((dir) => pathIsExported(target.path, dir));
   if (covering === undefined) {
-    return finish({
+    return {
       reason: 'ExportNotFound',
       message: `${answers}, but ${target.path} is not exported; exports: ${truncatedList(check.dirs)}`,
       address,
       nfsVersions: versions,
       exportChecked: true,
       rttMs,
-    });
+    };
   }
   const where =
-    normalisePath(covering) === normalisePath(target.path) ? 'is exported' : `is below export ${covering}`;
-  return finish({
+    normalisePath(covering) === normalisePath(target.path)
+      ? 'is exported'
+      : `is below export ${printable(covering)}`;
+  return {
     reason: 'Reachable',
     message: `${answers}; ${target.path} ${where}`,
     address,
     nfsVersions: versions,
     exportChecked: true,
     rttMs,
-  });
+  };
 }

@@ -35,6 +35,11 @@ export const MAX_AUTH_BYTES = 400;
 
 /** The default bound on one reassembled record. */
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+/**
+ * The default bound on fragments in one record. Servers send a reply as one
+ * fragment; the bound only needs room for senders that split large replies.
+ */
+export const DEFAULT_MAX_FRAGMENTS = 64;
 
 const LAST_FRAGMENT = 0x8000_0000;
 const MAX_FRAGMENT = 0x7fff_ffff;
@@ -42,6 +47,15 @@ const MAX_FRAGMENT = 0x7fff_ffff;
 /** Input that is not what the protocol says it should be. */
 export class RpcDecodeError extends Error {
   override name = 'RpcDecodeError';
+}
+
+/**
+ * Record marking that is well formed but breaks a limit no honest sender
+ * reaches (empty fragments, too many fragments): a sign of a hostile or broken
+ * peer rather than of another protocol on the port.
+ */
+export class RpcLimitError extends RpcDecodeError {
+  override name = 'RpcLimitError';
 }
 
 // --- XDR (RFC 4506) ----------------------------------------------------------
@@ -173,54 +187,148 @@ export function encodeRecord(message: Uint8Array, maxFragment = MAX_FRAGMENT): B
 }
 
 /**
- * Reassembles records from a byte stream that arrives in arbitrary chunks.
- * A record larger than maxRecordBytes is refused as soon as a fragment
- * header announces it, before its bytes are buffered; after an error the
- * stream is unusable (push keeps throwing it).
+ * Reassembles records from a byte stream that arrives in arbitrary chunks,
+ * within hard limits, so that a hostile sender costs bounded memory and work:
+ *
+ * - a record holds at most maxRecordBytes, refused as soon as a fragment
+ *   header announces more (before any of it is buffered);
+ * - a record has at most maxFragments fragments;
+ * - a zero-length fragment is refused unless it is the last one of a record
+ *   that has bytes (an empty non-final fragment carries nothing, and no RPC
+ *   message is empty); otherwise a stream of zeros would be all headers.
+ *
+ * Each byte is copied once into its fragment, and once more into the record
+ * only when the record has several fragments; nothing is copied per chunk.
+ * What it holds (bufferedBytes) never exceeds maxRecordBytes + 3: the
+ * fragments of the current record, the one being received (allocated when its
+ * header is complete, at most what the bound leaves) and up to 3 header bytes.
+ * After an error it stays failed: push throws that error again.
  */
 export class RecordReader {
-  private readonly maxRecordBytes: number;
-  private pending: Buffer = Buffer.alloc(0);
+  readonly maxRecordBytes: number;
+  readonly maxFragments: number;
+  private readonly header = Buffer.alloc(4);
+  private headerHave = 0;
+  /** The fragment being received, once its header was read. */
+  private body: Buffer | undefined;
+  private bodyHave = 0;
+  private bodyLast = false;
+  /** Complete fragments of the current record. */
   private fragments: Buffer[] = [];
   private recordBytes = 0;
+  private copied = 0;
   private failed: RpcDecodeError | undefined;
 
-  constructor(maxRecordBytes = DEFAULT_MAX_RECORD_BYTES) {
+  constructor(maxRecordBytes = DEFAULT_MAX_RECORD_BYTES, maxFragments = DEFAULT_MAX_FRAGMENTS) {
+    for (const [name, value] of [
+      ['maxRecordBytes', maxRecordBytes],
+      ['maxFragments', maxFragments],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1 || value > MAX_FRAGMENT) {
+        throw new RangeError(`${name} must be 1 to ${String(MAX_FRAGMENT)}, not ${String(value)}`);
+      }
+    }
     this.maxRecordBytes = maxRecordBytes;
+    this.maxFragments = maxFragments;
   }
 
   /** True while part of a record has been received and the rest has not. */
   get midRecord(): boolean {
-    return this.pending.length > 0 || this.fragments.length > 0;
+    return this.headerHave > 0 || this.body !== undefined || this.fragments.length > 0;
+  }
+
+  /** Bytes held for the record in progress; at most maxRecordBytes + 3. */
+  get bufferedBytes(): number {
+    return this.headerHave + (this.body?.length ?? 0) + this.recordBytes;
+  }
+
+  /** Bytes copied so far, all records together: linear in the bytes pushed, never per chunk. */
+  get copiedBytes(): number {
+    return this.copied;
+  }
+
+  /** The error that ended the stream, if one did. */
+  get error(): RpcDecodeError | undefined {
+    return this.failed;
   }
 
   /** Adds bytes from the stream and returns the records they complete, in order. */
   push(chunk: Uint8Array): Buffer[] {
     if (this.failed) throw this.failed;
-    this.pending = this.pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.pending, chunk]);
     const records: Buffer[] = [];
-    // Each turn consumes a 4-byte header at least, so the loop ends.
-    while (this.pending.length >= 4) {
-      const header = this.pending.readUInt32BE(0);
-      const last = (header & LAST_FRAGMENT) !== 0;
-      const length = header & MAX_FRAGMENT;
-      if (this.recordBytes + length > this.maxRecordBytes) {
-        this.failed = new RpcDecodeError(
-          `record of more than ${String(this.maxRecordBytes)} bytes (fragment header 0x${header.toString(16).padStart(8, '0')} announces ${String(length)})`,
-        );
-        throw this.failed;
+    let at = 0;
+    // Each turn takes at least one byte of the chunk, or ends a fragment that
+    // has all its bytes (at most one such turn per header), so the loop ends.
+    while (at < chunk.length || (this.body !== undefined && this.bodyHave === this.body.length)) {
+      if (this.body === undefined) {
+        const n = Math.min(4 - this.headerHave, chunk.length - at);
+        this.header.set(chunk.subarray(at, at + n), this.headerHave);
+        this.headerHave += n;
+        this.copied += n;
+        at += n;
+        if (this.headerHave < 4) break;
+        this.headerHave = 0;
+        this.startFragment(this.header.readUInt32BE(0));
+        continue;
       }
-      if (this.pending.length < 4 + length) break;
-      this.fragments.push(this.pending.subarray(4, 4 + length));
-      this.recordBytes += length;
-      this.pending = this.pending.subarray(4 + length);
-      if (last) {
-        records.push(Buffer.concat(this.fragments));
-        this.fragments = [];
-        this.recordBytes = 0;
-      }
+      const n = Math.min(this.body.length - this.bodyHave, chunk.length - at);
+      this.body.set(chunk.subarray(at, at + n), this.bodyHave);
+      this.bodyHave += n;
+      this.copied += n;
+      at += n;
+      if (this.bodyHave < this.body.length) break;
+      const record = this.endFragment();
+      if (record) records.push(record);
     }
     return records;
+  }
+
+  private fail(message: string, limit = false): never {
+    this.failed = limit ? new RpcLimitError(message) : new RpcDecodeError(message);
+    this.fragments = [];
+    this.body = undefined;
+    this.recordBytes = 0;
+    throw this.failed;
+  }
+
+  private startFragment(header: number): void {
+    const last = (header & LAST_FRAGMENT) !== 0;
+    const length = header & MAX_FRAGMENT;
+    const hex = `0x${header.toString(16).padStart(8, '0')}`;
+    if (this.recordBytes + length > this.maxRecordBytes) {
+      this.fail(
+        `record of more than ${String(this.maxRecordBytes)} bytes (fragment header ${hex} announces ${String(length)})`,
+      );
+    }
+    if (this.fragments.length + 1 > this.maxFragments) {
+      this.fail(`record of more than ${String(this.maxFragments)} fragments`, true);
+    }
+    if (length === 0 && !last) {
+      this.fail(`empty fragment that is not the last (fragment header ${hex})`, true);
+    }
+    if (length === 0 && this.recordBytes === 0) {
+      this.fail(`empty record (fragment header ${hex})`, true);
+    }
+    // Unsafe (pooled for small sizes) is fine: a fragment is only handed on
+    // once every byte of it has been written from the stream.
+    this.body = Buffer.allocUnsafe(length);
+    this.bodyHave = 0;
+    this.bodyLast = last;
+  }
+
+  /** Files the complete fragment; returns the record when it was the last. */
+  private endFragment(): Buffer | undefined {
+    const body = this.body as Buffer;
+    this.body = undefined;
+    if (body.length > 0) this.fragments.push(body);
+    this.recordBytes += body.length;
+    if (!this.bodyLast) return undefined;
+    const parts = this.fragments;
+    const record = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.recordBytes);
+    if (parts.length > 1) this.copied += this.recordBytes;
+    this.fragments = [];
+    this.recordBytes = 0;
+    return record;
   }
 }
 

@@ -6,9 +6,10 @@
 // Users' data first: a Job is started, and its result acted on, only after
 // live reads (not the cache) confirm the volume is still Released for the same
 // claim UID, that no claim with that UID exists and that no running pod uses
-// the claim; the result counts only from the Job of this very release (its
-// name is derived from the volume and claim UID, and its annotations and owner
-// reference must name the same volume UID and claim UID).
+// the claim. The result counts only from the Job this operator created for this
+// very release, known by the UID recorded on the volume, and only when its pods
+// prove the scrub ran (trust.ts). A Job that no longer belongs to the volume's
+// current release is deleted at once, with its pods, even mid-scrub.
 import {
   type BatchV1Api,
   type CoreV1Api,
@@ -19,7 +20,7 @@ import {
 } from '@kubernetes/client-node';
 
 import { annBoundByController } from '../binding/annotations.ts';
-import { apiMessage, isConflict, isNotFound } from '../runtime/api-errors.ts';
+import { apiMessage, apiStatus, isConflict, isNotFound } from '../runtime/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -37,15 +38,21 @@ import {
   retryDelayMs,
 } from './decide.ts';
 import {
-  annClaimUid,
   annVolumeName,
-  annVolumeUid,
   isRecyclable,
   managedByLabel,
   recyclerJob,
   recyclerJobName,
   type RecyclerJobOptions,
 } from './job.ts';
+import {
+  annScrubJob,
+  isRecordedJob,
+  jobLeftRelease,
+  recordNamesJob,
+  scrubJobRecordValue,
+  verifyScrub,
+} from './trust.ts';
 
 export interface ReclaimMetrics {
   queueObserver(name: string): WorkQueueObserver;
@@ -133,6 +140,10 @@ export class ReclaimController {
       labelSelector,
       list: () => batch.listNamespacedJob({ namespace, labelSelector }),
       model: 'V1Job',
+      indexers: {
+        byVolume: (j) =>
+          j.metadata?.annotations?.[annVolumeName] ? [j.metadata.annotations[annVolumeName]] : [],
+      },
       resyncPeriodMs: opts.resyncPeriodMs,
       log,
     });
@@ -146,8 +157,10 @@ export class ReclaimController {
       reconcileObserver: opts.metrics?.reconcileObserver(reclaimControllerName),
     });
     const onVolume = (v: V1PersistentVolume) => {
-      if (interesting(v)) this.controller.enqueue(v.metadata?.name ?? '');
-      else this.lastWait.delete(v.metadata?.name ?? '');
+      const name = v.metadata?.name ?? '';
+      // A volume with a scrub Job is looked at whatever its phase: the Job may have to stop.
+      if (interesting(v) || this.jobsOf(name).length > 0) this.controller.enqueue(name);
+      if (!interesting(v)) this.lastWait.delete(name);
     };
     opts.volumes.on({
       add: onVolume,
@@ -155,6 +168,10 @@ export class ReclaimController {
         onVolume(v);
       },
       resync: onVolume,
+      delete: (v) => {
+        this.lastWait.delete(v.metadata?.name ?? '');
+        if (this.jobsOf(v.metadata?.name ?? '').length > 0) this.controller.enqueue(v.metadata?.name ?? '');
+      },
     });
     const onJob = (j: V1Job) => {
       const volume = j.metadata?.annotations?.[annVolumeName];
@@ -191,11 +208,23 @@ export class ReclaimController {
     await this.jobs.stop();
   }
 
-  /** Whether a scrub Job of this operator is running for the volume. */
+  /**
+   * The scrub Job that may be running on the volume now, if any: one not
+   * finished, or being deleted (its pod may still be at work). Look-alikes
+   * count too, until they are deleted: a volume is held back from binding
+   * while anything may be scrubbing it.
+   */
+  scrubbingJob(volumeName: string): string | undefined {
+    const job = this.jobsOf(volumeName).find(isRunning);
+    return job ? `${this.opts.namespace}/${job.metadata?.name ?? ''}` : undefined;
+  }
+
   isScrubbing(volumeName: string): boolean {
-    return this.jobs.store
-      .list()
-      .some((j) => j.metadata?.annotations?.[annVolumeName] === volumeName && isRunning(j));
+    return this.scrubbingJob(volumeName) !== undefined;
+  }
+
+  private jobsOf(volumeName: string): V1Job[] {
+    return this.jobs.store.byIndex('byVolume', volumeName);
   }
 
   /** Jobs of this operator that have not finished, for the in-flight gauge. */
@@ -205,6 +234,7 @@ export class ReclaimController {
 
   private async sync(name: string): Promise<ReconcileResult> {
     const cached = this.opts.volumes.store.get(name);
+    await this.deleteStrayJobs(name, cached);
     if (!cached || !interesting(cached)) return undefined;
     // A first opinion from the cache alone, with the most hopeful facts: most
     // Released volumes (Retain) need nothing, and need no API reads to know it.
@@ -252,6 +282,17 @@ export class ReclaimController {
       }
       case 'startJob':
         return this.startJob(volume, plan.operation, plan.resetFailures);
+      case 'replaceJob': {
+        const job = await this.readJob(this.jobName(volume));
+        if (job) await this.deleteJobNow(job);
+        this.event(volume, plan.event);
+        log.warn('deleted a scrub Job this operator did not record', {
+          volume: name,
+          job: job?.metadata?.name,
+        });
+        // Its deletion (pods first) is seen on the watch and brings the volume back.
+        return { requeueAfterMs: 2_000 };
+      }
       case 'finish':
         return this.finish(volume, plan.operation, plan.event);
       case 'fail':
@@ -286,43 +327,55 @@ export class ReclaimController {
     return job ? this.jobState(volume, job) : { state: 'absent' };
   }
 
-  /** The Job of this release as the API has it now, with the failed pod's own message. */
+  /**
+   * The Job of this release as the API has it now: trusted only if it is the
+   * one recorded on the volume, and its success only if its pods prove it.
+   */
   private async jobStateLive(volume: V1PersistentVolume): Promise<JobState> {
-    let job: V1Job;
-    try {
-      job = await this.opts.batch.readNamespacedJob({
-        name: this.jobName(volume),
-        namespace: this.opts.namespace,
-      });
-    } catch (err) {
-      if (isNotFound(err)) return { state: 'absent' };
-      throw err;
-    }
+    const job = await this.readJob(this.jobName(volume));
+    if (!job) return { state: 'absent' };
     const state = this.jobState(volume, job);
     if (state.state === 'running' && !hasPod(job)) {
       const blocked = await this.podRefusal(job);
       return blocked ? { state: 'running', blocked } : { state: 'running', noPodYet: true };
+    }
+    if (state.state === 'succeeded') {
+      const verdict = verifyScrub(job, await this.podsOf(job));
+      if (!verdict.ok)
+        return { state: 'failed', message: `the scrub's success could not be verified: ${verdict.why}` };
+      return state;
     }
     if (state.state !== 'failed') return state;
     const podMessage = await this.failedPodMessage(job);
     return podMessage ? { state: 'failed', message: podMessage } : state;
   }
 
-  /** Trusts a Job only if it names this very volume UID and released claim UID. */
+  private async readJob(name: string): Promise<V1Job | undefined> {
+    try {
+      return await this.opts.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async podsOf(job: V1Job): Promise<V1Pod[]> {
+    const pods = await this.opts.core.listNamespacedPod({
+      namespace: this.opts.namespace,
+      labelSelector: `batch.kubernetes.io/controller-uid=${job.metadata?.uid ?? ''}`,
+    });
+    return pods.items;
+  }
+
+  /** Trusts a Job only if its UID is the one recorded on the volume for this release. */
   private jobState(volume: V1PersistentVolume, job: V1Job): JobState {
-    const a = job.metadata?.annotations ?? {};
-    const volumeUid = volume.metadata?.uid;
-    const claimUid = volume.spec?.claimRef?.uid;
-    const owned = (job.metadata?.ownerReferences ?? []).some(
-      (o) => o.kind === 'PersistentVolume' && o.uid === volumeUid,
-    );
-    if (a[annVolumeUid] !== volumeUid || a[annClaimUid] !== claimUid || !owned) {
+    if (!isRecordedJob(volume, job)) {
       return {
-        state: 'foreign',
+        state: 'unrecorded',
         message:
-          `Job ${this.opts.namespace}/${job.metadata?.name ?? ''} has the name of this volume's recycler but ` +
-          `belongs to another volume or release (volume uid ${a[annVolumeUid] ?? 'none'}, claim uid ` +
-          `${a[annClaimUid] ?? 'none'}); it is ignored. Delete it to let the reclaim go on`,
+          `Job ${this.opts.namespace}/${job.metadata?.name ?? ''} has the name of this release's scrub Job but is ` +
+          'not the one this operator recorded on the volume (a look-alike, or left by a restart before it was ' +
+          'recorded); deleting it and its pods, and starting a scrub of its own',
       };
     }
     if (jobCondition(job, 'Complete').status) return { state: 'succeeded' };
@@ -356,22 +409,23 @@ export class ReclaimController {
     return latest?.message ? latest.message.slice(0, 600) : undefined;
   }
 
+  /** The failed pod's own words (only from pods the Job controls, and cut short: they are the pod's to write). */
   private async failedPodMessage(job: V1Job): Promise<string | undefined> {
     const uid = job.metadata?.uid;
     if (!uid) return undefined;
-    const pods = await this.opts.core.listNamespacedPod({
-      namespace: this.opts.namespace,
-      labelSelector: `batch.kubernetes.io/controller-uid=${uid}`,
-    });
-    for (const pod of pods.items) {
+    const pods = (await this.podsOf(job)).filter((p) =>
+      p.metadata?.ownerReferences?.some((o) => o.controller === true && o.uid === uid),
+    );
+    for (const pod of pods) {
       for (const s of pod.status?.containerStatuses ?? []) {
         const t = s.state?.terminated;
         if (t && t.exitCode !== 0) {
-          return `${t.message?.trim() || t.reason || 'scrub failed'} (exit code ${String(t.exitCode)})`;
+          const words = (t.message?.trim() || t.reason || 'scrub failed').slice(0, 400);
+          return `${words} (exit code ${String(t.exitCode)})`;
         }
       }
       const w = pod.status?.containerStatuses?.[0]?.state?.waiting;
-      if (w?.reason) return `${w.reason}: ${w.message ?? ''}`.trim();
+      if (w?.reason) return `${w.reason}: ${w.message ?? ''}`.trim().slice(0, 400);
     }
     return undefined;
   }
@@ -386,6 +440,8 @@ export class ReclaimController {
   }
 
   private async claimExists(namespace: string, name: string, uid: string): Promise<boolean> {
+    // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
+    if (!namespace || !name) return false;
     try {
       const c = await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
       return c.metadata?.uid === uid;
@@ -401,6 +457,7 @@ export class ReclaimController {
    * name is bound to another volume (then the pod uses that one).
    */
   private async podsUsing(namespace: string, claimName: string, uid: string | undefined): Promise<string[]> {
+    if (!namespace || !claimName) return [];
     const pods = await this.opts.core.listNamespacedPod({ namespace });
     const users = pods.items.filter(
       (p: V1Pod) =>
@@ -434,13 +491,15 @@ export class ReclaimController {
       });
     }
     const job = recyclerJob(current, { ...this.opts.job, namespace: this.opts.namespace, operation });
+    let created: V1Job;
     try {
-      await this.opts.batch.createNamespacedJob({ namespace: this.opts.namespace, body: job });
+      created = await this.opts.batch.createNamespacedJob({ namespace: this.opts.namespace, body: job });
     } catch (err) {
-      // Created by an earlier run of ours (or someone else): the next sync judges it.
-      if ((err as { code?: number }).code === 409) return { requeueAfterMs: 1000 };
+      // A Job of that name exists: the next sync judges it (and replaces it unless it is recorded).
+      if (apiStatus(err) === 409) return { requeueAfterMs: 1000 };
       throw err;
     }
+    if (!(await this.recordJob(current, created))) return { requeueAfterMs: 1000 };
     this.opts.metrics?.reclaimStarted(operation, policyOf(volume));
     this.opts.log.info('started scrub Job', {
       volume: volume.metadata?.name,
@@ -454,6 +513,86 @@ export class ReclaimController {
       note: `scrubbing the volume with Job ${this.opts.namespace}/${job.metadata?.name ?? ''} before ${operation === 'recycle' ? 'making it Available again' : 'deleting it'}`,
     });
     return undefined;
+  }
+
+  /**
+   * Writes the created Job's UID onto the volume, the only proof later that the
+   * Job is ours. If the volume left this release meanwhile, the Job is deleted
+   * instead. Returns whether the record was written.
+   */
+  private async recordJob(volume: V1PersistentVolume, job: V1Job): Promise<boolean> {
+    const record = scrubJobRecordValue({
+      claimUid: volume.spec?.claimRef?.uid ?? '',
+      jobName: job.metadata?.name ?? '',
+      jobUid: job.metadata?.uid ?? '',
+    });
+    let current = volume;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (jobLeftRelease(current, job) !== undefined) break;
+      try {
+        await this.replaceVolume({
+          ...current,
+          metadata: {
+            ...current.metadata,
+            annotations: { ...current.metadata?.annotations, [annScrubJob]: record },
+          },
+        });
+        return true;
+      } catch (err) {
+        if (!isConflict(err)) {
+          await this.deleteJobNow(job);
+          throw err;
+        }
+        const fresh = await this.readVolume(volume.metadata?.name ?? '');
+        if (!fresh) break;
+        current = fresh;
+      }
+    }
+    await this.deleteJobNow(job);
+    return false;
+  }
+
+  /**
+   * Deletes the scrub Jobs of the volume that no longer belong to its current
+   * release, at once and with their pods (foreground), so nothing keeps
+   * deleting data on a volume that was cleared for reuse, re-bound, set to
+   * Retain or deleted. Decided from the caches: a cached volume that left the
+   * release did leave it, and deleting a Job that should have run costs only a
+   * new scrub. A running Job's end is said in an event.
+   */
+  private async deleteStrayJobs(name: string, volume: V1PersistentVolume | undefined): Promise<void> {
+    for (const job of this.jobsOf(name)) {
+      if (job.metadata?.deletionTimestamp) continue;
+      const why = jobLeftRelease(volume, job);
+      if (why === undefined) continue;
+      const running = isRunning(job);
+      await this.deleteJobNow(job);
+      if (!running || !volume) continue;
+      const jobName = `${this.opts.namespace}/${job.metadata?.name ?? ''}`;
+      this.opts.log.warn("deleted a running Job that no longer belongs to the volume's release", {
+        volume: name,
+        job: jobName,
+        why,
+      });
+      this.event(
+        volume,
+        recordNamesJob(volume, job)
+          ? {
+              type: 'Warning',
+              reason: 'ScrubCancelled',
+              note:
+                `deleted the running scrub Job ${jobName} and its pod because ${why}; the scrub was cut short, ` +
+                'so part of the released data may be gone and part left. No claim is bound while the pod stops',
+            }
+          : {
+              type: 'Warning',
+              reason: 'ReclaimJobMismatch',
+              note:
+                `deleted Job ${jobName} and its pods: it claims to scrub this volume but this operator did not ` +
+                `create it for the volume's release (${why})`,
+            },
+      );
+    }
   }
 
   private async finish(
@@ -496,6 +635,7 @@ export class ReclaimController {
     if (plan.failures !== undefined) annotations[annReclaimFailures] = failuresValue(uid, plan.failures, now);
     // Out of retries: an administrator's request is answered (with this failure), not repeated.
     if (!plan.retry) Reflect.deleteProperty(annotations, annReclaimRequest);
+    if (plan.deleteJob) Reflect.deleteProperty(annotations, annScrubJob);
     if (JSON.stringify(annotations) !== JSON.stringify(volume.metadata?.annotations ?? {})) {
       current = await this.replaceVolume({
         ...volume,
@@ -554,6 +694,7 @@ export class ReclaimController {
           annReclaimRequest,
           annReclaimFailures,
           annBoundByController,
+          annScrubJob,
         ]),
       },
       spec: { ...volume.spec, claimRef: undefined },
@@ -577,6 +718,21 @@ export class ReclaimController {
     const job = this.jobs.store.get(`${this.opts.namespace}/${name}`);
     const created = job?.metadata?.creationTimestamp;
     return created ? (Date.now() - new Date(created).getTime()) / 1000 : undefined;
+  }
+
+  /** Deletes this very Job (by UID) and waits for nothing; its pods go before it does (foreground). */
+  private async deleteJobNow(job: V1Job): Promise<void> {
+    try {
+      await this.opts.batch.deleteNamespacedJob({
+        name: job.metadata?.name ?? '',
+        namespace: this.opts.namespace,
+        propagationPolicy: 'Foreground',
+        body: { preconditions: { uid: job.metadata?.uid } },
+      });
+    } catch (err) {
+      // Gone already, or a newer Job of that name (precondition failed): nothing of this one is left to stop.
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
   }
 
   private async deleteJob(name: string): Promise<void> {

@@ -28,8 +28,11 @@ export type JobState =
   | { state: 'running'; blocked?: string; noPodYet?: boolean }
   | { state: 'succeeded' }
   | { state: 'failed'; message: string }
-  /** A Job with our name whose annotations name another volume or release: never trusted. */
-  | { state: 'foreign'; message: string };
+  /**
+   * A Job with this release's name that is not the one recorded on the volume
+   * (a look-alike, or ours from before a crash): never trusted, replaced.
+   */
+  | { state: 'unrecorded'; message: string };
 
 /** How often a scrub Job whose pod is refused is looked at again. */
 export const blockedRecheckMs = 30_000;
@@ -69,6 +72,8 @@ export type ReclaimPlan =
   | { action: 'release'; event: PlannedEvent }
   /** resetFailures: an administrator asked again after the retries ran out. */
   | { action: 'startJob'; operation: Operation; resetFailures: boolean }
+  /** Delete the unrecorded Job of this release's name (and its pods), so a Job of ours can take its place. */
+  | { action: 'replaceJob'; event: PlannedEvent }
   /** The scrub finished for this release: clear claimRef (recycle) or delete the volume. */
   | { action: 'finish'; operation: Operation; event?: PlannedEvent }
   /** Phase Failed with a message and an event; retryAfterAttempt is the failure count so far. */
@@ -246,10 +251,9 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
   }
 
   switch (f.job.state) {
-    case 'foreign':
+    case 'unrecorded':
       return {
-        action: 'wait',
-        why: f.job.message,
+        action: 'replaceJob',
         event: { type: 'Warning', reason: 'ReclaimJobMismatch', note: f.job.message },
       };
     case 'running':
@@ -304,6 +308,24 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       return { action: 'startJob', operation, resetFailures: failed.count > f.maxRetries };
     }
   }
+}
+
+/**
+ * The scrub the volume's current release calls for, if any. A scrub Job that
+ * runs for anything else (the volume is gone, its claimRef was cleared or
+ * changed, its policy is now Retain, an administrator asked to release it
+ * with its data) must be stopped at once.
+ */
+export function scrubWanted(volume: V1PersistentVolume): Operation | undefined {
+  const phase = volume.status?.phase;
+  const released = phase === 'Released' || (phase === 'Failed' && failuresOf(volume).count > 0);
+  if (!released || !releasedClaimUid(volume)) return undefined;
+  const request = requestOf(volume);
+  if (request === 'release') return undefined;
+  const policy = volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
+  if (request === 'recycle' || policy === 'Recycle') return 'recycle';
+  if (policy === 'Delete' && isOurs(volume)) return 'delete';
+  return undefined;
 }
 
 function claimName(volume: V1PersistentVolume): string {

@@ -131,6 +131,25 @@ function isNodeRoot(path: string): boolean {
 }
 
 const nodeRootReason = "a hostPath volume at / cannot be scrubbed: it is the node's root directory";
+const serverRootReason =
+  "an NFS volume at the server's / cannot be scrubbed: the root may hold every export of the server";
+
+export const annBetaMountOptions = 'volume.beta.kubernetes.io/mount-options';
+
+/**
+ * Where the volume declares itself read-only: spec.nfs.readOnly, or an "ro"
+ * mount option (the beta annotation wins over spec.mountOptions, as in the
+ * kubelet). A scrub would have to write to it.
+ */
+export function readOnlyDeclaration(volume: V1PersistentVolume): string | undefined {
+  if (volume.spec?.nfs?.readOnly === true) return 'spec.nfs.readOnly is true';
+  const annotated = volume.metadata?.annotations?.[annBetaMountOptions];
+  const options = annotated !== undefined ? annotated.split(',') : (volume.spec?.mountOptions ?? []);
+  if (options.some((o) => o.trim() === 'ro')) {
+    return `its mount options (${annotated !== undefined ? `annotation ${annBetaMountOptions}` : 'spec.mountOptions'}) hold "ro"`;
+  }
+  return undefined;
+}
 
 /** Whether a recycler Job can scrub this volume, and if not why (for VolumeFailedRecycle). */
 export function isRecyclable(
@@ -139,6 +158,23 @@ export function isRecyclable(
   const kind = volumeSourceKind(volume);
   if (kind === 'hostPath' && isNodeRoot(volume.spec?.hostPath?.path ?? ''))
     return { ok: false, why: nodeRootReason };
+  // The API server accepts both; neither can be scrubbed safely.
+  if (kind === 'nfs' && isNodeRoot(volume.spec?.nfs?.path ?? '')) return { ok: false, why: serverRootReason };
+  if ((kind === 'nfs' || kind === 'hostPath') && (volume.spec?.volumeMode ?? 'Filesystem') !== 'Filesystem') {
+    return {
+      ok: false,
+      why: `a ${volume.spec?.volumeMode ?? ''} volume cannot be scrubbed: the scrub empties a directory, so only Filesystem volumes can be recycled`,
+    };
+  }
+  const readOnly = readOnlyDeclaration(volume);
+  if (readOnly !== undefined && (kind === 'nfs' || kind === 'hostPath')) {
+    return {
+      ok: false,
+      why:
+        `the volume is read-only (${readOnly}): a scrub would delete data that every pod may only read. ` +
+        'Make it writable to recycle it, or set persistentVolumeReclaimPolicy to Retain',
+    };
+  }
   if (kind === 'nfs' || kind === 'hostPath') return { ok: true, source: kind };
   return { ok: false, why: unsupportedReason(kind) };
 }
@@ -219,6 +255,7 @@ function scrubVolume(volume: V1PersistentVolume): V1Volume {
   const name = volume.metadata?.name ?? '';
   const spec = volume.spec ?? {};
   if (spec.nfs) {
+    if (isNodeRoot(spec.nfs.path)) throw new UnsupportedVolumeSource(name, 'nfs', serverRootReason);
     return { name: 'scrub', nfs: { server: spec.nfs.server, path: spec.nfs.path, readOnly: false } };
   }
   if (spec.hostPath) {
@@ -282,6 +319,8 @@ export function recyclerJob(volume: V1PersistentVolume, options: RecyclerJobOpti
   if (!uid) throw new RecyclerJobError(`volume ${name}: a recycler Job needs the volume uid`);
   if (!claimUid) throw new RecyclerJobError(`volume ${name}: a recycler Job needs the released claim's uid`);
   const operation = options.operation ?? 'recycle';
+  const recyclable = isRecyclable(volume);
+  if (!recyclable.ok) throw new UnsupportedVolumeSource(name, volumeSourceKind(volume), recyclable.why);
   const podVolume = scrubVolume(volume);
   const deadline = recycleDeadlineSeconds(volume, options.timeouts);
 

@@ -533,6 +533,8 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+export const maxTemplateLength = 64 * 1024;
+
 /**
  * Parses an administrator's recycler pod template, YAML or JSON (JSON is
  * YAML), one document. `source` names where the text came from for messages:
@@ -540,6 +542,12 @@ function describe(value: unknown): string {
  * Throws RecyclerTemplateError listing every problem with its field path.
  */
 export function parseRecyclerTemplate(text: string, source: string): V1PodTemplateSpec {
+  // A pod template is a few hundred bytes; a ConfigMap holds at most 1 MiB.
+  if (text.length > maxTemplateLength) {
+    throw new RecyclerTemplateError(source, [
+      `is ${String(text.length)} characters long, more than the ${String(maxTemplateLength)} a pod template may take`,
+    ]);
+  }
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
   if (!Array.isArray(docs) || docs.length === 0) {
     throw new RecyclerTemplateError(source, ['is empty']);
@@ -557,7 +565,13 @@ export function parseRecyclerTemplate(text: string, source: string): V1PodTempla
     throw new RecyclerTemplateError(source, [`holds ${String(docs.length)} YAML documents; give one`]);
   }
   const [doc] = docs;
-  const value: unknown = doc?.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc?.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // The yaml library refuses alias bombs (and bad anchors) with a ReferenceError.
+    throw new RecyclerTemplateError(source, [`cannot be read as YAML: ${(err as Error).message}`]);
+  }
   if (value === null || value === undefined) throw new RecyclerTemplateError(source, ['is empty']);
   return checkRecyclerTemplate(value, source);
 }

@@ -1,7 +1,8 @@
 // A tiny ONC RPC server on a loopback port, for probe tests: it answers as
 // NFS (NULL), a portmapper (GETPORT) or MOUNT v3 (EXPORT), and can also
 // misbehave (never answer, close at once, answer HTTP or garbage, split
-// replies into many small fragments).
+// replies into many small fragments, answer late, or stream raw bytes as a
+// hostile server would).
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 
 import {
@@ -58,6 +59,19 @@ export interface FakeRpcServerOptions {
    * answer at all, undefined falls back to the programs.
    */
   respond?: (call: FakeCall) => Buffer | null | undefined;
+  /**
+   * Raw bytes to send for a call instead of a reply (no framing added),
+   * written as the client reads them, until the iterable ends or the
+   * connection closes, so an endless generator streams "forever"; undefined
+   * falls back to respond and the programs.
+   */
+  stream?: (call: FakeCall) => Iterable<Buffer> | undefined;
+  /** Waits this long before each answer. */
+  delayMs?: number;
+  /** A loopback address to listen on; 127.0.0.1 when absent. */
+  host?: string;
+  /** The port to listen on; any free one when absent. */
+  port?: number;
 }
 
 export interface FakeRpcServer {
@@ -68,6 +82,8 @@ export interface FakeRpcServer {
   accepted: number;
   /** Connections still open on the server's side. */
   readonly open: number;
+  /** Bytes handed to the sockets by `stream`, all connections together. */
+  readonly streamed: number;
   /** Resolves once every accepted connection has closed, or throws after timeoutMs. */
   waitUntilIdle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -153,12 +169,32 @@ export function mountProgram(exports: ExportEntry[]): Record<number, FakeProgram
   };
 }
 
+/** Writes chunks as the peer takes them (waiting for 'drain'), until they end or the socket closes. */
+function pump(socket: Socket, chunks: Iterator<Buffer>, count: (bytes: number) => void): void {
+  const step = () => {
+    while (!socket.destroyed) {
+      const next = chunks.next();
+      if (next.done === true) return;
+      count(next.value.length);
+      if (!socket.write(next.value)) {
+        socket.once('drain', step);
+        return;
+      }
+    }
+  };
+  step();
+}
+
 export async function startFakeRpcServer(options: FakeRpcServerOptions = {}): Promise<FakeRpcServer> {
   const mode = options.mode ?? 'rpc';
   const programs = options.programs ?? {};
+  const host = options.host ?? '127.0.0.1';
+  if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== '::1')
+    throw new Error(`${host} is not a loopback address`);
   const sockets = new Set<Socket>();
   const calls: FakeCall[] = [];
   let accepted = 0;
+  let streamed = 0;
 
   const send = (socket: Socket, message: Buffer) => {
     const framed = encodeRecord(message, options.fragmentSize);
@@ -205,19 +241,29 @@ export async function startFakeRpcServer(options: FakeRpcServerOptions = {}): Pr
       for (const record of records) {
         const call = decodeCall(record);
         calls.push(call);
-        if (mode === 'garbage') {
-          send(socket, Buffer.from('this is not an RPC reply\n'));
-          continue;
-        }
-        const custom = options.respond?.(call);
-        if (custom !== null) send(socket, custom ?? answer(call, programs));
+        const reply = () => {
+          if (socket.destroyed) return;
+          if (mode === 'garbage') {
+            send(socket, Buffer.from('this is not an RPC reply\n'));
+            return;
+          }
+          const raw = options.stream?.(call);
+          if (raw !== undefined) {
+            pump(socket, raw[Symbol.iterator](), (bytes) => (streamed += bytes));
+            return;
+          }
+          const custom = options.respond?.(call);
+          if (custom !== null) send(socket, custom ?? answer(call, programs));
+        };
+        if (options.delayMs === undefined) reply();
+        else setTimeout(reply, options.delayMs);
       }
     });
   });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -232,6 +278,9 @@ export async function startFakeRpcServer(options: FakeRpcServerOptions = {}): Pr
     },
     get open() {
       return sockets.size;
+    },
+    get streamed() {
+      return streamed;
     },
     async waitUntilIdle(timeoutMs = 2000) {
       const deadline = Date.now() + timeoutMs;

@@ -15,6 +15,8 @@ export interface OperatorStartOptions {
   kubeconfig: string;
   /** Extra command-line flags. */
   args?: string[];
+  /** Flags for node itself, such as the Deployment's --max-old-space-size. */
+  nodeArgs?: string[];
   /** File the operator's log lines are appended to, for reading after a failure. */
   logFile?: string;
   readyTimeoutMs?: number;
@@ -60,6 +62,7 @@ export class OperatorProcess {
     this.logFile = opts.logFile;
     if (this.logFile) mkdirSync(dirname(this.logFile), { recursive: true });
     const argv = [
+      ...(opts.nodeArgs ?? []),
       '--import',
       'tsx',
       join(repoRoot, 'src', 'main.ts'),

@@ -94,7 +94,8 @@ describe('ONC RPC codec', () => {
     });
 
     it('reassembles records from fragments arriving a byte at a time', () => {
-      const stream = Buffer.concat([words(3, 'abc', 0, 0x80000002, 'de'), words(0x80000001, 'f')]);
+      // The first record ends with an empty last fragment, which is allowed after bytes.
+      const stream = Buffer.concat([words(3, 'abc', 2, 'de', 0x80000000), words(0x80000001, 'f')]);
       const reader = new RecordReader();
       const records: Buffer[] = [];
       for (const byte of stream) records.push(...reader.push(Buffer.from([byte])));
@@ -121,6 +122,13 @@ describe('ONC RPC codec', () => {
       const reader = new RecordReader(8);
       reader.push(words(4, 'abcd', 4, 'efgh'));
       expect(() => reader.push(words(0x80000001))).to.throw(RpcDecodeError, 'more than 8 bytes');
+    });
+
+    it('refuses limits that are not positive integers up to 2^31 - 1', () => {
+      for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
+        expect(() => new RecordReader(bad)).to.throw(RangeError, 'maxRecordBytes');
+        expect(() => new RecordReader(1024, bad)).to.throw(RangeError, 'maxFragments');
+      }
     });
 
     it('reads an HTTP response as an oversized record, not as a wait for 1 GiB', () => {

@@ -58,6 +58,8 @@ function summary(f: ReclaimFacts): string {
       return `startJob ${p.operation}${p.resetFailures ? ' reset' : ''}`;
     case 'finish':
       return `finish ${p.operation}${p.event ? ` ${p.event.reason}` : ''}`;
+    case 'replaceJob':
+      return `replaceJob ${p.event.reason}`;
     case 'fail':
       return `fail ${p.event.reason}${p.deleteJob ? ' deleteJob' : ''}${p.retry ? ' retry' : ''}${p.failures ? ` #${String(p.failures)}` : ''}`;
   }
@@ -111,9 +113,9 @@ describe('reclaim decisions', () => {
       'finish recycle VolumeRecycled',
     ],
     [
-      'Recycle: a look-alike Job is never trusted',
-      facts(volume('Recycle'), { job: { state: 'foreign', message: 'Job x names volume y' } }),
-      'wait ReclaimJobMismatch',
+      'Recycle: a Job of this name that is not recorded on the volume is replaced, never trusted',
+      facts(volume('Recycle'), { job: { state: 'unrecorded', message: 'Job x is not recorded' } }),
+      'replaceJob ReclaimJobMismatch',
     ],
     [
       'Recycle: a failed Job fails the volume and retries',

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import {
   UnsupportedVolumeSource,
   RecyclerJobError,
+  annBetaMountOptions,
   annClaimUid,
   annOperation,
   annVolumeName,
@@ -15,6 +16,7 @@ import {
   recycleDeadlineSeconds,
   recyclerJob,
   recyclerJobName,
+  readOnlyDeclaration,
   volumeLabel,
   volumeLabelValue,
   volumeSourceKind,
@@ -45,7 +47,7 @@ function volume(
   };
 }
 
-const nfs = { nfs: { server: 'nfs.example', path: '/exports/a', readOnly: true } };
+const nfs = { nfs: { server: 'nfs.example', path: '/exports/a' } };
 
 describe('recycler Job names', () => {
   const long = 'a'.repeat(253);
@@ -156,6 +158,35 @@ describe('recycler Job deadlines', () => {
 describe('which volumes can be recycled', () => {
   const rows: [string, Partial<V1PersistentVolumeSpec>, ReturnType<typeof isRecyclable>][] = [
     ['nfs', nfs, { ok: true, source: 'nfs' }],
+    ['nfs readOnly: false', { nfs: { ...nfs.nfs, readOnly: false } }, { ok: true, source: 'nfs' }],
+    ...['/', '//', '/.', '/./'].map(
+      (path): [string, Partial<V1PersistentVolumeSpec>, ReturnType<typeof isRecyclable>] => [
+        `nfs at the server's ${JSON.stringify(path)}`,
+        { hostPath: undefined, nfs: { server: 'nfs.example', path } },
+        {
+          ok: false,
+          why: "an NFS volume at the server's / cannot be scrubbed: the root may hold every export of the server",
+        },
+      ],
+    ),
+    [
+      'a Block hostPath volume',
+      { hostPath: { path: '/dev/sdz' }, volumeMode: 'Block' },
+      {
+        ok: false,
+        why: 'a Block volume cannot be scrubbed: the scrub empties a directory, so only Filesystem volumes can be recycled',
+      },
+    ],
+    [
+      'nfs readOnly: true',
+      { hostPath: undefined, nfs: { ...nfs.nfs, readOnly: true } },
+      {
+        ok: false,
+        why:
+          'the volume is read-only (spec.nfs.readOnly is true): a scrub would delete data that every pod may ' +
+          'only read. Make it writable to recycle it, or set persistentVolumeReclaimPolicy to Retain',
+      },
+    ],
     ['hostPath', { hostPath: { path: '/d' } }, { ok: true, source: 'hostPath' }],
     [
       'csi',
@@ -181,6 +212,22 @@ describe('which volumes can be recycled', () => {
       expect(isRecyclable(volume('v', source))).to.deep.equal(expected);
     });
   }
+
+  it('an "ro" mount option makes a volume read-only; the beta annotation wins over spec.mountOptions', () => {
+    const ro = volume('v', { hostPath: undefined, ...nfs, mountOptions: ['nfsvers=4.1', 'ro'] });
+    expect(isRecyclable(ro)).to.deep.include({ ok: false });
+    expect(() => recyclerJob(ro, { namespace: 'ops' })).to.throw(UnsupportedVolumeSource, 'read-only');
+    const annotated = volume('v', { hostPath: undefined, ...nfs, mountOptions: ['rw'] });
+    annotated.metadata = { ...annotated.metadata, annotations: { [annBetaMountOptions]: 'hard,ro' } };
+    expect(isRecyclable(annotated)).to.deep.include({ ok: false });
+    const overridden = volume('v', { hostPath: undefined, ...nfs, mountOptions: ['ro'] });
+    overridden.metadata = { ...overridden.metadata, annotations: { [annBetaMountOptions]: 'hard' } };
+    expect(isRecyclable(overridden)).to.deep.equal({ ok: true, source: 'nfs' });
+    // "ro" as part of another option is not read-only.
+    expect(
+      readOnlyDeclaration(volume('v', { ...nfs, mountOptions: ['proto=tcp', 'rsize=1048576'] })),
+    ).to.equal(undefined);
+  });
 
   it('recyclerJob throws UnsupportedVolumeSource naming the kind', () => {
     const csi = volume('v', { hostPath: undefined, csi: { driver: 'd', volumeHandle: 'h' } });

@@ -241,6 +241,28 @@ spec:
     });
   }
 
+  it('refuses a text longer than a pod template can be, before parsing it', () => {
+    const huge = `metadata:\n  labels:\n${'    a: b\n'.repeat(10_000)}`;
+    expect(problemOf(huge)).to.equal(
+      `${prefix}is ${String(huge.length)} characters long, more than the 65536 a pod template may take`,
+    );
+  });
+
+  it('refuses a YAML alias bomb without expanding it', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(
+        `${name}: &${name} [*${prev}, *${prev}, *${prev}, *${prev}, *${prev}, *${prev}, *${prev}, *${prev}, *${prev}, *${prev}]`,
+      );
+    }
+    // Expanded, it would be 10^9 nodes: the refusal comes from the alias count, not from memory running out.
+    expect(() =>
+      parseRecyclerTemplate(`metadata:\n  x:\n${levels.map((l) => `    ${l}`).join('\n')}\n`, 'file t'),
+    ).to.throw(RecyclerTemplateError, /alias/i);
+  });
+
   it('lists every problem at once, each with its field path', () => {
     const message = problemOf('spec:\n  hostPID: true\n  containers:\n    - image: ""\n      command: [x]\n');
     expect(message).to.equal(

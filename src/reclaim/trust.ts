@@ -1,0 +1,178 @@
+// Which scrub Job and pods the reclaimer believes. Anyone who may create Jobs
+// or pods in the operator's namespace can copy a scrub Job's name, labels,
+// annotations and owner reference, so none of those prove anything. What does:
+// - the Job's UID, recorded on the volume (which only cluster administrators
+//   may write) right after this operator created the Job;
+// - pods that name that UID as their controller and were made from that
+//   Job's own template (a Job's template is immutable), whose scrub container
+//   exited 0 with the script's own result line as its termination message.
+// A pod that passes these checks ran the scrub script on the volume's source,
+// whoever created it. Everything here is pure.
+import type { V1Job, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
+
+import { annReclaimRequest, failuresOf, scrubWanted } from './decide.ts';
+import { annClaimUid, annOperation, annVolumeUid, recyclerJobName } from './job.ts';
+import { scrubMountPath } from './scrub.ts';
+import { scrubContainerName } from './template.ts';
+
+/** On the volume: "<released claim uid>/<job name>/<job uid>" of the scrub Job this operator created. */
+export const annScrubJob = 'pvlifecycle.io/scrub-job';
+
+export interface ScrubJobRecord {
+  claimUid: string;
+  jobName: string;
+  jobUid: string;
+}
+
+export function scrubJobRecordValue(r: ScrubJobRecord): string {
+  return `${r.claimUid}/${r.jobName}/${r.jobUid}`;
+}
+
+/** The record on the volume for its current release, if any (a record of an earlier release counts as none). */
+export function scrubJobRecord(volume: V1PersistentVolume): ScrubJobRecord | undefined {
+  const value = volume.metadata?.annotations?.[annScrubJob];
+  const claimUid = volume.spec?.claimRef?.uid;
+  if (!value || !claimUid) return undefined;
+  const parts = value.split('/');
+  if (parts.length !== 3) return undefined;
+  const [owner = '', jobName = '', jobUid = ''] = parts;
+  if (owner !== claimUid || jobName === '' || jobUid === '') return undefined;
+  return { claimUid: owner, jobName, jobUid };
+}
+
+/** Whether the volume's record names this Job, for whichever release (so it is ours). */
+export function recordNamesJob(volume: V1PersistentVolume | undefined, job: V1Job): boolean {
+  const parts = (volume?.metadata?.annotations?.[annScrubJob] ?? '').split('/');
+  return parts.length === 3 && parts[1] === job.metadata?.name && parts[2] === job.metadata?.uid;
+}
+
+/** Whether this Job is the one recorded on the volume for its current release. */
+export function isRecordedJob(volume: V1PersistentVolume, job: V1Job): boolean {
+  const r = scrubJobRecord(volume);
+  return r !== undefined && r.jobName === job.metadata?.name && r.jobUid === job.metadata.uid;
+}
+
+/** The line the scrub script prints and writes to the termination message on success. */
+const resultLine = new RegExp(
+  `^scrubbed (?:1 entry|(?:[02-9]|[1-9]\\d{1,14}) entries) from ${scrubMountPath}$`,
+);
+
+export function isScrubResultLine(message: string | undefined): boolean {
+  return resultLine.test((message ?? '').trim());
+}
+
+const controllerUid = (pod: V1Pod): string | undefined =>
+  pod.metadata?.ownerReferences?.find((o) => o.controller === true)?.uid;
+
+/** The volume source of the pod volume named name, as JSON for comparison ("" when absent). */
+function sourceOf(volumes: readonly V1Volume[] | undefined, name: string | undefined): string {
+  const v = volumes?.find((x) => x.name === name);
+  if (!v) return '';
+  return JSON.stringify({
+    nfs: v.nfs && { server: v.nfs.server, path: v.nfs.path, readOnly: v.nfs.readOnly ?? false },
+    hostPath: v.hostPath && { path: v.hostPath.path, type: v.hostPath.type ?? '' },
+    persistentVolumeClaim: v.persistentVolumeClaim && {
+      claimName: v.persistentVolumeClaim.claimName,
+      readOnly: v.persistentVolumeClaim.readOnly ?? false,
+    },
+  });
+}
+
+/**
+ * Why the pod was not made from the Job's template, or undefined if it was
+ * in every way that decides what it does to the volume: the scrub container's
+ * image and command, and the source mounted at the scrub path.
+ */
+export function podDiffersFromJob(pod: V1Pod, job: V1Job): string | undefined {
+  const name = pod.metadata?.name ?? '';
+  if (controllerUid(pod) !== job.metadata?.uid) return `pod ${name} is not controlled by the Job`;
+  const want = job.spec?.template.spec;
+  const have = pod.spec;
+  const wantC = want?.containers.find((c) => c.name === scrubContainerName);
+  const haveC = have?.containers.find((c) => c.name === scrubContainerName);
+  if (!wantC || !haveC) return `pod ${name} has no ${scrubContainerName} container`;
+  if ((have?.containers.length ?? 0) !== (want?.containers.length ?? 0)) {
+    return `pod ${name} runs other containers than the Job's`;
+  }
+  if ((have?.initContainers?.length ?? 0) !== (want?.initContainers?.length ?? 0)) {
+    return `pod ${name} runs other init containers than the Job's`;
+  }
+  if (haveC.image !== wantC.image) return `pod ${name} runs image ${haveC.image ?? ''}, not the Job's`;
+  if (JSON.stringify(haveC.command ?? []) !== JSON.stringify(wantC.command ?? [])) {
+    return `pod ${name} runs another command than the scrub`;
+  }
+  if (JSON.stringify(haveC.args ?? []) !== JSON.stringify(wantC.args ?? [])) {
+    return `pod ${name} passes other arguments than the scrub`;
+  }
+  const mount = (c: typeof haveC) => c.volumeMounts?.find((m) => m.mountPath === scrubMountPath);
+  const haveM = mount(haveC);
+  const wantM = mount(wantC);
+  if (!haveM || !wantM || (haveM.subPath ?? '') !== (wantM.subPath ?? '')) {
+    return `pod ${name} mounts something else at ${scrubMountPath}`;
+  }
+  const source = sourceOf(have?.volumes, haveM.name);
+  if (source === '' || source !== sourceOf(want?.volumes, wantM.name)) {
+    return `pod ${name} mounts another volume source at ${scrubMountPath}`;
+  }
+  return undefined;
+}
+
+export type ScrubVerdict = { ok: true; result: string } | { ok: false; why: string };
+
+/**
+ * Whether the Job's pods prove the scrub ran to its end: every pod the Job
+ * controls was made from its template, and one of them ended with the scrub
+ * container's exit code 0 and the script's result line.
+ */
+export function verifyScrub(job: V1Job, pods: readonly V1Pod[]): ScrubVerdict {
+  const jobUid = job.metadata?.uid;
+  // Pods with the Job's label but another controller do not count for the
+  // Job controller either; a pod it adopted or made counts, and must be true.
+  const ofJob = pods.filter((p) => controllerUid(p) === jobUid);
+  if (ofJob.length === 0) return { ok: false, why: 'the scrub Job has no pods left to show its result' };
+  for (const pod of ofJob) {
+    const differs = podDiffersFromJob(pod, job);
+    if (differs) return { ok: false, why: differs };
+  }
+  for (const pod of ofJob) {
+    if (pod.status?.phase !== 'Succeeded') continue;
+    const t = pod.status.containerStatuses?.find((s) => s.name === scrubContainerName)?.state?.terminated;
+    if (t?.exitCode === 0 && isScrubResultLine(t.message))
+      return { ok: true, result: (t.message ?? '').trim() };
+  }
+  return {
+    ok: false,
+    why: "no pod of the scrub Job ended with the scrub's result line (scrubbed N entries from /scrub)",
+  };
+}
+
+/**
+ * Why a scrub Job no longer belongs to its volume's current release, or
+ * undefined while it does (then it scrubs exactly what that release calls
+ * for). A Job that does not belong is deleted, running or not.
+ */
+export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Job): string | undefined {
+  if (!volume) return 'the volume was deleted';
+  const a = job.metadata?.annotations ?? {};
+  if (a[annVolumeUid] !== volume.metadata?.uid) return 'the volume was deleted and made anew';
+  const ref = volume.spec?.claimRef;
+  if (!ref) return 'its claimRef was cleared';
+  if (!ref.uid || ref.uid !== a[annClaimUid]) {
+    return `its claimRef now names ${ref.namespace ?? ''}/${ref.name ?? ''}${ref.uid ? '' : ' without a uid'}`;
+  }
+  const wanted = scrubWanted(volume);
+  if (wanted === undefined) {
+    const phase = volume.status?.phase ?? 'without a phase';
+    const retrying = phase === 'Failed' && failuresOf(volume).count > 0;
+    if (phase !== 'Released' && !retrying) return `it is ${phase} now`;
+    if (volume.metadata?.annotations?.[annReclaimRequest] === 'release') {
+      return 'an administrator asked to release it with its data';
+    }
+    return `its reclaim policy is ${volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain'} now`;
+  }
+  if (wanted !== a[annOperation]) return `it is to be ${wanted === 'delete' ? 'deleted' : 'recycled'} now`;
+  if (job.metadata?.name !== recyclerJobName(volume.metadata?.name ?? '', ref.uid)) {
+    return "the Job does not have this release's name";
+  }
+  return undefined;
+}
