@@ -14,7 +14,7 @@ import {
 } from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
-import { exportLabel, volumeNameFor } from './nfs/export.ts';
+import { exportOfVolume, volumeNameFor } from './nfs/export.ts';
 import { ExportController } from './nfs/export-controller.ts';
 import { ProbeManager } from './nfs/probe-manager.ts';
 import { ReclaimController } from './reclaim/controller.ts';
@@ -100,8 +100,12 @@ export class Operator {
     };
     this.binding = new BindingController({
       blocked: (volume) => {
-        const exportName = volume.metadata?.labels?.[exportLabel];
-        return scrubbing(volume) ?? (exportName ? this.probes.blockedReason(exportName) : undefined);
+        const held = scrubbing(volume);
+        if (held) return held;
+        // The ownerReference holds the export's whole name; the label may be shortened.
+        const exportName = exportOfVolume(volume);
+        if (!exportName) return undefined;
+        return this.exports.heldBack(volume) ?? this.probes.blockedReason(exportName);
       },
       busy: scrubbing,
       kubeConfig,

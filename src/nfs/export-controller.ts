@@ -15,6 +15,7 @@ import { type EventSink, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
 import type { WorkQueueObserver } from '../runtime/work-queue.ts';
+import { type Placement, type Verdict, decideConflict, normalServer, overlaps } from './conflict.ts';
 import {
   type Condition,
   type NfsExport,
@@ -22,7 +23,7 @@ import {
   apiVersion,
   desiredVolume,
   exportFinalizer,
-  exportLabel,
+  exportOfVolume,
   exportPhase,
   group,
   kind,
@@ -33,6 +34,13 @@ import {
   version,
   volumeNameFor,
 } from './export.ts';
+import { WriteRefusals, refusalCondition, refusalReason } from './write-refusals.ts';
+
+type StoredExport = NfsExport & { metadata: NonNullable<NfsExport['metadata']> };
+type Ready = Omit<Condition, 'lastTransitionTime'>;
+
+/** Exports filed by server (normalServer), so the conflict check reads only those of one server. */
+const byServer = 'server';
 
 export interface ExportControllerOptions {
   kubeConfig: KubeConfig;
@@ -62,9 +70,10 @@ export interface ExportControllerOptions {
 export const exportControllerName = 'nfsexport';
 
 export class ExportController {
-  readonly exports: Informer<NfsExport & { metadata: NonNullable<NfsExport['metadata']> }>;
+  readonly exports: Informer<StoredExport>;
   readonly controller: Controller;
   private readonly opts: ExportControllerOptions;
+  private readonly refusals = new WriteRefusals();
 
   constructor(opts: ExportControllerOptions) {
     this.opts = opts;
@@ -75,9 +84,10 @@ export class ExportController {
       path: `/apis/${group}/${version}/${plural}`,
       list: () =>
         custom.listClusterCustomObject({ group, version, plural }) as Promise<{
-          items: (NfsExport & { metadata: NonNullable<NfsExport['metadata']> })[];
+          items: StoredExport[];
           metadata?: { resourceVersion?: string };
         }>,
+      indexers: { [byServer]: (e) => [normalServer(e.spec.server)] },
       resyncPeriodMs: opts.resyncPeriodMs,
       log,
     });
@@ -93,17 +103,30 @@ export class ExportController {
     const onExport = (e: NfsExport) => {
       this.controller.enqueue(e.metadata?.name ?? '');
     };
+    // An export's coming, going or moving changes what its overlapping peers may do.
+    const withPeers = (e: NfsExport) => {
+      onExport(e);
+      this.enqueuePeers(e);
+    };
     this.exports.on({
-      add: onExport,
-      update: (_o, e) => {
+      add: withPeers,
+      update: (o, e) => {
         onExport(e);
+        if (o.spec.server !== e.spec.server || o.spec.path !== e.spec.path) {
+          this.enqueuePeers(o);
+          this.enqueuePeers(e);
+        }
       },
-      delete: onExport,
+      delete: withPeers,
       resync: onExport,
     });
+    // So does its volume's coming, going, binding and release.
     const onVolume = (v: V1PersistentVolume) => {
-      const name = v.metadata?.labels?.[exportLabel];
-      if (name) this.controller.enqueue(name);
+      const name = exportOfVolume(v);
+      if (!name) return;
+      this.controller.enqueue(name);
+      const e = this.exports.store.get(name);
+      if (e) this.enqueuePeers(e);
     };
     opts.volumes.on({
       add: onVolume,
@@ -116,9 +139,16 @@ export class ExportController {
 
   /** Call when a scrub Job of a volume changed, so the export's phase follows (Recycling). */
   volumeJobChanged(volumeName: string): void {
-    const v = this.opts.volumes.store.get(volumeName);
-    const name = v?.metadata?.labels?.[exportLabel];
+    const name = exportOfVolume(this.opts.volumes.store.get(volumeName));
     if (name) this.controller.enqueue(name);
+  }
+
+  /** Enqueues the other exports whose server and path overlap e's. */
+  private enqueuePeers(e: NfsExport): void {
+    for (const peer of this.exports.store.byIndex(byServer, normalServer(e.spec.server))) {
+      if (peer.metadata.name !== e.metadata?.name && overlaps(peer.spec, e.spec))
+        this.controller.enqueue(peer.metadata.name ?? '');
+    }
   }
 
   /** Syncs the informers, then starts the workers once leading resolves (at once by default). */
@@ -141,13 +171,16 @@ export class ExportController {
   private async sync(name: string): Promise<ReconcileResult> {
     const e = this.exports.store.get(name);
     if (!e || e.metadata.deletionTimestamp) this.opts.probes?.forget(name);
-    if (!e) return undefined;
+    if (!e) {
+      this.refusals.clear(name);
+      return undefined;
+    }
     if (!e.metadata.deletionTimestamp)
       this.opts.probes?.track(name, { server: e.spec.server, path: e.spec.path });
     const volumeName = volumeNameFor(name);
     let volume = this.opts.volumes.store.get(volumeName);
     // Someone else's volume with our name is never adopted.
-    if (volume && volume.metadata?.labels?.[exportLabel] !== name) {
+    if (volume && exportOfVolume(volume) !== name) {
       await this.writeStatus(e, undefined, {
         type: 'Ready',
         status: 'False',
@@ -173,25 +206,60 @@ export class ExportController {
       return undefined; // the update brings us back
     }
 
-    let ready: Omit<Condition, 'lastTransitionTime'> = {
+    const verdict = this.verdictOf(e, volume);
+    if (verdict.kind === 'conflict' && !sameReady(e, 'ExportConflict', verdict.message))
+      this.event(e, 'Warning', 'ExportConflict', verdict.message);
+    let ready: Ready = {
       type: 'Ready',
       status: 'True',
       reason: 'VolumeReady',
       message: `PersistentVolume ${volumeName} matches the spec`,
     };
+    if (verdict.kind === 'conflict') {
+      ready = { type: 'Ready', status: 'False', reason: 'ExportConflict', message: verdict.message };
+      if (verdict.volume !== 'keep') {
+        if (verdict.volume === 'withdraw' && volume) {
+          const outcome = await this.writeVolume(e, volume, `delete PersistentVolume ${volumeName}`, () =>
+            this.withdraw(volume as V1PersistentVolume),
+          );
+          if (!outcome.done) return outcome.result;
+          this.event(
+            e,
+            'Normal',
+            'VolumeWithdrawn',
+            `unbound PersistentVolume ${volumeName} deleted: the export conflicts with ${verdict.with} (the data on the server is untouched)`,
+          );
+          volume = undefined;
+        }
+        await this.writeStatus(e, volume, ready);
+        return undefined; // a change of the other export or its volume brings us back
+      }
+    }
+
     if (!volume) {
       // A volume deleted by the Delete policy (after its scrub) is made anew here, Available again.
-      volume = await this.createVolume(e);
+      const outcome = await this.writeVolume(e, undefined, `create PersistentVolume ${volumeName}`, () =>
+        this.createVolume(e),
+      );
+      if (!outcome.done) return outcome.result;
+      volume = outcome.value;
       this.event(e, 'Normal', 'VolumeCreated', `created PersistentVolume ${volumeName}`);
     } else {
       const change = planVolumeChange(e, volume);
       if (change.recreate) {
-        await this.opts.core.deletePersistentVolume({
-          name: volumeName,
-          body: {
-            preconditions: { uid: volume.metadata?.uid, resourceVersion: volume.metadata?.resourceVersion },
-          },
-        });
+        const current = volume;
+        const outcome = await this.writeVolume(e, current, `replace PersistentVolume ${volumeName}`, () =>
+          this.opts.core.deletePersistentVolume({
+            name: volumeName,
+            body: {
+              preconditions: {
+                uid: current.metadata?.uid,
+                resourceVersion: current.metadata?.resourceVersion,
+              },
+            },
+          }),
+        );
+        if (!outcome.done) return outcome.result;
         this.event(
           e,
           'Normal',
@@ -201,7 +269,12 @@ export class ExportController {
         return undefined; // its deletion brings us back to create it
       }
       if (change.update) {
-        volume = await this.opts.core.replacePersistentVolume({ name: volumeName, body: change.update });
+        const body = change.update;
+        const outcome = await this.writeVolume(e, body, `update PersistentVolume ${volumeName}`, () =>
+          this.opts.core.replacePersistentVolume({ name: volumeName, body }),
+        );
+        if (!outcome.done) return outcome.result;
+        volume = outcome.value;
         const drift = change.drifted.filter((f) => !change.refused.includes(f));
         this.opts.log.info('volume brought in line with its export', {
           export: name,
@@ -215,7 +288,7 @@ export class ExportController {
           `PersistentVolume ${volumeName} updated: ${drift.join(', ')}`,
         );
       }
-      if (change.refused.length > 0) {
+      if (change.refused.length > 0 && verdict.kind === 'ok') {
         const ref = volume.spec?.claimRef;
         ready = {
           type: 'Ready',
@@ -229,6 +302,105 @@ export class ExportController {
     }
     await this.writeStatus(e, volume, ready);
     return undefined;
+  }
+
+  /**
+   * Why the binder must not offer this free volume now, if it must not: its
+   * export conflicts with another (the volume is about to be withdrawn), or
+   * the exports are not known yet. Decided from the caches at the moment of
+   * asking, so a volume made free by its scrub is never offered in between.
+   */
+  heldBack(volume: V1PersistentVolume): string | undefined {
+    const name = exportOfVolume(volume);
+    if (!name) return undefined;
+    if (!this.exports.hasSynced()) return 'the NfsExports are not known yet (the operator is starting)';
+    const e = this.exports.store.get(name);
+    if (!e) return undefined;
+    const verdict = this.verdictOf(e, volume);
+    return verdict.kind === 'conflict' ? `NfsExport ${name} conflicts: ${verdict.message}` : undefined;
+  }
+
+  /** The conflict check against the exports of the same server (and their volumes). */
+  private verdictOf(e: StoredExport, volume: V1PersistentVolume | undefined): Verdict {
+    const placement = (x: StoredExport, v: V1PersistentVolume | undefined): Placement => {
+      const ref = v?.spec?.claimRef;
+      const created = x.metadata.creationTimestamp as Date | string | undefined;
+      return {
+        name: x.metadata.name ?? '',
+        createdMs: created instanceof Date ? created.getTime() : Date.parse(String(created)),
+        server: x.spec.server,
+        path: x.spec.path,
+        volume: v
+          ? {
+              name: v.metadata?.name ?? '',
+              claim: ref ? `${ref.namespace ?? ''}/${ref.name ?? ''}` : undefined,
+            }
+          : undefined,
+      };
+    };
+    const peers = this.exports.store
+      .byIndex(byServer, normalServer(e.spec.server))
+      .filter((p) => p.metadata.name !== e.metadata.name && overlaps(p.spec, e.spec))
+      .map((p) => {
+        const v = this.opts.volumes.store.get(volumeNameFor(p.metadata.name ?? ''));
+        return placement(p, v && exportOfVolume(v) === p.metadata.name ? v : undefined);
+      });
+    return decideConflict(placement(e, volume), peers);
+  }
+
+  /**
+   * Runs a write of the export's volume. A refusal by the API server (invalid,
+   * forbidden) ends in the Ready condition and a warning, and the same write
+   * waits, longer each time; other failures throw for the queue's retry.
+   */
+  private async writeVolume<T>(
+    e: StoredExport,
+    attempted: unknown,
+    what: string,
+    write: () => Promise<T>,
+  ): Promise<{ done: false; result: ReconcileResult } | { done: true; value: T }> {
+    const name = e.metadata.name ?? '';
+    const attempt = `${what}\n${canonical(attempted ?? desiredVolume(e))}`;
+    const now = Date.now();
+    const waiting = this.refusals.waiting(name, attempt, now);
+    if (waiting) {
+      await this.writeStatus(e, this.opts.volumes.store.get(volumeNameFor(name)), waiting.condition);
+      return { done: false, result: { requeueAfterMs: waiting.retryInMs } };
+    }
+    let value: T;
+    try {
+      value = await write();
+    } catch (err) {
+      const reason = refusalReason(err);
+      if (!reason) throw err;
+      const r = this.refusals.refused(name, attempt, now, (ms) => refusalCondition(reason, what, err, ms));
+      this.opts.log.warn('the API server refused a volume write; the export reports it', {
+        export: name,
+        reason,
+        detail: r.condition.message,
+      });
+      this.event(e, 'Warning', reason, r.condition.message);
+      await this.writeStatus(e, this.opts.volumes.store.get(volumeNameFor(name)), r.condition);
+      return { done: false, result: { requeueAfterMs: r.retryInMs } };
+    }
+    this.refusals.clear(name);
+    return { done: true, value };
+  }
+
+  /** Deletes an unbound volume; the preconditions fail if the binder took it meanwhile. */
+  private async withdraw(volume: V1PersistentVolume): Promise<object> {
+    try {
+      return await this.opts.core.deletePersistentVolume({
+        name: volume.metadata?.name ?? '',
+        body: {
+          preconditions: { uid: volume.metadata?.uid, resourceVersion: volume.metadata?.resourceVersion },
+        },
+      });
+    } catch (err) {
+      // A conflict (changed since we saw it, perhaps bound) throws: the retry decides from fresh state.
+      if (isNotFound(err)) return {};
+      throw err;
+    }
   }
 
   private async createVolume(e: NfsExport): Promise<V1PersistentVolume> {
@@ -261,14 +433,23 @@ export class ExportController {
       return { requeueAfterMs: 30_000 };
     }
     if (volume) {
-      try {
-        await this.opts.core.deletePersistentVolume({
-          name: volume.metadata?.name ?? '',
-          body: { preconditions: { uid: volume.metadata?.uid } },
-        });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      const uid = volume.metadata?.uid;
+      const outcome = await this.writeVolume(
+        e,
+        { uid },
+        `delete PersistentVolume ${volume.metadata?.name ?? ''}`,
+        async () => {
+          try {
+            await this.opts.core.deletePersistentVolume({
+              name: volume.metadata?.name ?? '',
+              body: { preconditions: { uid } },
+            });
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+          }
+        },
+      );
+      if (!outcome.done) return outcome.result;
     }
     await this.opts.custom.replaceClusterCustomObject({
       group,
@@ -341,4 +522,10 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
       : v,
   );
+}
+
+/** Whether the export's stored Ready condition already says this. */
+function sameReady(e: NfsExport, reason: string, message: string): boolean {
+  const c = e.status?.conditions?.find((x) => x.type === 'Ready');
+  return c?.reason === reason && c.message === message;
 }

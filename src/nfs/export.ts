@@ -8,6 +8,7 @@ import type { V1ObjectMeta, V1OwnerReference, V1PersistentVolume } from '@kubern
 
 import { QuantityError, parseQuantity } from '../binding/quantity.ts';
 import { ourProvisioner } from '../reclaim/decide.ts';
+import { labelValue } from '../runtime/label-value.ts';
 
 export const group = 'pvlifecycle.io';
 export const version = 'v1alpha1';
@@ -15,7 +16,11 @@ export const plural = 'nfsexports';
 export const kind = 'NfsExport';
 export const apiVersion = `${group}/${version}`;
 
-/** Names the export a volume was made for. */
+/**
+ * Names the export a volume was made for, to select by: the name, or a
+ * shortened form with a hash when the name is longer than a label value may
+ * be. The exact name is the volume's controller ownerReference (exportOfVolume).
+ */
 export const exportLabel = 'pvlifecycle.io/nfs-export';
 /** Holds an export while its volume is bound. */
 export const exportFinalizer = 'pvlifecycle.io/volume-protection';
@@ -78,6 +83,17 @@ export function shortAccessModes(modes: readonly string[]): string {
   return modes.map((m) => shortModes[m] ?? m).join(',');
 }
 
+/** The export label's value for an export name. */
+export const exportLabelValue = (exportName: string): string => labelValue(exportName);
+
+/** The name of the export a volume was made for: its controller ownerReference of our kind. */
+export function exportOfVolume(volume: V1PersistentVolume | undefined): string | undefined {
+  const owner = volume?.metadata?.ownerReferences?.find(
+    (o) => o.controller === true && o.kind === kind && o.apiVersion.startsWith(`${group}/`),
+  );
+  return owner?.name || undefined;
+}
+
 function ownerOf(e: NfsExport): V1OwnerReference {
   return {
     apiVersion,
@@ -97,7 +113,7 @@ export function desiredVolume(e: NfsExport): V1PersistentVolume {
     kind: 'PersistentVolume',
     metadata: {
       name: volumeNameFor(name),
-      labels: { ...e.metadata?.labels, [exportLabel]: name },
+      labels: { ...e.metadata?.labels, [exportLabel]: exportLabelValue(name) },
       annotations: { 'pv.kubernetes.io/provisioned-by': ourProvisioner },
       ownerReferences: [ownerOf(e)],
     },

@@ -70,7 +70,11 @@ describe('NfsExport API (CRD)', function () {
       { ...valid, path: '/exports/..' },
       /spec\.path: .*must not contain a '\.\.' segment/,
     ],
-    ['path with a comma', { ...valid, path: '/a,b' }, /spec\.path: .*must not contain a newline or a comma/],
+    [
+      'path with a comma',
+      { ...valid, path: '/a,b' },
+      /spec\.path: .*must not contain a comma or a control character/,
+    ],
     ['no capacity', { ...valid, capacity: undefined }, /spec\.capacity: Required value/],
     ['zero capacity', { ...valid, capacity: '0' }, /spec\.capacity: .*must be a positive quantity/],
     ['negative capacity', { ...valid, capacity: '-1Gi' }, /spec\.capacity: .*must be a positive quantity/],
@@ -108,7 +112,7 @@ describe('NfsExport API (CRD)', function () {
     [
       'mount option with a comma',
       { ...valid, mountOptions: ['nfsvers=4.1,hard'] },
-      /spec\.mountOptions\[0\]: .*one option per item/,
+      /spec\.mountOptions\[0\]: .*one option per item, without commas, spaces or control characters/,
     ],
     [
       'empty mount option',

@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import {
   type NfsExport,
   desiredVolume,
+  exportLabel,
+  exportOfVolume,
   exportPhase,
   planVolumeChange,
   setCondition,
@@ -65,6 +67,44 @@ describe('NfsExport volumes', () => {
   it('keeps volume names within 253 characters', () => {
     expect(volumeNameFor('a'.repeat(253))).to.have.length.at.most(253);
     expect(volumeNameFor('a'.repeat(253))).not.to.equal(volumeNameFor(`${'a'.repeat(252)}b`));
+  });
+
+  // A label value: at most 63 characters of [-A-Za-z0-9_.], alphanumeric at both ends.
+  const labelValuePattern = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+  const named = (name: string): NfsExport => ({ ...exp(), metadata: { ...exp().metadata, name } });
+
+  for (const length of [1, 62, 63, 64, 100, 253]) {
+    it(`labels the volume validly for a ${String(length)}-character name, and finds the export by its owner`, () => {
+      // A DNS subdomain whose 46th character, where a shortened label value is cut, is a dot.
+      const name = `${'a'.repeat(45)}.${'b'.repeat(300)}`.slice(0, length);
+      const v = desiredVolume(named(name));
+      const label = v.metadata?.labels?.[exportLabel] ?? '';
+      expect(label).to.match(labelValuePattern);
+      if (length <= 63) expect(label).to.equal(name);
+      // Cut after 46 characters, the dot there trimmed, then the hash.
+      else expect(label).to.match(new RegExp(`^${'a'.repeat(45)}-[0-9a-f]{16}$`));
+      expect(exportOfVolume(v)).to.equal(name);
+    });
+  }
+
+  it('gives long names that share their head different label values', () => {
+    const head = 'x'.repeat(70);
+    const a = desiredVolume(named(`${head}.a`)).metadata?.labels?.[exportLabel];
+    const b = desiredVolume(named(`${head}.b`)).metadata?.labels?.[exportLabel];
+    expect(a).not.to.equal(b);
+  });
+
+  it('finds the export of a volume only by a controller ownerReference of kind NfsExport', () => {
+    const ref = { apiVersion: 'pvlifecycle.io/v1alpha1', kind: 'NfsExport', name: 'data', uid: 'u' };
+    const pv = (refs: object[]): V1PersistentVolume => ({
+      metadata: { labels: { [exportLabel]: 'data' }, ownerReferences: refs as never },
+    });
+    expect(exportOfVolume(pv([{ ...ref, controller: true }]))).to.equal('data');
+    expect(exportOfVolume(pv([ref])), 'not the controller').to.equal(undefined);
+    expect(exportOfVolume(pv([{ ...ref, controller: true, kind: 'ConfigMap' }]))).to.equal(undefined);
+    expect(exportOfVolume(pv([{ ...ref, controller: true, apiVersion: 'other.io/v1' }]))).to.equal(undefined);
+    expect(exportOfVolume(pv([])), 'a label alone is not enough').to.equal(undefined);
+    expect(exportOfVolume(undefined)).to.equal(undefined);
   });
 
   const rows: [string, NfsExport, V1PersistentVolume, string][] = [
