@@ -34,10 +34,13 @@ export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
       'E2E_NFS_SERVER (an NFS server the nodes can mount) and E2E_NFS_ROOT (an absolute exported directory) must be set',
     );
   }
+  const root = nfsRoot.replace(/\/+$/, '');
+  // The specs scrub what they create below the root: the server's / itself is never a volume to scrub.
+  if (root === '') throw new Error('E2E_NFS_ROOT must be an exported directory below /, such as /exports');
   return {
     operatorNamespace: env.E2E_OPERATOR_NAMESPACE ?? 'pv-lifecycle-system',
     nfsServer,
-    nfsRoot: nfsRoot.replace(/\/+$/, '') || '/',
+    nfsRoot: root,
     realPods: env.E2E_REAL_PODS === '1' || env.E2E_REAL_PODS === 'true',
     podImage: env.E2E_POD_IMAGE ?? 'busybox:1.37',
     metricsUrls: (env.E2E_METRICS_URLS ?? '')

@@ -293,6 +293,16 @@ describe('Hostile NfsExports (API server and operator process)', function () {
         /spec\.mountOptions: Too many: 33: must have at most 32 items/,
       ],
       [
+        'a readOnly export with Recycle (a scrub would write to it)',
+        { readOnly: true, persistentVolumeReclaimPolicy: 'Recycle' },
+        /spec\.persistentVolumeReclaimPolicy: Invalid value: .*a readOnly export can only be Retain/,
+      ],
+      [
+        'a readOnly export with Delete',
+        { readOnly: true, persistentVolumeReclaimPolicy: 'Delete' },
+        /spec\.persistentVolumeReclaimPolicy: .*a readOnly export can only be Retain/,
+      ],
+      [
         'a 257-character mount option',
         { mountOptions: ['x'.repeat(257)] },
         /spec\.mountOptions\[0\]: Too long: may not be more than 256/,
