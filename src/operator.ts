@@ -15,6 +15,7 @@ import {
 
 import { BindingController } from './binding/controller.ts';
 import { exportOfVolume, volumeNameFor } from './nfs/export.ts';
+import { overlaps } from './nfs/conflict.ts';
 import { ExportController } from './nfs/export-controller.ts';
 import { ProbeManager } from './nfs/probe-manager.ts';
 import { ReclaimController } from './reclaim/controller.ts';
@@ -134,6 +135,14 @@ export class Operator {
       maxRetries: opts.recycleMaxRetries,
       retryBaseMs: opts.recycleRetryBaseMs,
       metrics: this.metrics,
+      sharingData: (volume) => {
+        const nfs = volume.spec?.nfs;
+        if (!nfs) return [];
+        const name = volume.metadata?.name;
+        return this.binding.volumes.store
+          .list()
+          .filter((v) => v.metadata?.name !== name && v.spec?.nfs !== undefined && overlaps(nfs, v.spec.nfs));
+      },
       // The export's phase follows its volume's scrub (Recycling).
       onScrubJobChanged: (volumeName) => {
         this.exports.volumeJobChanged(volumeName);

@@ -84,6 +84,8 @@ export interface ReclaimControllerOptions {
   baseDelayMs?: number;
   /** Told the volume's name whenever one of its scrub Jobs is created, changes or goes. */
   onScrubJobChanged?: (volumeName: string) => void;
+  /** The other volumes that see the same files as this one (the composition root knows how NFS exports nest). */
+  sharingData?: (volume: V1PersistentVolume) => V1PersistentVolume[];
 }
 
 export const reclaimControllerName = 'persistentvolume-reclaimer';
@@ -256,7 +258,12 @@ export class ReclaimController {
     const podsUsing =
       ref && !claimExists ? await this.podsUsing(ref.namespace ?? '', ref.name ?? '', ref.uid) : [];
     const job = await this.jobStateLive(volume);
-    const plan = planReclaim(this.facts(volume, claimExists, podsUsing, job));
+    const facts = this.facts(volume, claimExists, podsUsing, job);
+    // A scrub's own claim volume sees the same files, by design.
+    facts.sharedWith = (this.opts.sharingData?.(volume) ?? [])
+      .filter((v) => v.metadata?.labels?.[scrubForJobLabel] === undefined)
+      .map((v) => v.metadata?.name ?? '');
+    const plan = planReclaim(facts);
     const { log } = this.opts;
 
     switch (plan.action) {

@@ -48,6 +48,8 @@ export interface ReclaimFacts {
   job: JobState;
   /** Whether the volume's source can be scrubbed by a Job, and why not. */
   scrubbable: { ok: true } | { ok: false; why: string };
+  /** Other volumes that see the same files (one NFS export, equal or nested paths): a scrub would empty them too. */
+  sharedWith?: readonly string[];
   maxRetries: number;
   /** ms since epoch. */
   now: number;
@@ -298,6 +300,19 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       };
     }
     case 'absent': {
+      if (f.sharedWith?.length) {
+        const names = f.sharedWith.slice(0, 3).join(', ');
+        const note =
+          `not scrubbing: volume${f.sharedWith.length === 1 ? '' : 's'} ${names} ${f.sharedWith.length === 1 ? 'sees' : 'see'} ` +
+          'the same files (the same NFS server, a path equal to or nested with this one), so a scrub would delete ' +
+          'their data too. Delete them or point them elsewhere, or set this volume to Retain';
+        return {
+          action: 'wait',
+          why: note,
+          event: { type: 'Warning', reason: 'RecycleBlocked', note },
+          retryAtMs: f.now + blockedRecheckMs,
+        };
+      }
       const failed = failuresOf(volume);
       if (failed.count > 0) {
         // After the last allowed failure, stay Failed until an administrator asks again.

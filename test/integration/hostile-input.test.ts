@@ -310,6 +310,33 @@ describe('hostile volumes, claims and recycler templates', function () {
         'a csi volume cannot be scrubbed',
       ));
 
+    it('never scrubs an NFS volume while another volume lies inside its export, and says which', async () => {
+      const outer = pv('outer', { storageClass: 'outer', reclaimPolicy: 'Recycle' });
+      await createVolume({
+        ...outer,
+        spec: {
+          ...outer.spec,
+          hostPath: undefined,
+          nfs: { server: 'share.example.com', path: '/exports/share' },
+        },
+      });
+      const inner = pv('inner', { storageClass: 'inner', reclaimPolicy: 'Retain' });
+      await createVolume({
+        ...inner,
+        spec: {
+          ...inner.spec,
+          hostPath: undefined,
+          nfs: { server: 'SHARE.example.com.', path: '/exports/share/team' },
+        },
+      });
+      await release('outer', 'outer');
+      const e = await volumeEvent('outer', 'RecycleBlocked');
+      expect(e.note).to.include('volume inner sees the same files');
+      const v = await core.readPersistentVolume({ name: 'outer' });
+      expect(v.status?.phase).to.equal('Released');
+      expect(v.metadata?.annotations?.['pvlifecycle.io/scrub-job']).to.equal(undefined);
+    });
+
     it('a claimRef without a name, with a uid: Released (no such claim can exist), kept as it is', async () => {
       const v = pv('noname', { storageClass: 'noname', reclaimPolicy: 'Retain' });
       await createVolume({ ...v, spec: { ...v.spec, claimRef: { namespace: ns, uid: 'not-a-claim' } } });

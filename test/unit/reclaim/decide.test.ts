@@ -96,6 +96,16 @@ describe('reclaim decisions', () => {
     ],
     ['Recycle: Job running', facts(volume('Recycle'), { job: { state: 'running' } }), 'wait'],
     [
+      'Recycle: never while another volume sees the same files',
+      facts(volume('Recycle'), { sharedWith: ['pv-inside'] }),
+      'wait RecycleBlocked backoff',
+    ],
+    [
+      'Delete: never while another volume sees the same files',
+      facts(volume('Delete', { annotations: ours }), { sharedWith: ['a', 'b'] }),
+      'wait RecycleBlocked backoff',
+    ],
+    [
       'Recycle: a Job with no pod yet is looked at again soon',
       facts(volume('Recycle'), { job: { state: 'running', noPodYet: true } }),
       'wait backoff',
