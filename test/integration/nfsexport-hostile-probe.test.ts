@@ -11,7 +11,6 @@ import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-nod
 import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
-import type { NfsExport } from '../../src/nfs/export.ts';
 import { encodeRecord } from '../../src/nfs/rpc.ts';
 import {
   type FakeCall,
@@ -21,11 +20,11 @@ import {
   nfsProgram,
   startFakeRpcServer,
 } from '../support/fake-rpc-server.ts';
-import { pvc } from '../support/objects.ts';
+import { exportProbes, exportsApi } from '../support/export-probes.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually } from '../support/wait.ts';
 
-const api = { group: 'pvlifecycle.io', version: 'v1alpha1', plural: 'nfsexports' };
+const api = exportsApi;
 const MiB = 1024 * 1024;
 
 function* zeros(): Generator<Buffer> {
@@ -114,41 +113,35 @@ describe('NfsExport probes of hostile NFS servers (operator process)', function 
 
   after(async function () {
     this.timeout(60_000);
+    // Claims first, so no finalizer holds an export; then wait until the exports are gone, so
+    // none is left behind to conflict with later tests' exports of the same servers and path.
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
     for (const name of exportNames)
       await custom.deleteClusterCustomObject({ ...api, name }).catch(() => undefined);
+    await eventually(
+      'the exports gone',
+      async () => {
+        const left = await Promise.all(
+          exportNames.map((name) =>
+            custom.getClusterCustomObject({ ...api, name }).then(
+              () => 1,
+              () => 0,
+            ),
+          ),
+        );
+        return left.every((x) => x === 0) ? true : undefined;
+      },
+      40_000,
+    ).catch(() => undefined);
     await operator?.stop();
     await Promise.all([servers?.zeros.close(), servers?.liar.close(), servers?.honest.close()]);
   });
 
-  const createExport = (name: string, server: string) =>
-    custom.createClusterCustomObject({
-      ...api,
-      body: {
-        apiVersion: 'pvlifecycle.io/v1alpha1',
-        kind: 'NfsExport',
-        metadata: { name },
-        spec: {
-          server,
-          path: '/export',
-          capacity: '1Gi',
-          accessModes: ['ReadWriteMany'],
-          storageClassName: name,
-        },
-      },
-    });
-  const reachability = (name: string, reason: string) =>
-    eventually(`${name} ServerReachable ${reason}`, async () => {
-      const e = (await custom.getClusterCustomObject({ ...api, name })) as NfsExport;
-      const c = e.status?.conditions?.find((x) => x.type === 'ServerReachable');
-      return c?.reason === reason ? c : undefined;
-    });
-  const claim = (name: string, cls: string) => {
-    const c = pvc(name, { namespace: ns, storageClass: cls, modes: ['ReadWriteMany'] });
-    delete c.metadata?.uid;
-    return core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: c });
-  };
-  const phaseOf = async (name: string) =>
-    (await core.readNamespacedPersistentVolumeClaim({ name, namespace: ns })).status?.phase;
+  const { createExport, reachability, claim, phaseOf } = exportProbes(() => ({
+    custom,
+    core,
+    namespace: ns,
+  }));
   const blockedEvent = (claimName: string) =>
     eventually(`the event on ${claimName}`, async () =>
       (await eventsApi.listNamespacedEvent({ namespace: ns })).items.find(

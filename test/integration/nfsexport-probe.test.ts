@@ -9,14 +9,11 @@ import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-nod
 import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
-import type { NfsExport } from '../../src/nfs/export.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
-import { pvc } from '../support/objects.ts';
+import { exportProbes } from '../support/export-probes.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
-
-const api = { group: 'pvlifecycle.io', version: 'v1alpha1', plural: 'nfsexports' };
 
 describe('NfsExport server probes (operator process, nfs-ganesha)', function () {
   this.timeout(60_000);
@@ -58,35 +55,11 @@ describe('NfsExport server probes (operator process, nfs-ganesha)', function () 
     await server?.stop();
   });
 
-  const createExport = (name: string, server: string, cls: string) =>
-    custom.createClusterCustomObject({
-      ...api,
-      body: {
-        apiVersion: 'pvlifecycle.io/v1alpha1',
-        kind: 'NfsExport',
-        metadata: { name },
-        spec: {
-          server,
-          path: '/export',
-          capacity: '1Gi',
-          accessModes: ['ReadWriteMany'],
-          storageClassName: cls,
-        },
-      },
-    });
-  const reachability = (name: string, reason: string) =>
-    eventually(`${name} ServerReachable ${reason}`, async () => {
-      const e = (await custom.getClusterCustomObject({ ...api, name })) as NfsExport;
-      const c = e.status?.conditions?.find((x) => x.type === 'ServerReachable');
-      return c?.reason === reason ? c : undefined;
-    });
-  const claim = (name: string, cls: string) => {
-    const c = pvc(name, { namespace: ns, storageClass: cls, modes: ['ReadWriteMany'] });
-    delete c.metadata?.uid;
-    return core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: c });
-  };
-  const phaseOf = async (name: string) =>
-    (await core.readNamespacedPersistentVolumeClaim({ name, namespace: ns })).status?.phase;
+  const { createExport, reachability, claim, phaseOf } = exportProbes(() => ({
+    custom,
+    core,
+    namespace: ns,
+  }));
 
   it('marks a served export Reachable and binds claims to it', async () => {
     await createExport('probe-up', '127.0.0.1', 'probe-up');
