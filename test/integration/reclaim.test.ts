@@ -18,6 +18,7 @@ import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { type VolumeSpec, pv, pvc } from '../support/objects.ts';
 import { grantOperatorNamespace } from '../support/operator-identity.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
+import { type ScrubOutcome, startReclaimOperator } from '../support/reclaim-operator.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 const operatorNamespace = 'pv-lifecycle-system';
@@ -43,34 +44,8 @@ describe('reclaim (operator process)', function () {
     await core.createNamespace({ body: { metadata: { name: ns } } });
   });
 
-  /** Starts an operator whose recycler pods carry kwokoutcome=<outcome> (none: succeed at once). */
-  function operatorFor(outcome: 'ok' | 'slow' | 'fail'): { start: () => Promise<OperatorProcess> } {
-    return {
-      start: () => {
-        const args = [
-          '--namespace',
-          operatorNamespace,
-          '--recycle-retry-base',
-          '2s',
-          '--recycle-max-retries',
-          '1',
-        ];
-        if (outcome !== 'ok') {
-          const file = join(repoRoot, '.cluster', 'test-logs', `recycler-template-${outcome}.yaml`);
-          writeFileSync(
-            file,
-            `metadata:\n  labels:\n    kwokoutcome: ${outcome}\nspec:\n  containers:\n    - name: scrub\n      image: busybox:1.37\n`,
-          );
-          args.push('--recycler-pod-template', file);
-        }
-        return OperatorProcess.start({
-          kubeconfig: operatorKubeconfig(),
-          args,
-          logFile: join(repoRoot, '.cluster', 'test-logs', `operator-reclaim-${outcome}.log`),
-        });
-      },
-    };
-  }
+  /** An operator whose recycler pods carry kwokoutcome=<outcome> (ok: succeed at once). */
+  const operatorFor = (outcome: ScrubOutcome) => ({ start: () => startReclaimOperator('reclaim', outcome) });
 
   const volumeName = (name: string) => `${ns}-${name}`;
   const volume = (name: string, s: VolumeSpec = {}): Promise<V1PersistentVolume> => {

@@ -4,8 +4,6 @@
 // exactly that, before and during a release, and check from a watch of the
 // volume that it never became Available before a scrub this operator created,
 // recorded and verified. kwok runs the pods (see cluster/kwok-stages).
-import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 
 import {
   BatchV1Api,
@@ -28,9 +26,10 @@ import {
   recyclerJobName,
 } from '../../src/reclaim/job.ts';
 import { annScrubJob } from '../../src/reclaim/trust.ts';
-import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
+import { testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
+import type { OperatorProcess } from '../support/operator-process.ts';
+import { type ScrubOutcome, startReclaimOperator } from '../support/reclaim-operator.ts';
 import { Timeline } from '../support/timeline.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -63,29 +62,7 @@ describe('scrub Jobs cannot be forged, and stop when the volume leaves the relea
     for (const t of timelines.splice(0)) t.stop();
   });
 
-  function startOperator(outcome: 'ok' | 'slow'): Promise<OperatorProcess> {
-    const args = [
-      '--namespace',
-      operatorNamespace,
-      '--recycle-retry-base',
-      '2s',
-      '--recycle-max-retries',
-      '2',
-    ];
-    if (outcome === 'slow') {
-      const file = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-trust-slow.yaml');
-      writeFileSync(
-        file,
-        'metadata:\n  labels:\n    kwokoutcome: slow\nspec:\n  containers:\n    - name: scrub\n      image: busybox:1.37\n',
-      );
-      args.push('--recycler-pod-template', file);
-    }
-    return OperatorProcess.start({
-      kubeconfig: operatorKubeconfig(),
-      args,
-      logFile: join(repoRoot, '.cluster', 'test-logs', `operator-trust-${outcome}.log`),
-    });
-  }
+  const startOperator = (outcome: ScrubOutcome) => startReclaimOperator('trust', outcome, 2);
 
   const volumeName = (name: string) => `${ns}-${name}`;
   const storageClass = () => `class-${ns}`;
