@@ -50,7 +50,9 @@ describe('hostile volumes, claims and recycler templates', function () {
     });
   });
 
+  // Its volumes are deleted (the data was never real), so later suites do not meet them.
   after(async () => {
+    await Promise.all(created.map((name) => core.deletePersistentVolume({ name }).catch(() => undefined)));
     expect((await operator.stop()).code).to.equal(0);
   });
 
@@ -58,16 +60,16 @@ describe('hostile volumes, claims and recycler templates', function () {
   afterEach(async function () {
     if (this.currentTest?.state !== 'passed') return;
     const id = `fresh-${String(++n)}`;
-    const v = pv(id, { storageClass: id });
-    delete v.status;
-    await core.createPersistentVolume({ body: v });
+    await createVolume(pv(id, { storageClass: id }));
     await createClaim(pvc(id, { storageClass: id, namespace: ns }));
     await boundTo(id, 15_000);
     expect(operator.running, 'the operator is still running').to.equal(true);
   });
 
+  const created: string[] = [];
   const createVolume = (v: V1PersistentVolume) => {
     delete v.status;
+    created.push(v.metadata?.name ?? '');
     return core.createPersistentVolume({ body: v });
   };
   const createClaim = (c: V1PersistentVolumeClaim) => {

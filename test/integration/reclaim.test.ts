@@ -224,7 +224,8 @@ describe('reclaim (operator process)', function () {
           spec: {
             ...base.spec,
             hostPath: undefined,
-            nfs: { server: 'nfs.example.com', path: `/exports/${ns}` },
+            // A server of its own: another suite's volume of the same export would block the scrub (rightly).
+            nfs: { server: `${ns}.example.com`, path: '/exports/opts' },
             mountOptions: ['nfsvers=4.1', 'hard'],
           },
         },
@@ -243,7 +244,7 @@ describe('reclaim (operator process)', function () {
       expect(scrubClaim.metadata?.ownerReferences?.[0]?.uid).to.equal(job.metadata?.uid);
       const carrier = await core.readPersistentVolume({ name: scrubClaim.spec?.volumeName ?? '' });
       expect(carrier.spec?.mountOptions).to.deep.equal(['nfsvers=4.1', 'hard']);
-      expect(carrier.spec?.nfs).to.deep.include({ server: 'nfs.example.com', path: `/exports/${ns}` });
+      expect(carrier.spec?.nfs).to.deep.include({ server: `${ns}.example.com`, path: '/exports/opts' });
       expect(carrier.spec?.persistentVolumeReclaimPolicy).to.equal('Retain');
       await volumeEvent('opts', 'VolumeRecycled');
       expect((await readVolume('opts')).status?.phase).to.equal('Available');
