@@ -133,6 +133,14 @@ export function verifyScrub(job: V1Job, pods: readonly V1Pod[]): ScrubVerdict {
   for (const pod of ofJob) {
     const differs = podDiffersFromJob(pod, job);
     if (differs) return { ok: false, why: differs };
+    // Nothing of the Job may still be at work on a volume about to be handed out.
+    const phase = pod.status?.phase;
+    if (phase !== 'Succeeded' && phase !== 'Failed') {
+      return {
+        ok: false,
+        why: `pod ${pod.metadata?.name ?? ''} of the scrub Job is still ${phase ?? 'starting'}`,
+      };
+    }
   }
   for (const pod of ofJob) {
     if (pod.status?.phase !== 'Succeeded') continue;

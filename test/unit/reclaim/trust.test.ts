@@ -201,6 +201,12 @@ describe('verifying a finished scrub from its pods', () => {
     expect(verifyScrub(job, [stranger, podOf(job)]).ok).to.equal(true);
   });
 
+  it('a second pod of the Job still running (made from its template) keeps the result unproven', () => {
+    const v = verifyScrub(job, [podOf(job), podOf(job, { phase: 'Running' })]);
+    expect(v.ok).to.equal(false);
+    if (!v.ok) expect(v.why).to.include('still Running');
+  });
+
   it('a failed pod and no succeeded one does not prove it', () => {
     expect(verifyScrub(job, [podOf(job, { exitCode: 1, phase: 'Failed' })]).ok).to.equal(false);
   });
