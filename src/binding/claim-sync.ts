@@ -88,6 +88,9 @@ function planBoundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Clai
     );
   }
   const ref = volume.spec?.claimRef;
+  // Binding again a volume whose claimRef was cleared (mid-scrub, say) waits like any other bind.
+  const busy = ref ? undefined : world.busy?.(volume);
+  if (busy) return waitForScrub(volume, busy);
   if (!ref || ref.uid === claim.metadata?.uid) return { action: 'bind', volume, chosen: false };
   return lost(
     'ClaimMisbound',

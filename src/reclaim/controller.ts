@@ -35,6 +35,7 @@ import {
   annReclaimFailures,
   annReclaimRequest,
   failuresValue,
+  stoppingRecheckMs,
   planReclaim,
   retryDelayMs,
 } from './decide.ts';
@@ -128,6 +129,18 @@ function jobCondition(job: V1Job, type: string): { status: boolean; reason?: str
 const isRunning = (job: V1Job): boolean =>
   !jobCondition(job, 'Complete').status && !jobCondition(job, 'Failed').status;
 
+/**
+ * Whether the Job's pods may still be at work on the volume: it has not
+ * finished, or pods of it are active or still terminating (a Failed Job's
+ * pod can take its grace period to stop).
+ */
+function mayBeScrubbing(job: V1Job): boolean {
+  if ((job.status?.active ?? 0) > 0 || (job.status?.terminating ?? 0) > 0) return true;
+  // Being deleted counts until it is gone: the Job controller can still make a
+  // pod for a Job it has not yet seen deleted, and its counts lag behind.
+  return isRunning(job);
+}
+
 export class ReclaimController {
   readonly jobs: Informer<V1Job>;
   readonly controller: Controller;
@@ -200,7 +213,8 @@ export class ReclaimController {
    */
   async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
     this.jobs.start();
-    await this.jobs.waitForSync();
+    // Both caches first: a volume missing from an unsynced cache is not a deleted volume.
+    await Promise.all([this.jobs.waitForSync(), this.opts.volumes.waitForSync()]);
     await leading;
     this.controller.start();
   }
@@ -215,13 +229,12 @@ export class ReclaimController {
   }
 
   /**
-   * The scrub Job that may be running on the volume now, if any: one not
-   * finished, or being deleted (its pod may still be at work). Look-alikes
-   * count too, until they are deleted: a volume is held back from binding
-   * while anything may be scrubbing it.
+   * The scrub Job whose pods may be at work on the volume now, if any (see
+   * mayBeScrubbing). Look-alikes count too, until they are deleted: a volume
+   * is held back from binding while anything may be scrubbing it.
    */
   scrubbingJob(volumeName: string): string | undefined {
-    const job = this.jobsOf(volumeName).find(isRunning);
+    const job = this.jobsOf(volumeName).find(mayBeScrubbing);
     return job ? `${this.opts.namespace}/${job.metadata?.name ?? ''}` : undefined;
   }
 
@@ -304,8 +317,8 @@ export class ReclaimController {
           volume: name,
           job: job?.metadata?.name,
         });
-        // Its deletion (pods first) is seen on the watch and brings the volume back.
-        return { requeueAfterMs: 2_000 };
+        // Until it is gone the volume waits (state stopping), looked at again every 2 s.
+        return { requeueAfterMs: stoppingRecheckMs };
       }
       case 'finish':
         return this.finish(volume, plan.operation, plan.event);
@@ -348,6 +361,7 @@ export class ReclaimController {
   private async jobStateLive(volume: V1PersistentVolume): Promise<JobState> {
     const job = await this.readJob(this.jobName(volume));
     if (!job) return { state: 'absent' };
+    if (job.metadata?.deletionTimestamp) return { state: 'stopping' };
     const state = this.jobState(volume, job);
     if (state.state === 'running' && !hasPod(job)) {
       const blocked = await this.podRefusal(job);
@@ -644,13 +658,16 @@ export class ReclaimController {
    * new scrub. A running Job's end is said in an event.
    */
   private async deleteStrayJobs(name: string, volume: V1PersistentVolume | undefined): Promise<void> {
-    for (const job of this.jobsOf(name)) {
-      if (job.metadata?.deletionTimestamp) continue;
-      const why = jobLeftRelease(volume, job);
+    const jobs = this.jobsOf(name).filter((j) => !j.metadata?.deletionTimestamp);
+    if (jobs.length === 0) return;
+    // Gone from the cache is confirmed by a live read: deleting a scrub that should run costs a new one.
+    const current = volume ?? (await this.readVolume(name));
+    for (const job of jobs) {
+      const why = jobLeftRelease(current, job);
       if (why === undefined) continue;
       const running = isRunning(job);
       await this.deleteJobNow(job);
-      if (!running || !volume) continue;
+      if (!running || !current) continue;
       const jobName = `${this.opts.namespace}/${job.metadata?.name ?? ''}`;
       this.opts.log.warn("deleted a running Job that no longer belongs to the volume's release", {
         volume: name,
@@ -658,8 +675,8 @@ export class ReclaimController {
         why,
       });
       this.event(
-        volume,
-        recordNamesJob(volume, job)
+        current,
+        recordNamesJob(current, job)
           ? {
               type: 'Warning',
               reason: 'ScrubCancelled',

@@ -28,6 +28,8 @@ export type JobState =
   | { state: 'running'; blocked?: string; noPodYet?: boolean }
   | { state: 'succeeded' }
   | { state: 'failed'; message: string }
+  /** Being deleted (cancelled or replaced): its pods may still be stopping. Nothing starts until it is gone. */
+  | { state: 'stopping' }
   /**
    * A Job with this release's name that is not the one recorded on the volume
    * (a look-alike, or ours from before a crash): never trusted, replaced.
@@ -38,6 +40,8 @@ export type JobState =
 export const blockedRecheckMs = 30_000;
 /** How soon a scrub Job with no pod yet is looked at again. */
 export const noPodRecheckMs = 10_000;
+/** How soon a volume whose scrub Job is being deleted is looked at again (an unlabelled Job's deletion is not watched). */
+export const stoppingRecheckMs = 2_000;
 
 export interface ReclaimFacts {
   volume: V1PersistentVolume;
@@ -78,7 +82,7 @@ export type ReclaimPlan =
   | { action: 'replaceJob'; event: PlannedEvent }
   /** The scrub finished for this release: clear claimRef (recycle) or delete the volume. */
   | { action: 'finish'; operation: Operation; event?: PlannedEvent }
-  /** Phase Failed with a message and an event; retryAfterAttempt is the failure count so far. */
+  /** Phase Failed with a message and an event. */
   | {
       action: 'fail';
       event: PlannedEvent;
@@ -139,6 +143,8 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
   const request = requestOf(volume);
   const uid = releasedClaimUid(volume);
 
+  // A volume being deleted is never scrubbed (again): its release is over.
+  if (volume.metadata?.deletionTimestamp) return { action: 'none' };
   const failedByUs = phase === 'Failed' && failuresOf(volume).count > 0;
   const released = phase === 'Released' || failedByUs;
 
@@ -181,8 +187,12 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
   }
 
   if (request === 'release') {
-    if (f.job.state === 'running')
-      return { action: 'wait', why: 'a scrub Job of this release is still running' };
+    if (f.job.state === 'running' || f.job.state === 'stopping')
+      return {
+        action: 'wait',
+        why: 'a scrub Job of this release is still running',
+        retryAtMs: f.now + stoppingRecheckMs,
+      };
     return {
       action: 'release',
       event: {
@@ -253,6 +263,12 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
   }
 
   switch (f.job.state) {
+    case 'stopping':
+      return {
+        action: 'wait',
+        why: 'a scrub Job of this release is being deleted',
+        retryAtMs: f.now + stoppingRecheckMs,
+      };
     case 'unrecorded':
       return {
         action: 'replaceJob',
@@ -332,6 +348,7 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
  * with its data) must be stopped at once.
  */
 export function scrubWanted(volume: V1PersistentVolume): Operation | undefined {
+  if (volume.metadata?.deletionTimestamp) return undefined;
   const phase = volume.status?.phase;
   const released = phase === 'Released' || (phase === 'Failed' && failuresOf(volume).count > 0);
   if (!released || !releasedClaimUid(volume)) return undefined;

@@ -8,7 +8,7 @@
 //   exited 0 with the script's own result line as its termination message.
 // A pod that passes these checks ran the scrub script on the volume's source,
 // whoever created it. Everything here is pure.
-import type { V1Job, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1Job, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
 
 import { annReclaimRequest, failuresOf, scrubWanted } from './decide.ts';
 import { annClaimUid, annOperation, annVolumeUid, recyclerJobName } from './job.ts';
@@ -64,55 +64,71 @@ export function isScrubResultLine(message: string | undefined): boolean {
 const controllerUid = (pod: V1Pod): string | undefined =>
   pod.metadata?.ownerReferences?.find((o) => o.controller === true)?.uid;
 
-/** The volume source of the pod volume named name, as JSON for comparison ("" when absent). */
-function sourceOf(volumes: readonly V1Volume[] | undefined, name: string | undefined): string {
-  const v = volumes?.find((x) => x.name === name);
-  if (!v) return '';
+/** What decides what a container does: compared between a pod and its Job's template. */
+function conduct(c: V1Container): string {
+  const mounts = [...(c.volumeMounts ?? [])]
+    .map((m) => ({
+      name: m.name,
+      path: m.mountPath,
+      sub: m.subPath ?? '',
+      subExpr: m.subPathExpr ?? '',
+      ro: m.readOnly ?? false,
+    }))
+    .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   return JSON.stringify({
-    nfs: v.nfs && { server: v.nfs.server, path: v.nfs.path, readOnly: v.nfs.readOnly ?? false },
-    hostPath: v.hostPath && { path: v.hostPath.path, type: v.hostPath.type ?? '' },
-    persistentVolumeClaim: v.persistentVolumeClaim && {
-      claimName: v.persistentVolumeClaim.claimName,
-      readOnly: v.persistentVolumeClaim.readOnly ?? false,
-    },
+    image: c.image,
+    command: c.command ?? [],
+    args: c.args ?? [],
+    workingDir: c.workingDir ?? '',
+    env: c.env ?? [],
+    envFrom: c.envFrom ?? [],
+    mounts,
   });
+}
+
+/** The pod volume named name, as JSON ("" when absent): both sides are defaulted alike by the API server. */
+function volumeOf(volumes: readonly V1Volume[] | undefined, name: string): string {
+  const v = volumes?.find((x) => x.name === name);
+  return v ? JSON.stringify(v) : '';
 }
 
 /**
  * Why the pod was not made from the Job's template, or undefined if it was
- * in every way that decides what it does to the volume: the scrub container's
- * image and command, and the source mounted at the scrub path.
+ * in everything that decides what it runs and what it sees: every container
+ * and init container (image, command, arguments, working directory,
+ * environment, mounts), every volume they mount, and no ephemeral containers.
  */
 export function podDiffersFromJob(pod: V1Pod, job: V1Job): string | undefined {
   const name = pod.metadata?.name ?? '';
   if (controllerUid(pod) !== job.metadata?.uid) return `pod ${name} is not controlled by the Job`;
   const want = job.spec?.template.spec;
   const have = pod.spec;
-  const wantC = want?.containers.find((c) => c.name === scrubContainerName);
-  const haveC = have?.containers.find((c) => c.name === scrubContainerName);
-  if (!wantC || !haveC) return `pod ${name} has no ${scrubContainerName} container`;
-  if ((have?.containers.length ?? 0) !== (want?.containers.length ?? 0)) {
-    return `pod ${name} runs other containers than the Job's`;
+  if (!have?.containers.some((c) => c.name === scrubContainerName)) {
+    return `pod ${name} has no ${scrubContainerName} container`;
   }
-  if ((have?.initContainers?.length ?? 0) !== (want?.initContainers?.length ?? 0)) {
-    return `pod ${name} runs other init containers than the Job's`;
-  }
-  if (haveC.image !== wantC.image) return `pod ${name} runs image ${haveC.image ?? ''}, not the Job's`;
-  if (JSON.stringify(haveC.command ?? []) !== JSON.stringify(wantC.command ?? [])) {
-    return `pod ${name} runs another command than the scrub`;
-  }
-  if (JSON.stringify(haveC.args ?? []) !== JSON.stringify(wantC.args ?? [])) {
-    return `pod ${name} passes other arguments than the scrub`;
-  }
-  const mount = (c: typeof haveC) => c.volumeMounts?.find((m) => m.mountPath === scrubMountPath);
-  const haveM = mount(haveC);
-  const wantM = mount(wantC);
-  if (!haveM || !wantM || (haveM.subPath ?? '') !== (wantM.subPath ?? '')) {
-    return `pod ${name} mounts something else at ${scrubMountPath}`;
-  }
-  const source = sourceOf(have?.volumes, haveM.name);
-  if (source === '' || source !== sourceOf(want?.volumes, wantM.name)) {
-    return `pod ${name} mounts another volume source at ${scrubMountPath}`;
+  if ((have.ephemeralContainers?.length ?? 0) > 0) return `pod ${name} has ephemeral containers`;
+  for (const [kind, mine, theirs] of [
+    ['containers', have.containers, want?.containers ?? []],
+    ['init containers', have.initContainers ?? [], want?.initContainers ?? []],
+  ] as const) {
+    if (mine.length !== theirs.length) return `pod ${name} runs other ${kind} than the Job's`;
+    for (const c of mine) {
+      const t = theirs.find((x) => x.name === c.name);
+      if (!t) return `pod ${name} runs other ${kind} than the Job's`;
+      if (c.image !== t.image) return `pod ${name} runs image ${c.image ?? ''}, not the Job's`;
+      if (
+        JSON.stringify([c.command ?? [], c.args ?? []]) !== JSON.stringify([t.command ?? [], t.args ?? []])
+      ) {
+        return `pod ${name} runs another command than the scrub`;
+      }
+      if (conduct(c) !== conduct(t)) return `pod ${name} sets up container ${c.name} otherwise than the Job`;
+      for (const m of c.volumeMounts ?? []) {
+        const source = volumeOf(have.volumes, m.name);
+        if (source === '' || source !== volumeOf(want?.volumes, m.name)) {
+          return `pod ${name} mounts another volume source at ${m.mountPath}`;
+        }
+      }
+    }
   }
   return undefined;
 }
@@ -161,6 +177,7 @@ export function verifyScrub(job: V1Job, pods: readonly V1Pod[]): ScrubVerdict {
  */
 export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Job): string | undefined {
   if (!volume) return 'the volume was deleted';
+  if (volume.metadata?.deletionTimestamp) return 'the volume is being deleted';
   const a = job.metadata?.annotations ?? {};
   if (a[annVolumeUid] !== volume.metadata?.uid) return 'the volume was deleted and made anew';
   const ref = volume.spec?.claimRef;

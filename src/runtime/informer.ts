@@ -122,9 +122,13 @@ export class Informer<T extends StoredObject> {
    * it even before the watch delivers it. Handlers hear of it as an update at
    * once (every controller sharing the informer must learn of the change, and
    * the watch's copy of the same resourceVersion will be ignored); an older
-   * copy arriving later from the watch is ignored too.
+   * copy arriving later from the watch is ignored too. Only objects the cache
+   * holds are written back: a controller writes what it read from the cache,
+   * so one missing from it was deleted meanwhile, and adding it again would
+   * leave a ghost no watch event ever removes.
    */
   writeBack(obj: T): void {
+    if (!this.store.get(objectKey(obj))) return;
     this.upsert(obj);
   }
 

@@ -57,6 +57,19 @@ describe('informer', () => {
     return { informer, core };
   }
 
+  it('does not bring back, by a write-back, an object the watch has deleted', async () => {
+    const { informer, core } = volumeInformer();
+    informer.start();
+    await informer.waitForSync();
+    const written = await core.createPersistentVolume({ body: volume('inf-ghost') });
+    await eventually('inf-ghost seen', () => (informer.store.get('inf-ghost') ? true : undefined));
+    await core.deletePersistentVolume({ name: 'inf-ghost' });
+    await eventually('inf-ghost gone', () => (informer.store.get('inf-ghost') ? undefined : true));
+    // A controller's write that landed just before the deletion, written back just after it.
+    informer.writeBack({ ...written, metadata: { ...written.metadata, resourceVersion: '999999999' } });
+    expect(informer.store.get('inf-ghost')).to.equal(undefined);
+  });
+
   it('syncs what exists, then delivers typed add, update and delete events, and keeps indexes', async () => {
     const { informer, core } = volumeInformer();
     await core.createPersistentVolume({ body: volume('inf-a', { 'informer-tier': 'gold' }) });

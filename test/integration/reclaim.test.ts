@@ -412,6 +412,15 @@ describe('reclaim (operator process)', function () {
       await volume('crash', { reclaimPolicy: 'Recycle' });
       await release('crash');
       const job = await eventually('the scrub Job', async () => (await jobsFor('crash'))[0]);
+      // Killed once the Job is recorded on the volume (killed between the two, the next
+      // operator would rightly replace the unrecorded Job: scrub-trust.test.ts).
+      await eventually('the Job recorded', async () =>
+        (await readVolume('crash')).metadata?.annotations?.['pvlifecycle.io/scrub-job']?.endsWith(
+          `/${job.metadata?.uid ?? 'none'}`,
+        )
+          ? true
+          : undefined,
+      );
       expect((await operator.kill()).signal).to.equal('SIGKILL');
       operator = await operatorFor('slow').start();
       await waitPhase('crash', 'Available', 40_000);

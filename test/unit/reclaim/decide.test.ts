@@ -85,6 +85,14 @@ describe('reclaim decisions', () => {
     ],
     ['Recycle: start the scrub Job', facts(volume('Recycle')), 'startJob recycle'],
     [
+      'a volume being deleted is never scrubbed (again)',
+      facts({
+        ...volume('Delete', { annotations: ours }),
+        metadata: { name: 'v', deletionTimestamp: new Date(), annotations: ours },
+      }),
+      'none',
+    ],
+    [
       'Recycle: never while the released claim exists',
       facts(volume('Recycle'), { claimExists: true }),
       'wait',

@@ -194,6 +194,24 @@ describe('verifying a finished scrub from its pods', () => {
     expect(podDiffersFromJob(init, job)).to.match(/init containers/);
   });
 
+  it("a pod that mounts something over the scrub's tools, or changes its environment, is refused", () => {
+    const overlay = podOf(job);
+    overlay.spec?.volumes?.push({ name: 'fake', configMap: { name: 'fake-find' } });
+    overlay.spec?.containers[0]?.volumeMounts?.push({
+      name: 'fake',
+      mountPath: '/bin/find',
+      subPath: 'find',
+    });
+    expect(podDiffersFromJob(overlay, job)).to.match(/sets up container scrub otherwise/);
+    const env = podOf(job);
+    const c = env.spec?.containers[0];
+    if (c) c.env = [{ name: 'PATH', value: '/tmp/fake' }];
+    expect(podDiffersFromJob(env, job)).to.match(/otherwise than the Job/);
+    const debug = podOf(job);
+    if (debug.spec) debug.spec.ephemeralContainers = [{ name: 'dbg', image: 'busybox:1.37' }];
+    expect(podDiffersFromJob(debug, job)).to.match(/ephemeral containers/);
+  });
+
   it('a pod with the label but another controller does not count, for or against', () => {
     const stranger = podOf(job);
     stranger.metadata = { ...stranger.metadata, ownerReferences: [] };
@@ -222,6 +240,11 @@ describe('whether a scrub Job still belongs to its release', () => {
       undefined,
     ],
     ['no volume', undefined, 'the volume was deleted'],
+    [
+      'a volume being deleted',
+      { ...volume(), metadata: { ...volume().metadata, deletionTimestamp: new Date() } },
+      'being deleted',
+    ],
     [
       'a volume of the same name made anew',
       { ...volume(), metadata: { name: 'pv-1', uid: 'pv-uid-2' } },
