@@ -49,7 +49,7 @@ import {
   recyclerJobName,
   type RecyclerJobOptions,
 } from './job.ts';
-import { scrubClaimPair, scrubClaimProblem, scrubForJobLabel } from './scrub-claim.ts';
+import { isScrubClaimVolume, scrubClaimPair, scrubClaimProblem } from './scrub-claim.ts';
 import {
   annScrubJob,
   isRecordedJob,
@@ -254,7 +254,7 @@ export class ReclaimController {
   private async sync(name: string): Promise<ReconcileResult> {
     const cached = this.opts.volumes.store.get(name);
     await this.deleteStrayJobs(name, cached);
-    if (cached?.metadata?.labels?.[scrubForJobLabel] !== undefined) return this.syncScrubClaimVolume(cached);
+    if (cached && isScrubClaimVolume(cached, this.opts.namespace)) return this.syncScrubClaimVolume(cached);
     if (!cached || !interesting(cached)) return undefined;
     // A first opinion from the cache alone, with the most hopeful facts: most
     // Released volumes (Retain) need nothing, and need no API reads to know it.
@@ -274,7 +274,7 @@ export class ReclaimController {
     const facts = this.facts(volume, claimExists, podsUsing, job);
     // A scrub's own claim volume sees the same files, by design.
     facts.sharedWith = (this.opts.sharingData?.(volume) ?? [])
-      .filter((v) => v.metadata?.labels?.[scrubForJobLabel] === undefined)
+      .filter((v) => !isScrubClaimVolume(v, this.opts.namespace, volume.metadata?.uid))
       .map((v) => v.metadata?.name ?? '');
     const plan = planReclaim(facts);
     const { log } = this.opts;
@@ -411,20 +411,36 @@ export class ReclaimController {
   private async ensureScrubClaim(volume: V1PersistentVolume, created?: V1Job): Promise<void> {
     const job = created ?? (await this.readJob(this.jobName(volume)));
     if (!job || !isRecordedJob(volume, job) || job.metadata?.deletionTimestamp) return;
-    const pair = scrubClaimPair(volume, job, this.opts.namespace);
-    for (const create of [
-      () =>
-        this.opts.core.createNamespacedPersistentVolumeClaim({
-          namespace: this.opts.namespace,
-          body: pair.claim,
-        }),
-      () => this.opts.core.createPersistentVolume({ body: pair.volume }),
-    ]) {
-      try {
-        await create();
-      } catch (err) {
-        if (apiStatus(err) !== 409) throw err;
-      }
+    const { namespace } = this.opts;
+    const name = scrubClaimName(job.metadata?.name ?? '');
+    let claim = await this.readScrubClaim(name);
+    if (
+      claim &&
+      !claim.metadata?.ownerReferences?.some((o) => o.controller === true && o.uid === job.metadata?.uid)
+    ) {
+      // A claim of that name the Job does not own is not ours to mount: deleted, made anew next time.
+      await this.opts.core
+        .deleteNamespacedPersistentVolumeClaim({
+          name,
+          namespace,
+          body: { preconditions: { uid: claim.metadata?.uid } },
+        })
+        .catch((err: unknown) => {
+          if (!isNotFound(err) && !isConflict(err)) throw err;
+        });
+      return;
+    }
+    claim ??= await this.opts.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: scrubClaimPair(volume, job, namespace).claim,
+    });
+    try {
+      await this.opts.core.createPersistentVolume({
+        body: scrubClaimPair(volume, job, namespace, claim.metadata?.uid).volume,
+      });
+    } catch (err) {
+      // There already: checked at the end, when the scrub's claim must prove it was bound to this export.
+      if (apiStatus(err) !== 409) throw err;
     }
   }
 

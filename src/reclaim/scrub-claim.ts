@@ -4,8 +4,9 @@
 // the operator's namespace, pre-bound to a second, short-lived volume with
 // the same server, path and options (Retain, never offered to other claims).
 // The pair lives as long as its Job: the claim is owned by the Job, the
-// volume by the volume it scrubs, and the reclaimer deletes both with the
-// Job. Everything here is pure.
+// volume by the volume it scrubs; the garbage collector removes the claim
+// with its Job, and the reclaimer deletes the volume once it is Released.
+// Everything here is pure.
 import type { V1Job, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 
 import {
@@ -22,13 +23,32 @@ import { scrubContainerName } from './template.ts';
 export const scrubForJobLabel = 'pvlifecycle.io/scrub-for-job';
 
 /**
+ * Whether the volume is a scrub claim's volume, by its whole shape and not by
+ * a label alone (labels are copied from NfsExports): named scrub-<job> after
+ * its label, Retain, pre-bound to the claim of its own name in the operator's
+ * namespace. If ownedBy is given, also owned by that volume's UID.
+ */
+export function isScrubClaimVolume(v: V1PersistentVolume, namespace: string, ownedBy?: string): boolean {
+  const job = v.metadata?.labels?.[scrubForJobLabel];
+  const name = v.metadata?.name;
+  if (job === undefined || name !== scrubClaimName(job)) return false;
+  const ref = v.spec?.claimRef;
+  if (ref?.namespace !== namespace || ref.name !== name) return false;
+  if (v.spec?.persistentVolumeReclaimPolicy !== 'Retain') return false;
+  return ownedBy === undefined || (v.metadata?.ownerReferences ?? []).some((o) => o.uid === ownedBy);
+}
+
+/**
  * The claim and volume a scrub Job of this volume mounts. job is the created
- * Job (its UID owns the claim); namespace is the operator's.
+ * Job (its UID owns the claim); namespace is the operator's. The volume is
+ * made after the claim, with the claim's UID in its claimRef: should the
+ * claim go before they are bound, the volume is Released and swept.
  */
 export function scrubClaimPair(
   volume: V1PersistentVolume,
   job: V1Job,
   namespace: string,
+  claimUid?: string,
 ): { claim: V1PersistentVolumeClaim; volume: V1PersistentVolume } {
   const jobName = job.metadata?.name ?? '';
   const name = scrubClaimName(jobName);
@@ -90,7 +110,7 @@ export function scrubClaimPair(
         persistentVolumeReclaimPolicy: 'Retain',
         storageClassName: '',
         volumeMode: 'Filesystem',
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name },
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name, uid: claimUid },
       },
     },
   };

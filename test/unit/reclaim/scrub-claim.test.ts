@@ -7,7 +7,12 @@ import {
   recyclerJob,
   scrubClaimName,
 } from '../../../src/reclaim/job.ts';
-import { scrubClaimPair, scrubClaimProblem, scrubForJobLabel } from '../../../src/reclaim/scrub-claim.ts';
+import {
+  isScrubClaimVolume,
+  scrubClaimPair,
+  scrubClaimProblem,
+  scrubForJobLabel,
+} from '../../../src/reclaim/scrub-claim.ts';
 
 function nfsVolume(mountOptions?: string[], annotations?: Record<string, string>): V1PersistentVolume {
   return {
@@ -78,7 +83,25 @@ describe('scrubbing through a claim (NFS volumes with mount options)', () => {
       nfs: { server: 'nfs.example.com', path: '/exports/a', readOnly: false },
     });
     expect(volume.spec?.claimRef).to.deep.include({ namespace: 'ops', name });
-    expect(volume.spec?.claimRef?.uid).to.equal(undefined);
+    expect(scrubClaimPair(v, job, 'ops', 'pvc-uid').volume.spec?.claimRef?.uid).to.equal('pvc-uid');
+  });
+
+  it('a scrub claim volume is known by its whole shape, not by its label alone', () => {
+    const v = nfsVolume(['hard']);
+    const { volume } = scrubClaimPair(v, created(v), 'ops', 'pvc-uid');
+    expect(isScrubClaimVolume(volume, 'ops')).to.equal(true);
+    expect(isScrubClaimVolume(volume, 'ops', 'pv-uid')).to.equal(true);
+    expect(isScrubClaimVolume(volume, 'ops', 'another-volume')).to.equal(false);
+    expect(isScrubClaimVolume(volume, 'elsewhere')).to.equal(false);
+    // An export's volume with the label copied onto it (labels follow the NfsExport).
+    const labelled: V1PersistentVolume = {
+      ...v,
+      metadata: { ...v.metadata, name: 'nfsx-team', labels: { ...volume.metadata?.labels } },
+      spec: { ...v.spec, persistentVolumeReclaimPolicy: 'Retain' },
+    };
+    expect(isScrubClaimVolume(labelled, 'ops')).to.equal(false);
+    const recycled = { ...volume, spec: { ...volume.spec, persistentVolumeReclaimPolicy: 'Recycle' } };
+    expect(isScrubClaimVolume(recycled, 'ops')).to.equal(false);
   });
 
   describe('whether the claim the pod mounted was the export scrubbed', () => {
