@@ -24,8 +24,10 @@ import { freePorts, isPortFree } from './ports.ts';
 import {
   type ProcessRecord,
   isAlive,
+  killProcess,
   killProcessesNow,
   logTail,
+  signalComponent,
   spawnComponent,
   stopProcesses,
 } from './processes.ts';
@@ -121,6 +123,9 @@ async function waitForPortsFree(ports: number[], timeoutMs = 15_000): Promise<vo
 export class LocalCluster {
   private exitHandler: (() => void) | undefined;
   private stopped = false;
+  private ctx: ComponentContext | undefined;
+  private tieToParent = true;
+  private readiness: Record<string, () => Promise<boolean>> = {};
 
   readonly state: ClusterState;
 
@@ -214,19 +219,9 @@ export class LocalCluster {
       kubeconfig,
       inTreeBinder: state.inTreeBinder,
     };
-    const ca = await readFile(pki.caCert);
-    const readiness: Record<string, () => Promise<boolean>> = {
-      etcd: async () =>
-        (await httpGet(`http://127.0.0.1:${ports.etcdClient}/health`)).body.includes('"true"'),
-      'kube-apiserver': async () =>
-        (await httpGet(`${server}/readyz`, { ca, token: pki.adminToken })).status === 200,
-      'kube-controller-manager': async () =>
-        (await httpGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { insecure: true })).status ===
-        200,
-      'kube-scheduler': async () =>
-        (await httpGet(`https://127.0.0.1:${ports.scheduler}/healthz`, { insecure: true })).status === 200,
-      kwok: async () => (await httpGet(`http://127.0.0.1:${ports.kwok}/healthz`)).status === 200,
-    };
+    cluster.ctx = ctx;
+    cluster.tieToParent = tieToParent;
+    cluster.readiness = readinessChecks(ctx, await readFile(pki.caCert));
 
     try {
       for (const component of components(ctx)) {
@@ -236,10 +231,7 @@ export class LocalCluster {
         });
         state.processes.push(record);
         await cluster.saveState();
-        const ready = readiness[component.name];
-        if (ready) {
-          await waitUntil(`${component.name} ready`, deadline, ready, record);
-        }
+        await cluster.waitReady(component.name, record, deadline);
         log(`${component.name} ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       }
       const kc = cluster.kubeConfig();
@@ -270,6 +262,59 @@ export class LocalCluster {
     return cluster;
   }
 
+  private async waitReady(name: string, record: ProcessRecord, deadline: number): Promise<void> {
+    const ready = this.readiness[name];
+    if (ready) await waitUntil(`${name} ready`, deadline, ready, record);
+  }
+
+  private component(name: string): { record: ProcessRecord; index: number } {
+    const index = this.state.processes.findIndex((p) => p.name === name);
+    const record = this.state.processes[index];
+    if (!record) throw new Error(`the local control plane has no component ${name}`);
+    return { record, index };
+  }
+
+  /**
+   * Crashes one component (SIGKILL to its process group) and starts it again
+   * with the same command line, so on the same port and data; resolves once it
+   * is ready. For chaos benchmarks: clients see their connections reset and
+   * must reconnect, as after a real crash.
+   */
+  async restartComponent(name: string, timeoutMs = 60_000): Promise<void> {
+    const { record, index } = this.component(name);
+    const component = this.ctx && components(this.ctx).find((c) => c.name === name);
+    if (!component) throw new Error(`${name} can only be restarted by the process that started the cluster`);
+    await killProcess(record, this.state.dir);
+    // The same port: wait until the kernel has let go of the old listener.
+    const deadline = Date.now() + timeoutMs;
+    const port = portOf(this.state.ports, name);
+    while (port !== undefined && !(await isPortFree(port))) {
+      if (Date.now() > deadline) throw new Error(`port ${String(port)} of ${name} is still in use`);
+      await sleep(50);
+    }
+    const fresh = spawnComponent(name, component.command, component.args, {
+      log: record.log,
+      tieToParent: this.tieToParent,
+    });
+    this.state.processes[index] = fresh;
+    await this.saveState();
+    await this.waitReady(name, fresh, deadline);
+  }
+
+  /** SIGSTOP: the component keeps its connections but answers nothing until resumed. */
+  pauseComponent(name: string): void {
+    if (!signalComponent(this.component(name).record, 'SIGSTOP', this.state.dir)) {
+      throw new Error(`${name} is not running`);
+    }
+  }
+
+  /** SIGCONT after pauseComponent. */
+  resumeComponent(name: string): void {
+    if (!signalComponent(this.component(name).record, 'SIGCONT', this.state.dir)) {
+      throw new Error(`${name} is not running`);
+    }
+  }
+
   private async saveState(): Promise<void> {
     await writeFile(stateFile(this.state.dir), JSON.stringify(this.state, null, 2) + '\n');
   }
@@ -285,6 +330,35 @@ export class LocalCluster {
       process.removeListener('exit', this.exitHandler);
     }
   }
+}
+
+/** How each component shows it is ready to serve. */
+function readinessChecks(ctx: ComponentContext, ca: Buffer): Record<string, () => Promise<boolean>> {
+  const { ports, pki } = ctx;
+  return {
+    etcd: async () => (await httpGet(`http://127.0.0.1:${ports.etcdClient}/health`)).body.includes('"true"'),
+    'kube-apiserver': async () =>
+      (await httpGet(`https://127.0.0.1:${ports.apiServer}/readyz`, { ca, token: pki.adminToken })).status ===
+      200,
+    'kube-controller-manager': async () =>
+      (await httpGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { insecure: true })).status ===
+      200,
+    'kube-scheduler': async () =>
+      (await httpGet(`https://127.0.0.1:${ports.scheduler}/healthz`, { insecure: true })).status === 200,
+    kwok: async () => (await httpGet(`http://127.0.0.1:${ports.kwok}/healthz`)).status === 200,
+  };
+}
+
+/** The port a component listens on (the one a restart must get back). */
+function portOf(p: Ports, name: string): number | undefined {
+  const byName: Record<string, number> = {
+    etcd: p.etcdClient,
+    'kube-apiserver': p.apiServer,
+    'kube-controller-manager': p.controllerManager,
+    'kube-scheduler': p.scheduler,
+    kwok: p.kwok,
+  };
+  return byName[name];
 }
 
 function fakeNode(): V1Node {

@@ -120,6 +120,25 @@ export async function stopProcesses(
   }
 }
 
+/**
+ * Sends signal to a component's process group, if the process is still one of
+ * ours. SIGSTOP and SIGCONT pause and resume it (chaos tests): it keeps its
+ * sockets open but answers nothing, as a process stuck on a slow disk would.
+ */
+export function signalComponent(r: ProcessRecord, signal: NodeJS.Signals, marker: string): boolean {
+  if (!isAlive(r.pid) || !isOurs(r.pid, marker)) return false;
+  signalGroup(r.pid, signal);
+  return true;
+}
+
+/** SIGKILL to the process group, as a crash would; resolves once the process is gone. */
+export async function killProcess(r: ProcessRecord, marker: string): Promise<void> {
+  if (!signalComponent(r, 'SIGKILL', marker)) return;
+  while (isAlive(r.pid)) {
+    await sleep(20);
+  }
+}
+
 /** Synchronous last resort for process 'exit' handlers, where nothing can be awaited. */
 export function killProcessesNow(records: ProcessRecord[]): void {
   for (const r of records) signalGroup(r.pid, 'SIGKILL');

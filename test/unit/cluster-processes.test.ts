@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 
 import { freePorts, isPortFree } from '../../cluster/ports.ts';
-import { isAlive, isOurs, spawnComponent, stopProcesses } from '../../cluster/processes.ts';
+import {
+  isAlive,
+  isOurs,
+  killProcess,
+  signalComponent,
+  spawnComponent,
+  stopProcesses,
+} from '../../cluster/processes.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -90,6 +97,33 @@ describe('local control plane processes', () => {
     const deadline = Date.now() + 5000;
     while (isAlive(pid) && Date.now() < deadline) await sleep(50);
     expect(isAlive(pid)).to.be.false;
+  });
+
+  it('pauses and resumes a component with everything it forked, and crashes it with SIGKILL', async () => {
+    const script = `sleep 300 & sleep 300; # ${dir}`;
+    const record = spawnComponent('pausable', 'bash', ['-c', script], {
+      log: join(dir, 'pausable.log'),
+      tieToParent: true,
+    });
+    await sleep(300);
+    const group = [record.pid, ...childPids(record.pid)];
+    expect(group.length).to.be.greaterThan(1);
+    const state = (pid: number) => {
+      const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    };
+    expect(signalComponent(record, 'SIGSTOP', dir)).to.be.true;
+    await sleep(100);
+    for (const pid of group) expect(state(pid), `pid ${String(pid)} stopped`).to.equal('T');
+    expect(signalComponent(record, 'SIGCONT', dir)).to.be.true;
+    await sleep(100);
+    for (const pid of group) expect(state(pid), `pid ${String(pid)} running again`).to.not.equal('T');
+    // Not ours (another marker): left alone.
+    expect(signalComponent(record, 'SIGKILL', '/no/such/marker')).to.be.false;
+    expect(isAlive(record.pid)).to.be.true;
+    await killProcess(record, dir);
+    for (const pid of group) expect(isAlive(pid), `pid ${String(pid)} gone`).to.be.false;
+    expect(signalComponent(record, 'SIGCONT', dir)).to.be.false;
   });
 
   it('hands out distinct free ports and sees a taken one as busy', async () => {
