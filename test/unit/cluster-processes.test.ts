@@ -122,6 +122,9 @@ describe('local control plane processes', () => {
     expect(signalComponent(record, 'SIGKILL', '/no/such/marker')).to.be.false;
     expect(isAlive(record.pid)).to.be.true;
     await killProcess(record, dir);
+    // A killed child is gone once its new parent has reaped it.
+    const deadline = Date.now() + 5000;
+    while (group.some(isAlive) && Date.now() < deadline) await sleep(50);
     for (const pid of group) expect(isAlive(pid), `pid ${String(pid)} gone`).to.be.false;
     expect(signalComponent(record, 'SIGCONT', dir)).to.be.false;
   });
