@@ -21,7 +21,14 @@ import {
 } from '@kubernetes/client-node';
 
 import { annBoundByController } from '../binding/annotations.ts';
-import { apiMessage, apiStatus, isConflict, isNotFound } from '../runtime/api-errors.ts';
+import {
+  apiMessage,
+  apiStatus,
+  deleteUnlessGone,
+  isConflict,
+  isNotFound,
+  unlessNotFound,
+} from '../runtime/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -271,12 +278,11 @@ export class ReclaimController {
     const podsUsing =
       ref && !claimExists ? await this.podsUsing(ref.namespace ?? '', ref.name ?? '', ref.uid) : [];
     const job = await this.jobStateLive(volume);
-    const facts = this.facts(volume, claimExists, podsUsing, job);
     // A scrub's own claim volume sees the same files, by design.
-    facts.sharedWith = (this.opts.sharingData?.(volume) ?? [])
+    const sharedWith = (this.opts.sharingData?.(volume) ?? [])
       .filter((v) => !isScrubClaimVolume(v, this.opts.namespace, volume.metadata?.uid))
       .map((v) => v.metadata?.name ?? '');
-    const plan = planReclaim(facts);
+    const plan = planReclaim({ ...this.facts(volume, claimExists, podsUsing, job), sharedWith });
     const { log } = this.opts;
 
     switch (plan.action) {
@@ -392,16 +398,10 @@ export class ReclaimController {
     return scrubClaimProblem(volume, claim, shadow, pod);
   }
 
-  private async readScrubClaim(name: string): Promise<V1PersistentVolumeClaim | undefined> {
-    try {
-      return await this.opts.core.readNamespacedPersistentVolumeClaim({
-        name,
-        namespace: this.opts.namespace,
-      });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readScrubClaim(name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    return unlessNotFound(
+      this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.opts.namespace }),
+    );
   }
 
   /**
@@ -419,15 +419,13 @@ export class ReclaimController {
       !claim.metadata?.ownerReferences?.some((o) => o.controller === true && o.uid === job.metadata?.uid)
     ) {
       // A claim of that name the Job does not own is not ours to mount: deleted, made anew next time.
-      await this.opts.core
-        .deleteNamespacedPersistentVolumeClaim({
+      await deleteUnlessGone(
+        this.opts.core.deleteNamespacedPersistentVolumeClaim({
           name,
           namespace,
           body: { preconditions: { uid: claim.metadata?.uid } },
-        })
-        .catch((err: unknown) => {
-          if (!isNotFound(err) && !isConflict(err)) throw err;
-        });
+        }),
+      );
       return;
     }
     claim ??= await this.opts.core.createNamespacedPersistentVolumeClaim({
@@ -451,24 +449,17 @@ export class ReclaimController {
    */
   private async syncScrubClaimVolume(volume: V1PersistentVolume): Promise<ReconcileResult> {
     if (volume.status?.phase !== 'Released' || volume.metadata?.deletionTimestamp) return undefined;
-    try {
-      await this.opts.core.deletePersistentVolume({
+    await deleteUnlessGone(
+      this.opts.core.deletePersistentVolume({
         name: volume.metadata?.name ?? '',
         body: { preconditions: { uid: volume.metadata?.uid } },
-      });
-    } catch (err) {
-      if (!isNotFound(err) && !isConflict(err)) throw err;
-    }
+      }),
+    );
     return undefined;
   }
 
-  private async readJob(name: string): Promise<V1Job | undefined> {
-    try {
-      return await this.opts.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readJob(name: string): Promise<V1Job | undefined> {
+    return unlessNotFound(this.opts.batch.readNamespacedJob({ name, namespace: this.opts.namespace }));
   }
 
   private async podsOf(job: V1Job): Promise<V1Pod[]> {
@@ -542,13 +533,8 @@ export class ReclaimController {
     return undefined;
   }
 
-  private async readVolume(name: string): Promise<V1PersistentVolume | undefined> {
-    try {
-      return await this.opts.core.readPersistentVolume({ name });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readVolume(name: string): Promise<V1PersistentVolume | undefined> {
+    return unlessNotFound(this.opts.core.readPersistentVolume({ name }));
   }
 
   private async claimExists(namespace: string, name: string, uid: string): Promise<boolean> {
@@ -838,17 +824,14 @@ export class ReclaimController {
 
   /** Deletes this very Job (by UID) and waits for nothing; its pods go before it does (foreground). */
   private async deleteJobNow(job: V1Job): Promise<void> {
-    try {
-      await this.opts.batch.deleteNamespacedJob({
+    await deleteUnlessGone(
+      this.opts.batch.deleteNamespacedJob({
         name: job.metadata?.name ?? '',
         namespace: this.opts.namespace,
         propagationPolicy: 'Foreground',
         body: { preconditions: { uid: job.metadata?.uid } },
-      });
-    } catch (err) {
-      // Gone already, or a newer Job of that name (precondition failed): nothing of this one is left to stop.
-      if (!isNotFound(err) && !isConflict(err)) throw err;
-    }
+      }),
+    );
   }
 
   private async deleteJob(name: string): Promise<void> {

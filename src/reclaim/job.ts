@@ -17,6 +17,7 @@ import type {
 
 import { QuantityError, beyondInt64Nano, quantityOrZero } from '../binding/quantity.ts';
 import { scrubCommand, scrubMountPath } from './scrub.ts';
+import { labelValue } from '../runtime/label-value.ts';
 import { defaultRecyclerTemplate, scrubContainerName } from './template.ts';
 
 export const managedByLabel = {
@@ -222,21 +223,12 @@ export function recyclerJobName(volumeName: string, claimUid: string): string {
   return readable === '' ? `${jobNamePrefix}${hash}` : `${jobNamePrefix}${readable}-${hash}`;
 }
 
-const labelValuePattern = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
-
 /**
- * The volume label's value: the volume name when it is a valid label value
- * (at most 63 characters), else its first 46 characters (trimmed to end in a
- * letter or digit), "-", and 16 hex digits of its sha256.
+ * The volume label's value: the volume name when it is a valid label value,
+ * else a shortened form with a hash (runtime/label-value.ts).
  */
 export function volumeLabelValue(volumeName: string): string {
-  if (labelValuePattern.test(volumeName)) return volumeName;
-  const hash = sha256Hex(volumeName).slice(0, 16);
-  const head = volumeName
-    .slice(0, maxNameLength - 1 - hash.length)
-    .replace(/[^-A-Za-z0-9_.]/g, '-')
-    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-  return head === '' ? hash : `${head}-${hash}`;
+  return labelValue(volumeName);
 }
 
 const gibibyte = 1n << 30n;
@@ -297,12 +289,11 @@ function scrubVolume(volume: V1PersistentVolume, jobName: string): V1Volume {
   if (needsScrubClaim(volume)) {
     return { name: 'scrub', persistentVolumeClaim: { claimName: scrubClaimName(jobName) } };
   }
+  // isRecyclable has refused every other source, and the roots, before this is called.
   if (spec.nfs) {
-    if (isNodeRoot(spec.nfs.path)) throw new UnsupportedVolumeSource(name, 'nfs', serverRootReason);
     return { name: 'scrub', nfs: { server: spec.nfs.server, path: spec.nfs.path, readOnly: false } };
   }
   if (spec.hostPath) {
-    if (isNodeRoot(spec.hostPath.path)) throw new UnsupportedVolumeSource(name, 'hostPath', nodeRootReason);
     // Directory, never DirectoryOrCreate: on a node without the directory the
     // pod fails to start instead of scrubbing a new, empty one.
     return { name: 'scrub', hostPath: { path: spec.hostPath.path, type: 'Directory' } };

@@ -30,20 +30,23 @@ export function scrubJobRecordValue(r: ScrubJobRecord): string {
 
 /** The record on the volume for its current release, if any (a record of an earlier release counts as none). */
 export function scrubJobRecord(volume: V1PersistentVolume): ScrubJobRecord | undefined {
-  const value = volume.metadata?.annotations?.[annScrubJob];
+  const record = anyRecord(volume);
   const claimUid = volume.spec?.claimRef?.uid;
-  if (!value || !claimUid) return undefined;
-  const parts = value.split('/');
+  return record && claimUid && record.claimUid === claimUid ? record : undefined;
+}
+
+/** The record as written, for whichever release; undefined when absent or malformed. */
+function anyRecord(volume: V1PersistentVolume | undefined): ScrubJobRecord | undefined {
+  const parts = (volume?.metadata?.annotations?.[annScrubJob] ?? '').split('/');
   if (parts.length !== 3) return undefined;
-  const [owner = '', jobName = '', jobUid = ''] = parts;
-  if (owner !== claimUid || jobName === '' || jobUid === '') return undefined;
-  return { claimUid: owner, jobName, jobUid };
+  const [claimUid = '', jobName = '', jobUid = ''] = parts;
+  return claimUid && jobName && jobUid ? { claimUid, jobName, jobUid } : undefined;
 }
 
 /** Whether the volume's record names this Job, for whichever release (so it is ours). */
 export function recordNamesJob(volume: V1PersistentVolume | undefined, job: V1Job): boolean {
-  const parts = (volume?.metadata?.annotations?.[annScrubJob] ?? '').split('/');
-  return parts.length === 3 && parts[1] === job.metadata?.name && parts[2] === job.metadata?.uid;
+  const r = anyRecord(volume);
+  return r !== undefined && r.jobName === job.metadata?.name && r.jobUid === job.metadata.uid;
 }
 
 /** Whether this Job is the one recorded on the volume for its current release. */

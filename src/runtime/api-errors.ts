@@ -35,6 +35,29 @@ export function apiFailure(err: unknown): ApiFailure {
 export const isNotFound = (err: unknown): boolean => apiFailure(err) === 'notFound';
 export const isConflict = (err: unknown): boolean => apiFailure(err) === 'conflict';
 
+/** The request's result, or undefined when the object does not exist. */
+export async function unlessNotFound<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A delete with a UID precondition, done unless the object is gone already or
+ * is another object of that name now (the precondition failed): either way
+ * nothing of the one meant is left to delete.
+ */
+export async function deleteUnlessGone(request: Promise<unknown>): Promise<void> {
+  try {
+    await request;
+  } catch (err) {
+    if (!isNotFound(err) && !isConflict(err)) throw err;
+  }
+}
+
 /** A short description for logs and events: the API's own message when there is one. */
 export function apiMessage(err: unknown): string {
   const body = (err as { body?: unknown }).body;
