@@ -16,7 +16,7 @@ import { CoreV1Api, type V1PersistentVolumeClaim } from '@kubernetes/client-node
 
 import { LocalCluster } from '../cluster/local-cluster.ts';
 import { Informer } from '../src/runtime/informer.ts';
-import { kubectl } from '../test/support/kubectl.ts';
+import { installCrds } from '../test/support/kubectl.ts';
 import { pv, pvc } from '../test/support/objects.ts';
 import { OperatorProcess } from '../test/support/operator-process.ts';
 
@@ -66,13 +66,7 @@ async function storm(binder: 'in-tree' | 'operator', count: number): Promise<Res
     if (binder === 'operator') {
       // The operator is ready only once its NfsExport informer syncs too.
       const kubectlBin = join(cluster.state.binDir, 'kubectl');
-      await kubectl(kubectlBin, cluster.kubeconfig, ['apply', '-k', join(repoRoot, 'config', 'crd')]);
-      await kubectl(kubectlBin, cluster.kubeconfig, [
-        'wait',
-        '--for=condition=Established',
-        'crd/nfsexports.pvlifecycle.io',
-        '--timeout=60s',
-      ]);
+      await installCrds(kubectlBin, cluster.kubeconfig);
       operator = await OperatorProcess.start({
         kubeconfig: cluster.kubeconfig,
         args: ['--workers', workers, '--log-level', 'info'],

@@ -27,7 +27,7 @@ import { BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kuber
 import { LocalCluster } from '../cluster/local-cluster.ts';
 import { volumeNameFor } from '../src/nfs/export.ts';
 import { apiFailure, apiMessage } from '../src/runtime/api-errors.ts';
-import { kubectl } from '../test/support/kubectl.ts';
+import { installCrds } from '../test/support/kubectl.ts';
 import { pv, pvc } from '../test/support/objects.ts';
 import { installOperatorIdentity } from '../test/support/operator-identity.ts';
 import {
@@ -396,13 +396,7 @@ async function runOnce(run: number, seed: number): Promise<RunResult> {
   let replicas: Replicas | undefined;
   const recorders: Recorder[] = [];
   try {
-    await kubectl(cluster.kubectl, cluster.kubeconfig, ['apply', '-k', join(repoRoot, 'config', 'crd')]);
-    await kubectl(cluster.kubectl, cluster.kubeconfig, [
-      'wait',
-      '--for=condition=Established',
-      'crd/nfsexports.pvlifecycle.io',
-      '--timeout=60s',
-    ]);
+    await installCrds(cluster.kubectl, cluster.kubeconfig);
     const operatorKubeconfig = await installOperatorIdentity(cluster, join(dir, 'operator.kubeconfig'));
     const kc: KubeConfig = cluster.kubeConfig();
     const clients: Clients = {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LocalCluster } from '../../cluster/local-cluster.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { installCrds } from '../support/kubectl.ts';
 import { installOperatorIdentity } from '../support/operator-identity.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 
@@ -43,13 +43,7 @@ export const mochaHooks = {
       `  local control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cluster.state.server}\n`,
     );
     // As a user installs the operator: its CRDs first.
-    await kubectl(cluster.kubectl, cluster.kubeconfig, ['apply', '-k', join(repoRoot, 'config', 'crd')]);
-    await kubectl(cluster.kubectl, cluster.kubeconfig, [
-      'wait',
-      '--for=condition=Established',
-      'crd/nfsexports.pvlifecycle.io',
-      '--timeout=30s',
-    ]);
+    await installCrds(cluster.kubectl, cluster.kubeconfig, '30s');
     // Then its namespace, ServiceAccount and roles; the operator runs with that account's token.
     operatorConfig = await installOperatorIdentity(
       cluster,

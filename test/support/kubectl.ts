@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -20,4 +21,16 @@ export async function kubectl(
     const e = err as Error & { stderr?: string };
     throw new Error(`kubectl ${args.join(' ')} failed: ${e.stderr ?? e.message}`, { cause: err });
   }
+}
+
+/** Installs the operator's CRDs as a user does (kubectl apply -k config/crd) and waits until they are served. */
+export async function installCrds(binary: string, kubeconfig: string, timeout = '60s'): Promise<void> {
+  const crdDir = fileURLToPath(new URL('../../config/crd', import.meta.url));
+  await kubectl(binary, kubeconfig, ['apply', '-k', crdDir]);
+  await kubectl(binary, kubeconfig, [
+    'wait',
+    '--for=condition=Established',
+    'crd/nfsexports.pvlifecycle.io',
+    `--timeout=${timeout}`,
+  ]);
 }
