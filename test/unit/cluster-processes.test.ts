@@ -50,6 +50,10 @@ describe('local control plane processes', () => {
     await stopProcesses([record], dir, 500);
     expect(Date.now() - started).to.be.greaterThanOrEqual(400);
     expect(isAlive(record.pid)).to.be.false;
+    // SIGKILL reaches the group at once, but a loaded machine may take a moment
+    // to end and reap a grandchild: wait up to 5 s, as the pause test does.
+    const deadline = Date.now() + 5000;
+    while (children.some(isAlive) && Date.now() < deadline) await sleep(50);
     for (const c of children) expect(isAlive(c), `grandchild ${c}`).to.be.false;
   });
 
