@@ -78,7 +78,13 @@ test-integration: $(DEPS) control-plane ## tests against a real local control pl
 	npx mocha --config .mocharc.integration.json
 
 .PHONY: test
-test: lint typecheck test-unit test-integration e2e ## everything CI runs
+test: lint typecheck test-unit test-integration e2e test-kind ## everything CI runs
+
+# The kind run where a container engine answers; where none does, it says
+# what is missing (exit 2) and the rest of make test stands.
+.PHONY: test-kind
+test-kind: $(DEPS)
+	@bash scripts/e2e-kind.sh || { s=$$?; if [ $$s = 2 ]; then echo "make test: the kind run was skipped (no container engine, see above)"; else exit $$s; fi; }
 
 .PHONY: bench-cluster
 bench-cluster: $(DEPS) control-plane ## time the local control plane's start and stop, and its idle memory
@@ -91,28 +97,15 @@ bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k
 IMAGE ?= pv-lifecycle-operator:dev
 
 .PHONY: image
-image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docker or podman
-	@engine=""; \
-	for e in docker podman; do \
-	  if command -v $$e >/dev/null && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
-	done; \
-	if [ -z "$$engine" ]; then \
-	  echo "make image needs a container engine: neither docker nor podman answers on this machine."; \
-	  for e in docker podman; do \
-	    if command -v $$e >/dev/null; then echo "  $$e is installed, but '$$e info' fails: is its daemon or socket running?"; fi; \
-	  done; \
-	  echo "Install and start one (for example: apt-get install podman), then run make image again."; \
-	  exit 2; \
-	fi; \
-	echo "building $(IMAGE) with $$engine"; \
-	$$engine build -t $(IMAGE) .
+image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docker or podman; without a registry, on a Node base built here
+	@bash scripts/image.sh $(IMAGE) >/dev/null
 
 .PHONY: e2e
 e2e: $(DEPS) control-plane ## the end-to-end specs on the local control plane (nfs-ganesha on loopback, two operator replicas with the ServiceAccount's token)
 	$(TSX) e2e/local.ts
 
 .PHONY: e2e-kind
-e2e-kind: $(DEPS) ## the end-to-end specs on kind: real pods mount NFS, the operator deployed from config/default (needs docker and kind)
+e2e-kind: $(DEPS) ## the end-to-end specs on kind with real pods and real scrubs, the operator deployed from its image (docker or podman; builds what no registry gives)
 	bash scripts/e2e-kind.sh
 
 .PHONY: e2e-k3s

@@ -24,19 +24,28 @@ export interface E2eSettings {
   podImage: string;
   /** The replicas' /metrics endpoints when the operator runs out of cluster. */
   metricsUrls: string[];
+  /** Why the NFS specs cannot run here (no NFS client on the nodes), or ''. */
+  nfsSkip: string;
+  /** A directory on the node for hostPath volumes (real pods only), or ''. */
+  hostPathRoot: string;
 }
 
 export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
   const nfsServer = env.E2E_NFS_SERVER ?? '';
   const nfsRoot = env.E2E_NFS_ROOT ?? '';
-  if (!nfsServer || !nfsRoot.startsWith('/')) {
+  const nfsSkip = env.E2E_NFS_SKIP ?? '';
+  const hostPathRoot = (env.E2E_HOSTPATH_ROOT ?? '').replace(/\/+$/, '');
+  if (hostPathRoot !== '' && !hostPathRoot.startsWith('/'))
+    throw new Error('E2E_HOSTPATH_ROOT must be absolute');
+  if (!nfsSkip && (!nfsServer || !nfsRoot.startsWith('/'))) {
     throw new Error(
-      'E2E_NFS_SERVER (an NFS server the nodes can mount) and E2E_NFS_ROOT (an absolute exported directory) must be set',
+      'E2E_NFS_SERVER (an NFS server the nodes can mount) and E2E_NFS_ROOT (an absolute exported directory) must be set, or E2E_NFS_SKIP to why not',
     );
   }
   const root = nfsRoot.replace(/\/+$/, '');
   // The specs scrub what they create below the root: the server's / itself is never a volume to scrub.
-  if (root === '') throw new Error('E2E_NFS_ROOT must be an exported directory below /, such as /exports');
+  if (!nfsSkip && root === '')
+    throw new Error('E2E_NFS_ROOT must be an exported directory below /, such as /exports');
   return {
     operatorNamespace: env.E2E_OPERATOR_NAMESPACE ?? 'pv-lifecycle-system',
     nfsServer,
@@ -47,6 +56,8 @@ export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
       .split(',')
       .map((u) => u.trim())
       .filter((u) => u !== ''),
+    nfsSkip,
+    hostPathRoot,
   };
 }
 

@@ -7,18 +7,28 @@
 #   scripts/e2e-kind.sh                 create (or reuse) the cluster, run the specs, delete it
 #   KEEP_CLUSTER=1 scripts/e2e-kind.sh  the same, but keep the cluster afterwards
 #
-# Needs a running Docker engine and kind (it says so and exits 2 at once when
-# either is missing). Everything else comes from this repository: Node and
-# the npm packages (scripts/ensure-node.sh, npm ci), and kubectl v1.36 (built
-# by cluster/build.sh; set KUBECTL to use another).
+# Needs a container engine: Docker, or podman (kind's podman provider; rootful,
+# with runc: scripts/engine.sh). Without one it says so and exits 2 at once.
+# Everything else comes from this repository or the registries it uses: kind
+# (built with Go when the one on PATH is not $KIND_VERSION), Node and the npm
+# packages, kubectl v1.36 (cluster/build.sh). Where kindest/node cannot be
+# pulled (no registry), the node image is built here (e2e/kind/node-image.sh),
+# and so are the operator's base (scripts/node-base-image.sh) and the busybox
+# image the specs' pods and the scrubs run (from Debian's busybox-static).
+#
+# NFS: the nodes mount with the host kernel's NFS client. Where the kernel has
+# none (/proc/filesystems lists no nfs), no NFS server is started and the NFS
+# specs say why they are skipped; the hostPath specs run either way.
 #
 # Settings (environment):
-#   KIND_NODE_IMAGE    the node image, a Kubernetes 1.36 kindest/node pinned by digest
-#   KIND_VERSION       the kind release that image was built for (a different kind only warns)
+#   KIND_NODE_IMAGE    the node image (default: kindest/node v1.36 pinned by
+#                      digest where it can be pulled, else one built here)
+#   KIND_VERSION       the kind release (v0.33.0)
 #   KIND_CLUSTER_NAME  pv-lifecycle-e2e
-#   IMAGE              the operator image `make image` builds (pv-lifecycle-operator:dev)
+#   IMAGE              the operator image to build (pv-lifecycle-operator:dev)
+#   ENGINE             docker or podman (default: whichever answers)
 #   KEEP_CLUSTER       1 keeps the cluster (and .e2e-kind/kubeconfig) after the run
-#   E2E_POD_IMAGE      passed on to the specs (they default to busybox:1.37)
+#   E2E_POD_IMAGE      the specs' pod image (busybox:1.37, or the one built here)
 #
 # Generated files go to .e2e-kind/ (ignored by git through its own .gitignore).
 # The exit code is the specs' (mocha's), or 1 when setting up failed.
@@ -26,7 +36,7 @@ set -euo pipefail
 
 KIND_VERSION=${KIND_VERSION:-v0.33.0}
 # From the kind v0.33.0 release notes ("Images pre-built for this release").
-KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed}
+public_node_image=kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed
 CLUSTER_NAME=${KIND_CLUSTER_NAME:-pv-lifecycle-e2e}
 IMAGE=${IMAGE:-pv-lifecycle-operator:dev}
 KEEP_CLUSTER=${KEEP_CLUSTER:-0}
@@ -42,40 +52,44 @@ die() {
   say "$*"
   exit 1
 }
-# `timeout` where there is one (Linux), so a hung engine cannot hang the check.
-with_timeout() {
-  local seconds=$1
-  shift
-  if command -v timeout >/dev/null; then timeout "$seconds" "$@"; else "$@"; fi
-}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=scripts/engine.sh
+. scripts/engine.sh
 
 # --- What this needs from the machine: checked first, in seconds -------------
-missing=()
-if ! command -v docker >/dev/null; then
-  missing+=("a Docker engine: the docker command is not installed (Docker Engine or Docker Desktop)")
-elif ! with_timeout 30 docker info >/dev/null 2>&1; then
-  missing+=("a running Docker engine: the docker CLI is installed, but 'docker info' fails, so no engine answers (start the daemon, or check DOCKER_HOST and your permission on its socket)")
-fi
-if ! command -v kind >/dev/null || ! kind version >/dev/null 2>&1; then
-  missing+=("kind $KIND_VERSION: go install sigs.k8s.io/kind@$KIND_VERSION (it lands in \$(go env GOPATH)/bin; put that on PATH)")
-fi
-if [ ${#missing[@]} -gt 0 ]; then
+pick_engine
+if [ -z "$ENGINE" ]; then
   {
-    echo "e2e-kind: the kind end-to-end run needs a running Docker engine and kind; this machine lacks:"
-    for m in "${missing[@]}"; do echo "  - $m"; done
-    echo "Nothing was started. (Without Docker, the same specs run against the local control plane: make e2e.)"
+    echo "e2e-kind: the kind end-to-end run needs a container engine; $ENGINE_MISSING."
+    echo "Nothing was started. (Without one, the same specs run against the local control plane: make e2e.)"
   } >&2
   exit 2
 fi
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$repo"
+engine=$ENGINE
+if [ "$engine" = podman ]; then
+  export KIND_EXPERIMENTAL_PROVIDER=podman
+  [ "$(id -u)" = 0 ] || die "kind's podman provider needs rootful podman here: run as root"
+fi
 [ -f .mocharc.e2e.json ] || die "the specs' mocha configuration .mocharc.e2e.json is missing from $repo"
 
-kind_version=$(kind version | awk '{print $2}')
-if [ "$kind_version" != "$KIND_VERSION" ]; then
-  say "warning: kind is $kind_version, but $KIND_NODE_IMAGE was built for kind $KIND_VERSION;"
-  say "  if the cluster does not come up: go install sigs.k8s.io/kind@$KIND_VERSION"
+cache_root="${PV_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pv-lifecycle-operator}"
+kind_bin=kind
+if ! command -v kind >/dev/null || [ "$(kind version 2>/dev/null | awk '{print $2}')" != "$KIND_VERSION" ]; then
+  kind_bin="$cache_root/kind-$KIND_VERSION/kind"
+  if [ ! -x "$kind_bin" ]; then
+    command -v go >/dev/null || die "kind $KIND_VERSION is not on PATH, and Go is needed to build it"
+    say "building kind $KIND_VERSION (go install, into $(dirname "$kind_bin"))"
+    GOBIN="$(dirname "$kind_bin")" CGO_ENABLED=0 go install "sigs.k8s.io/kind@$KIND_VERSION" >&2
+  fi
+fi
+kind() { "$kind_bin" "$@"; }
+# kind mounts the host's /lib/modules into each node; a kernel built without
+# modules (this project's CI VMs) has none, so an empty one stands in.
+if [ ! -d /lib/modules ]; then
+  [ "$(id -u)" = 0 ] || die "/lib/modules is missing, and kind mounts it into its nodes: create it (empty is enough)"
+  say "creating an empty /lib/modules (kind mounts it into its nodes)"
+  mkdir -p /lib/modules
 fi
 
 work="$repo/.e2e-kind"
@@ -100,24 +114,73 @@ fi
 [ -x "$KUBECTL" ] || command -v "$KUBECTL" >/dev/null || die "KUBECTL=$KUBECTL is not an executable"
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 
-# --- Images: the operator (make image) and the NFS server ---------------------
-say "building the operator image $IMAGE (make image)"
-make --no-print-directory image IMAGE="$IMAGE"
-# A tag per build, so a reused cluster rolls the Deployment when the code changed.
-image_id=$(docker image inspect -f '{{.Id}}' "$IMAGE")
-image_id=${image_id#sha256:}
-image_name=${IMAGE%:*}
-[[ "$IMAGE" == *:* && "${IMAGE##*:}" != */* ]] || image_name=$IMAGE
-operator_image="$image_name:e2e-${image_id:0:12}"
-docker tag "$IMAGE" "$operator_image"
+# --- Images ----------------------------------------------------------------------
+# Pulled where a registry answers, built here where none does.
+can_pull() { "$engine" image inspect "$1" >/dev/null 2>&1 || with_timeout 180 "$engine" pull -q "$1" >/dev/null 2>&1; }
+# The reference a node's containerd knows an engine's local image by.
+qualified() {
+  case "$1" in
+    */*/* | localhost/*) echo "$1" ;;
+    */*) echo "docker.io/$1" ;;
+    *) if [ "$engine" = podman ]; then echo "localhost/$1"; else echo "docker.io/library/$1"; fi ;;
+  esac
+}
 
-say "building the NFS server image $NFS_IMAGE (Debian's nfs-ganesha)"
-docker build -t "$NFS_IMAGE" - >&2 <<'EOF'
-FROM debian:bookworm-slim
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nfs-ganesha nfs-ganesha-vfs \
- && rm -rf /var/lib/apt/lists/*
-EOF
+say "building the operator image $IMAGE (scripts/image.sh)"
+ENGINE=$engine bash scripts/image.sh "$IMAGE" >/dev/null
+# A tag per build, so a reused cluster rolls the Deployment when the code changed.
+image_id=$("$engine" image inspect -f '{{.Id}}' "$IMAGE")
+image_id=${image_id#sha256:}
+image_name=$(qualified "${IMAGE%:*}")
+operator_image="$image_name:e2e-${image_id:0:12}"
+"$engine" tag "$IMAGE" "$operator_image"
+
+node_image=${KIND_NODE_IMAGE:-}
+local_node=0
+if [ -z "$node_image" ]; then
+  if can_pull "$public_node_image"; then
+    node_image=$public_node_image
+  else
+    say "$public_node_image cannot be pulled here; building a node image (e2e/kind/node-image.sh)"
+    node_image=$(bash e2e/kind/node-image.sh "$engine" | tail -n 1)
+    local_node=1
+  fi
+fi
+
+pod_image=${E2E_POD_IMAGE:-busybox:1.37}
+recycler_image=""
+if ! can_pull "$pod_image"; then
+  # Debian's static busybox, alone on an empty file system: the scrub script
+  # is tested against busybox (the integration tests run it under Debian's).
+  busybox=$(command -v busybox || true)
+  if [ -z "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+    die "$pod_image cannot be pulled, and no static busybox is here to build one (apt-get install busybox-static)"
+  fi
+  version=$("$busybox" 2>&1 | sed -n '1s/^BusyBox v\([0-9.]*\).*/\1/p')
+  pod_image="localhost/pv-lifecycle-busybox:${version:-debian}"
+  say "$pod_image: Debian's busybox-static as an image (${E2E_POD_IMAGE:-busybox:1.37} cannot be pulled)"
+  ctx=$(mktemp -d "$work/busybox-XXXXXX")
+  cp "$busybox" "$ctx/busybox"
+  printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$ctx/Containerfile"
+  "$engine" build -q -t "$pod_image" "$ctx" >/dev/null
+  rm -rf "$ctx"
+  recycler_image=$pod_image
+fi
+pod_image=$(qualified "$pod_image")
+
+# NFS needs the host kernel's client: the nodes share its kernel.
+nfs_skip=""
+if ! grep -qE '[[:space:]]nfs4?$' /proc/filesystems 2>/dev/null; then
+  nfs_skip="the host kernel has no NFS client (/proc/filesystems lists no nfs), so no node can mount an export"
+elif ! can_pull debian:bookworm-slim; then
+  nfs_skip="debian:bookworm-slim, the NFS server image's base, cannot be pulled here"
+else
+  say "building the NFS server image $NFS_IMAGE (Debian's nfs-ganesha)"
+  printf '%s\n' 'FROM debian:bookworm-slim' \
+    'RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nfs-ganesha nfs-ganesha-vfs && rm -rf /var/lib/apt/lists/*' |
+    "$engine" build -t "$NFS_IMAGE" - >&2
+fi
+[ -z "$nfs_skip" ] || say "NFS specs will be skipped: $nfs_skip"
 
 # --- The cluster ---------------------------------------------------------------
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -151,83 +214,92 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+config="$work/cluster.yaml"
+cp e2e/kind/cluster.yaml "$config"
+if [ "$local_node" = 1 ]; then
+  # The node built here has no CoreDNS image (no registry to pull one from),
+  # and nothing in the run resolves names: skip the add-on rather than leave
+  # its pods pulling from a registry for ever.
+  printf '%s\n' '  - |' '    apiVersion: kubeadm.k8s.io/v1beta4' '    kind: InitConfiguration' \
+    '    skipPhases: [preflight, addon/coredns]' >>"$config"
+fi
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   say "reusing the existing kind cluster $CLUSTER_NAME"
 else
-  say "creating the kind cluster $CLUSTER_NAME ($KIND_NODE_IMAGE)"
-  kind create cluster --name "$CLUSTER_NAME" --config e2e/kind/cluster.yaml --image "$KIND_NODE_IMAGE" \
-    --kubeconfig "$kubeconfig" --wait 180s
+  say "creating the kind cluster $CLUSTER_NAME ($node_image, $engine)"
+  kind create cluster --name "$CLUSTER_NAME" --config "$config" --image "$node_image" \
+    --kubeconfig "$kubeconfig" --wait 240s
 fi
 kind get kubeconfig --name "$CLUSTER_NAME" >"$kubeconfig"
 k wait --for=condition=Ready nodes --all --timeout=180s >/dev/null
 
 # A kind release that renders another kubeadm API version than the patches name
 # skips them silently; the binder would then still be on. Stop here if so.
-if ! docker exec "$CLUSTER_NAME-control-plane" \
+if ! "$engine" exec "$CLUSTER_NAME-control-plane" \
   grep -q -- '-persistentvolume-binder-controller' /etc/kubernetes/manifests/kube-controller-manager.yaml; then
-  die "kube-controller-manager still runs the in-tree PV binder: this kind ($kind_version) applied neither kubeadm patch of e2e/kind/cluster.yaml; use kind $KIND_VERSION"
+  die "kube-controller-manager still runs the in-tree PV binder: this kind applied neither kubeadm patch of e2e/kind/cluster.yaml; use kind $KIND_VERSION"
 fi
 
-# kindest/node images ship nfs-common; install it only where mount.nfs is missing.
 nodes=()
 while IFS= read -r node; do nodes+=("$node"); done < <(kind get nodes --name "$CLUSTER_NAME")
 [ ${#nodes[@]} -gt 0 ] || die "kind lists no nodes for the cluster $CLUSTER_NAME"
-for node in "${nodes[@]}"; do
-  if ! docker exec "$node" sh -c 'command -v mount.nfs' >/dev/null 2>&1; then
-    say "installing nfs-common on $node"
-    docker exec "$node" bash -c \
-      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nfs-common >/dev/null'
-  fi
-done
 
-# The images, into every node. `kind load docker-image` fails on images from
-# Docker's containerd image store (kind issue 3795); the documented way around
-# it is a single-platform archive.
+# The images, into every node, as archives (kind load docker-image fails on
+# images from Docker's containerd image store, kind issue 3795, and podman
+# has no docker-image to load).
 load_image() {
-  local image=$1 archive
-  if kind load docker-image --name "$CLUSTER_NAME" "$image" >/dev/null 2>&1; then return 0; fi
-  say "kind load docker-image $image failed; loading a single-platform archive instead"
-  archive="$work/image.tar"
-  docker image save --platform "linux/$(docker version -f '{{.Server.Arch}}')" -o "$archive" "$image"
-  kind load image-archive --name "$CLUSTER_NAME" "$archive"
+  local image=$1 archive="$work/image.tar"
+  rm -f "$archive"
+  if [ "$engine" = docker ]; then
+    docker image save --platform "linux/$(docker version -f '{{.Server.Arch}}')" -o "$archive" "$image"
+  else
+    podman save -q --format docker-archive -o "$archive" "$image"
+  fi
+  kind load image-archive --name "$CLUSTER_NAME" "$archive" >&2
   rm -f "$archive"
 }
-say "loading $operator_image and $NFS_IMAGE into the nodes"
+say "loading $operator_image and $pod_image into the nodes"
 load_image "$operator_image"
-load_image "$NFS_IMAGE"
-# The specs' pods and the scrub Jobs' default image, loaded now rather than
-# pulled from a registry in the middle of a spec.
-for extra in busybox:1.37 ${E2E_POD_IMAGE:+"$E2E_POD_IMAGE"}; do
-  docker image inspect "$extra" >/dev/null 2>&1 || docker pull "$extra"
-  load_image "$extra"
-done
+load_image "$pod_image"
 
 # --- The NFS server --------------------------------------------------------------
-say "starting the NFS server (namespace $NFS_NAMESPACE)"
-k apply -f e2e/kind/nfs-server.yaml >/dev/null
-k -n "$NFS_NAMESPACE" rollout status deployment/nfs-server --timeout=180s
-nfs_server=$(k -n "$NFS_NAMESPACE" get service nfs-server -o jsonpath='{.spec.clusterIP}')
-[ -n "$nfs_server" ] || die "the nfs-server Service has no ClusterIP"
-
-# Each node mounts the export as its kubelet will, so a host kernel without an
-# NFS client shows here, in one clear line, rather than as pods stuck in
-# ContainerCreating. Soft, with a short timeout, so it cannot hang.
-say "checking that the nodes can mount $nfs_server:$NFS_ROOT"
-# shellcheck disable=SC2016 # expanded by the node's shell
-mount_check='set -e; d=$(mktemp -d); trap "umount -f $d 2>/dev/null || true; rmdir $d" EXIT
-mount -t nfs -o nfsvers=4.1,soft,timeo=50,retrans=2 "$1" "$d"; touch "$d/.e2e-kind-check"; rm "$d/.e2e-kind-check"'
-for node in "${nodes[@]}"; do
-  mounted=0
-  for _ in 1 2 3 4 5; do
-    if docker exec "$node" timeout 40 sh -c "$mount_check" sh "$nfs_server:$NFS_ROOT"; then
-      mounted=1
-      break
+nfs_server=""
+if [ -z "$nfs_skip" ]; then
+  # kindest/node images ship nfs-common; install it only where mount.nfs is missing.
+  for node in "${nodes[@]}"; do
+    if ! "$engine" exec "$node" sh -c 'command -v mount.nfs' >/dev/null 2>&1; then
+      say "installing nfs-common on $node"
+      "$engine" exec "$node" bash -c \
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nfs-common >/dev/null'
     fi
-    sleep 5
   done
-  [ "$mounted" = 1 ] || die "node $node cannot mount $nfs_server:$NFS_ROOT (see the mount error above);" \
-    "the nodes use the host's kernel NFS client: on Linux, modprobe nfs and nfsv4 on the host"
-done
+  load_image "$NFS_IMAGE"
+  say "starting the NFS server (namespace $NFS_NAMESPACE)"
+  k apply -f e2e/kind/nfs-server.yaml >/dev/null
+  k -n "$NFS_NAMESPACE" rollout status deployment/nfs-server --timeout=180s
+  nfs_server=$(k -n "$NFS_NAMESPACE" get service nfs-server -o jsonpath='{.spec.clusterIP}')
+  [ -n "$nfs_server" ] || die "the nfs-server Service has no ClusterIP"
+
+  # Each node mounts the export as its kubelet will, so a mount that cannot
+  # work shows here, in one clear line, rather than as pods stuck in
+  # ContainerCreating. Soft, with a short timeout, so it cannot hang.
+  say "checking that the nodes can mount $nfs_server:$NFS_ROOT"
+  # shellcheck disable=SC2016 # expanded by the node's shell
+  mount_check='set -e; d=$(mktemp -d); trap "umount -f $d 2>/dev/null || true; rmdir $d" EXIT
+mount -t nfs -o nfsvers=4.1,soft,timeo=50,retrans=2 "$1" "$d"; touch "$d/.e2e-kind-check"; rm "$d/.e2e-kind-check"'
+  for node in "${nodes[@]}"; do
+    mounted=0
+    for _ in 1 2 3 4 5; do
+      if "$engine" exec "$node" timeout 40 sh -c "$mount_check" sh "$nfs_server:$NFS_ROOT"; then
+        mounted=1
+        break
+      fi
+      sleep 5
+    done
+    [ "$mounted" = 1 ] || die "node $node cannot mount $nfs_server:$NFS_ROOT (see the mount error above);" \
+      "the nodes use the host's kernel NFS client: on Linux, modprobe nfs and nfsv4 on the host"
+  done
+fi
 
 # --- The operator ----------------------------------------------------------------
 say "deploying the operator ($operator_image) from config/default"
@@ -242,8 +314,51 @@ images:
     newName: $image_name
     newTag: ${operator_image##*:}
 EOF
-# The CRD first, so the rest never races its establishment.
-k apply -k config/crd >/dev/null
+if [ -n "$recycler_image" ]; then
+  # busybox:1.37 cannot be pulled here: the scrubs run the image built above,
+  # through the operator's recycler template (its default one, image aside).
+  cat >>"$work/overlay/kustomization.yaml" <<EOF
+configMapGenerator:
+  - name: pv-lifecycle-recycler
+    namespace: $OPERATOR_NAMESPACE
+    options:
+      disableNameSuffixHash: true
+    files:
+      - template.yaml
+patches:
+  - target:
+      kind: Deployment
+      name: $OPERATOR_DEPLOYMENT
+    patch: |
+      - op: add
+        path: /spec/template/spec/containers/0/args/-
+        value: --recycler-pod-template-configmap=pv-lifecycle-recycler
+EOF
+  cat >"$work/overlay/template.yaml" <<EOF
+# The operator's default scrub template (src/reclaim/template.ts) with the
+# busybox image scripts/e2e-kind.sh built.
+spec:
+  automountServiceAccountToken: false
+  containers:
+    - name: scrub
+      image: $recycler_image
+      imagePullPolicy: IfNotPresent
+      resources:
+        requests: { cpu: 10m, memory: 16Mi }
+        limits: { memory: 64Mi }
+      securityContext:
+        runAsUser: 0
+        runAsGroup: 0
+        runAsNonRoot: false
+        privileged: false
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: { drop: [ALL], add: [DAC_OVERRIDE, FOWNER] }
+        seccompProfile: { type: RuntimeDefault }
+EOF
+fi
+# The CRDs first, as users install them, so the rest never races their establishment.
+k apply -f crds/ >/dev/null
 k wait --for=condition=Established crd/nfsexports.pvlifecycle.io --timeout=60s >/dev/null
 k apply -k "$work/overlay" >/dev/null
 k -n "$OPERATOR_NAMESPACE" rollout status "deployment/$OPERATOR_DEPLOYMENT" --timeout=300s
@@ -258,13 +373,16 @@ done
 say "leader: $leader"
 
 # --- The specs -------------------------------------------------------------------
-say "running the specs (npx mocha --config .mocharc.e2e.json; NFS server $nfs_server:$NFS_ROOT)"
+say "running the specs (npx mocha --config .mocharc.e2e.json)"
 set +e
 KUBECONFIG="$kubeconfig" \
   E2E_OPERATOR_NAMESPACE="$OPERATOR_NAMESPACE" \
   E2E_NFS_SERVER="$nfs_server" \
   E2E_NFS_ROOT="$NFS_ROOT" \
+  E2E_NFS_SKIP="$nfs_skip" \
   E2E_REAL_PODS=1 \
+  E2E_POD_IMAGE="$pod_image" \
+  E2E_HOSTPATH_ROOT=/var/local/pv-lifecycle-e2e \
   npx mocha --config .mocharc.e2e.json
 status=$?
 set -e

@@ -18,6 +18,7 @@ interface PatchReport {
   apiVersion: string;
   kind: string;
   controllerManagerArgs: Record<string, string>;
+  failCgroupV1?: boolean;
 }
 
 const clusterFile = join(repoRoot, 'e2e', 'kind', 'cluster.yaml');
@@ -45,19 +46,21 @@ describe('kind cluster configuration (e2e/kind/cluster.yaml)', function () {
 
   const check = (file: string) => spawnSync(checker, [file], { encoding: 'utf8' });
 
-  it('is a two-node kind v1alpha4 cluster', () => {
+  it('is a one-node kind v1alpha4 cluster', () => {
     const cluster = loadYaml<{ kind: string; apiVersion: string; nodes: { role: string }[] }>(
       readFileSync(clusterFile, 'utf8'),
     );
     expect(cluster.kind).to.equal('Cluster');
     expect(cluster.apiVersion).to.equal('kind.x-k8s.io/v1alpha4');
-    expect(cluster.nodes.map((n) => n.role)).to.deep.equal(['control-plane', 'worker']);
+    expect(cluster.nodes.map((n) => n.role)).to.deep.equal(['control-plane']);
   });
 
   it('turns the binder off in both kubeadm API versions, keeping the controllers kubeadm enables', () => {
     const run = check(clusterFile);
     expect(run.status, run.stderr).to.equal(0);
-    const reports = JSON.parse(run.stdout) as PatchReport[];
+    const reports = (JSON.parse(run.stdout) as PatchReport[]).filter(
+      (r) => r.kind === 'ClusterConfiguration',
+    );
     expect(reports.map((r) => r.apiVersion)).to.have.members([
       'kubeadm.k8s.io/v1beta4',
       'kubeadm.k8s.io/v1beta3',
@@ -72,6 +75,17 @@ describe('kind cluster configuration (e2e/kind/cluster.yaml)', function () {
         '-persistentvolume-binder-controller',
       ]);
     }
+  });
+
+  it('lets the kubelet start on cgroup v1 hosts (failCgroupV1: false, a field kubelet v1beta1 knows)', () => {
+    const run = check(clusterFile);
+    expect(run.status, run.stderr).to.equal(0);
+    const kubelet = (JSON.parse(run.stdout) as PatchReport[]).filter(
+      (r) => r.kind === 'KubeletConfiguration',
+    );
+    expect(kubelet.map((r) => [r.apiVersion, r.failCgroupV1])).to.deep.equal([
+      ['kubelet.config.k8s.io/v1beta1', false],
+    ]);
   });
 
   it('refuses the map form of extraArgs under v1beta4, and a misspelt field', () => {

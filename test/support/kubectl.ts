@@ -23,10 +23,14 @@ export async function kubectl(
   }
 }
 
-/** Installs the operator's CRDs as a user does (kubectl apply -k config/crd) and waits until they are served. */
+/**
+ * Installs the operator's CRDs as a user does (kubectl apply -f crds/) and
+ * waits until they are served. The kustomize path (config/crd) is tested by
+ * nfsexport-crd.test.ts.
+ */
 export async function installCrds(binary: string, kubeconfig: string, timeout = '60s'): Promise<void> {
-  const crdDir = fileURLToPath(new URL('../../config/crd', import.meta.url));
-  await kubectl(binary, kubeconfig, ['apply', '-k', crdDir]);
+  const crdDir = fileURLToPath(new URL('../../crds', import.meta.url));
+  await kubectl(binary, kubeconfig, ['apply', '-f', crdDir]);
   await kubectl(binary, kubeconfig, [
     'wait',
     '--for=condition=Established',

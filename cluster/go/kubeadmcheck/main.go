@@ -2,7 +2,8 @@
 // file with kubeadm's own API types, strictly (an unknown or misspelt field,
 // or a map where the version wants a list, is an error), and prints what it
 // found as JSON: for each patch its apiVersion, kind, and the
-// kube-controller-manager flags it sets. The end-to-end tests use it to check
+// kube-controller-manager flags it sets (or, for a KubeletConfiguration, its
+// failCgroupV1). The end-to-end tests use it to check
 // e2e/kind/cluster.yaml without a container engine.
 package main
 
@@ -13,6 +14,7 @@ import (
 
 	"k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/v1beta3"
 	"k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/v1beta4"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -26,6 +28,8 @@ type patchReport struct {
 	APIVersion            string            `json:"apiVersion"`
 	Kind                  string            `json:"kind"`
 	ControllerManagerArgs map[string]string `json:"controllerManagerArgs"`
+	// FailCgroupV1 is the KubeletConfiguration's field, where a patch sets it.
+	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
 }
 
 func main() {
@@ -52,6 +56,15 @@ func main() {
 			fail(fmt.Errorf("patch %d: %w", i, err))
 		}
 		report := patchReport{APIVersion: head.APIVersion, Kind: head.Kind, ControllerManagerArgs: map[string]string{}}
+		if head.Kind == "KubeletConfiguration" && head.APIVersion == "kubelet.config.k8s.io/v1beta1" {
+			var c kubeletv1beta1.KubeletConfiguration
+			if err := yaml.UnmarshalStrict([]byte(patch), &c); err != nil {
+				fail(fmt.Errorf("patch %d (%s): %w", i, head.APIVersion, err))
+			}
+			report.FailCgroupV1 = c.FailCgroupV1
+			reports = append(reports, report)
+			continue
+		}
 		if head.Kind != "ClusterConfiguration" {
 			fail(fmt.Errorf("patch %d: kind %q is not checked", i, head.Kind))
 		}
