@@ -314,9 +314,18 @@ images:
     newName: $image_name
     newTag: ${operator_image##*:}
 EOF
+# Arguments the run adds to the operator's.
+extra_args=()
+if [ -n "$nfs_skip" ]; then
+  # No NFS server runs: the exports name one under example.com, which nothing
+  # may contact, so the operator's probes are off.
+  nfs_server=nfs.e2e.example.com
+  extra_args+=(--probe-interval=0)
+fi
 if [ -n "$recycler_image" ]; then
   # busybox:1.37 cannot be pulled here: the scrubs run the image built above,
   # through the operator's recycler template (its default one, image aside).
+  extra_args+=(--recycler-pod-template-configmap=pv-lifecycle-recycler)
   cat >>"$work/overlay/kustomization.yaml" <<EOF
 configMapGenerator:
   - name: pv-lifecycle-recycler
@@ -325,14 +334,6 @@ configMapGenerator:
       disableNameSuffixHash: true
     files:
       - template.yaml
-patches:
-  - target:
-      kind: Deployment
-      name: $OPERATOR_DEPLOYMENT
-    patch: |
-      - op: add
-        path: /spec/template/spec/containers/0/args/-
-        value: --recycler-pod-template-configmap=pv-lifecycle-recycler
 EOF
   cat >"$work/overlay/template.yaml" <<EOF
 # The operator's default scrub template (src/reclaim/template.ts) with the
@@ -357,6 +358,14 @@ spec:
         seccompProfile: { type: RuntimeDefault }
 EOF
 fi
+if [ ${#extra_args[@]} -gt 0 ]; then
+  {
+    printf '%s\n' 'patches:' '  - target:' '      kind: Deployment' "      name: $OPERATOR_DEPLOYMENT" '    patch: |'
+    for arg in "${extra_args[@]}"; do
+      printf '%s\n' '      - op: add' '        path: /spec/template/spec/containers/0/args/-' "        value: $arg"
+    done
+  } >>"$work/overlay/kustomization.yaml"
+fi
 # The CRDs first, as users install them, so the rest never races their establishment.
 k apply -f crds/ >/dev/null
 k wait --for=condition=Established crd/nfsexports.pvlifecycle.io --timeout=60s >/dev/null
@@ -371,6 +380,16 @@ for _ in $(seq 60); do
 done
 [ -n "$leader" ] || die "no replica took the Lease $OPERATOR_NAMESPACE/$OPERATOR_DEPLOYMENT within 120 s"
 say "leader: $leader"
+# The replicas run as the manifests describe: not root, and unable to write
+# their root file system.
+for pod in $(k -n "$OPERATOR_NAMESPACE" get pods -l app.kubernetes.io/name=pv-lifecycle-operator -o name); do
+  uid=$(k -n "$OPERATOR_NAMESPACE" exec "$pod" -- id -u) || die "cannot run id in $pod"
+  [ "$uid" = 1000 ] || die "$pod runs as uid $uid, not 1000"
+  if k -n "$OPERATOR_NAMESPACE" exec "$pod" -- sh -c ': >/app/written' 2>/dev/null; then
+    die "$pod can write its root file system"
+  fi
+done
+say "both replicas run as uid 1000 on a read-only root file system"
 
 # --- The specs -------------------------------------------------------------------
 say "running the specs (npx mocha --config .mocharc.e2e.json)"

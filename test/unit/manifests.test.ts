@@ -37,12 +37,19 @@ function load(file: string): Manifest[] {
 }
 
 /** The objects a kustomization directory renders (resources only; no transformers are used but namespace). */
+/** A folder's kustomization file, under any of the names kustomize reads (crds/ uses Kustomization). */
+const kustomizationIn = (dir: string) =>
+  ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
+    .map((f) => join(dir, f))
+    .find((f) => existsSync(f));
 function render(dir: string): Manifest[] {
-  const k = load(join(dir, 'kustomization.yaml'))[0] as unknown as Kustomization;
+  const file = kustomizationIn(dir);
+  if (file === undefined) throw new Error(`${dir} has no kustomization`);
+  const k = load(file)[0] as unknown as Kustomization;
   const out: Manifest[] = [];
   for (const r of k.resources ?? []) {
     const path = join(dir, r);
-    const objects = existsSync(join(path, 'kustomization.yaml')) ? render(path) : load(path);
+    const objects = kustomizationIn(path) !== undefined ? render(path) : load(path);
     out.push(...objects);
   }
   if (k.namespace) {
@@ -68,6 +75,21 @@ describe('config/ manifests', () => {
       for (const r of k.resources ?? [])
         expect(existsSync(join(configDir, d, r)), `${d}: ${r}`).to.equal(true);
     }
+  });
+
+  it('crds/ is the one source of the CRDs: kubectl apply -f crds/ reads them all, and kustomize the same list', () => {
+    const crdDir = join(configDir, '..', 'crds');
+    // kubectl apply -f reads .yaml, .yml and .json files, and nothing else.
+    const applied = readdirSync(crdDir).filter((f) => /\.(ya?ml|json)$/.test(f));
+    expect(applied.length).to.be.greaterThan(0);
+    for (const f of applied) {
+      for (const m of load(join(crdDir, f))) expect(m.kind, f).to.equal('CustomResourceDefinition');
+    }
+    const k = load(join(crdDir, 'Kustomization'))[0] as unknown as Kustomization;
+    expect(k.resources ?? []).to.have.members(applied);
+    expect(load(join(configDir, 'crd', 'kustomization.yaml'))[0]).to.deep.include({
+      resources: ['../../crds'],
+    });
   });
 
   it('config/default has the CRD, the namespace, the identity, the Deployment and the metrics Service', () => {

@@ -45,6 +45,12 @@ interface Runner {
   shell: string[];
   /** PATH for the script. */
   path: string;
+  /**
+   * The shell runs its own applets before looking at PATH (a busybox built
+   * with FEATURE_SH_STANDALONE, as Debian's busybox-static is), so broken
+   * tools put on PATH are never run.
+   */
+  appletsFirst?: boolean;
   /** The command line that runs this runner's real find, for wrappers. */
   find: string;
 }
@@ -111,11 +117,19 @@ if (busybox) {
   for (const applet of ['sh', 'find', 'rm', 'rmdir', 'ls', 'wc', 'printf', 'cat']) {
     symlinkSync(busybox, join(dir, applet));
   }
+  const probe = join(toolsRoot, 'applets-probe');
+  mkdirSync(probe);
+  script(probe, 'rm', 'echo from-path');
+  const ran = execFileSync(busybox, ['sh', '-c', 'rm /nonexistent 2>/dev/null || true'], {
+    encoding: 'utf8',
+    env: { PATH: probe },
+  });
   runners.push({
     name: 'busybox sh with busybox find',
     shell: [busybox, 'sh'],
     path: dir,
     find: `${busybox} find`,
+    appletsFirst: !ran.includes('from-path'),
   });
 } else {
   runners.push({
@@ -344,7 +358,13 @@ for (const runner of runners) {
       expect(existsSync(calls), existsSync(calls) ? readFileSync(calls, 'utf8') : '').to.equal(false);
     });
 
-    it('fails when entries remain, saying how many', async () => {
+    it('fails when entries remain, saying how many', async function () {
+      if (runner.appletsFirst) {
+        process.stderr.write(
+          '      skipped: this busybox sh runs its own rm and find, not the broken ones on PATH\n',
+        );
+        this.skip();
+      }
       // A find without -delete, and an rm and rmdir that remove nothing.
       const broken = join(root, 'broken');
       withoutDelete(broken, runner.find);
