@@ -44,6 +44,7 @@ import {
   failuresValue,
   stoppingRecheckMs,
   planReclaim,
+  recycledVolume,
   retryDelayMs,
 } from './decide.ts';
 import {
@@ -308,7 +309,7 @@ export class ReclaimController {
         this.event(volume, plan.event);
         return undefined;
       case 'release': {
-        const freed = await this.unbind(volume);
+        const freed = await this.unbind(volume, 'release');
         log.info('released volume on request, data kept', { volume: name, claim: claimOf(volume) });
         this.event(freed, plan.event);
         return undefined;
@@ -705,7 +706,7 @@ export class ReclaimController {
     const jobName = this.jobName(volume);
     const seconds = this.jobSeconds(jobName);
     if (operation === 'recycle') {
-      const freed = await this.unbind(volume);
+      const freed = await this.unbind(volume, 'recycled');
       if (event) this.event(freed, event);
       this.opts.log.info('recycled volume', { volume: volume.metadata?.name, seconds });
     } else {
@@ -782,27 +783,29 @@ export class ReclaimController {
   }
 
   /**
-   * Clears claimRef (the data stays as it is now) and makes the volume
+   * Clears claimRef (the data stays as it is now; after a recycle, a
+   * pre-binding keeps its claim name, see recycledVolume) and makes the volume
    * Available. Clearing claimRef is the decisive write; the binder may set the
    * phase at the same moment (it reacts to that very change), so a conflict on
    * the status write is settled by reading the volume again.
    */
-  private async unbind(volume: V1PersistentVolume): Promise<V1PersistentVolume> {
-    let current = await this.replaceVolume({
-      ...volume,
-      metadata: {
-        ...volume.metadata,
-        annotations: withoutAnnotations(volume, [
-          annReclaimRequest,
-          annReclaimFailures,
-          annBoundByController,
-          annScrubJob,
-        ]),
-      },
-      spec: { ...volume.spec, claimRef: undefined },
-    });
+  private async unbind(volume: V1PersistentVolume, how: 'release' | 'recycled'): Promise<V1PersistentVolume> {
+    const own = [annReclaimRequest, annReclaimFailures, annScrubJob];
+    let current = await this.replaceVolume(
+      how === 'recycled'
+        ? recycledVolume(volume, own)
+        : {
+            ...volume,
+            metadata: {
+              ...volume.metadata,
+              annotations: withoutAnnotations(volume, [...own, annBoundByController]),
+            },
+            spec: { ...volume.spec, claimRef: undefined },
+          },
+    );
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (current.spec?.claimRef || current.status?.phase === 'Available') return current;
+      // A claimRef with a uid: the binder has bound it already (a pre-bound volume keeps a claimRef without one).
+      if (current.spec?.claimRef?.uid || current.status?.phase === 'Available') return current;
       try {
         return await this.replaceVolumeStatus({
           ...current,

@@ -4,6 +4,8 @@
 // (claims and pods by live reads, not the cache) and carries the plan out.
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
+import { annBoundByController, hasAnnotation } from '../binding/annotations.ts';
+
 /** Set by an administrator on a Released volume to ask for a one-off action. */
 export const annReclaimRequest = 'pvlifecycle.io/reclaim';
 export const reclaimRequests = ['recycle', 'release'] as const;
@@ -339,6 +341,29 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       return { action: 'startJob', operation, resetFailures: failed.count > f.maxRetries };
     }
   }
+}
+
+/**
+ * The volume after a successful recycle, with the annotations of the release
+ * (ownAnnotations) removed. As upstream: a volume the binder bound loses its
+ * claimRef and the bound-by-controller mark; one an administrator pre-bound
+ * keeps the claim's namespace and name and loses only the uid, so it stays
+ * reserved for a claim of that name.
+ */
+export function recycledVolume(
+  volume: V1PersistentVolume,
+  ownAnnotations: readonly string[],
+): V1PersistentVolume {
+  const annotations = { ...volume.metadata?.annotations };
+  for (const k of ownAnnotations) Reflect.deleteProperty(annotations, k);
+  const byBinder = hasAnnotation(volume, annBoundByController);
+  if (byBinder) Reflect.deleteProperty(annotations, annBoundByController);
+  const ref = volume.spec?.claimRef;
+  return {
+    ...volume,
+    metadata: { ...volume.metadata, annotations: Object.keys(annotations).length ? annotations : undefined },
+    spec: { ...volume.spec, claimRef: byBinder || !ref ? undefined : { ...ref, uid: undefined } },
+  };
 }
 
 /**

@@ -127,6 +127,25 @@ describe('reclaim (operator process)', function () {
       expect(await boundTo('next')).to.equal(volumeName('v'));
     });
 
+    it('Recycle keeps an administrator pre-binding: Available for a claim of that name only', async () => {
+      await volume('reserved', { reclaimPolicy: 'Recycle', claimRef: { namespace: ns, name: 'c' } });
+      const uid = await release('reserved');
+      await volumeEvent('reserved', 'VolumeRecycled');
+      const v = await waitPhase('reserved', 'Available');
+      expect(v.spec?.claimRef).to.include({ namespace: ns, name: 'c' });
+      expect(v.spec?.claimRef?.uid ?? '').to.equal('');
+      expect(v.metadata?.annotations?.['pv.kubernetes.io/bound-by-controller']).to.equal(undefined);
+      // Still reserved: a claim of another name is not given it, a new claim of the name is.
+      await claim('other');
+      await sleep(2000);
+      expect(
+        (await core.readNamespacedPersistentVolumeClaim({ name: 'other', namespace: ns })).status?.phase,
+      ).to.equal('Pending');
+      const again = await claim('c');
+      expect(again.metadata?.uid).not.to.equal(uid);
+      expect(await boundTo('c')).to.equal(volumeName('reserved'));
+    });
+
     it('Retain: stays Released with its claimRef and no Job', async () => {
       await volume('kept', { reclaimPolicy: 'Retain' });
       const uid = await release('kept');

@@ -10,6 +10,7 @@ import {
   failuresValue,
   ourProvisioner,
   planReclaim,
+  recycledVolume,
   retryDelayMs,
 } from '../../../src/reclaim/decide.ts';
 import { pv } from '../../support/objects.ts';
@@ -292,5 +293,30 @@ describe('reclaim decisions', () => {
     expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(n))).to.deep.equal([
       10_000, 20_000, 40_000, 80_000, 600_000,
     ]);
+  });
+});
+
+describe('the volume after a recycle', () => {
+  const own = [annReclaimFailures, 'pvlifecycle.io/scrub-job'];
+  const released = (annotations: Record<string, string>) =>
+    volume('Recycle', {
+      annotations: { ...annotations, [annReclaimFailures]: failuresValue('claim-uid', 1, now), keep: 'me' },
+    });
+
+  it('keeps an administrator pre-binding: the claim name stays, only the uid goes', () => {
+    const v = recycledVolume(released({}), own);
+    expect(v.spec?.claimRef).to.deep.equal({ namespace: 'ns', name: 'c', uid: undefined });
+    expect(v.metadata?.annotations).to.deep.equal({ keep: 'me' });
+  });
+
+  it('frees a volume the binder bound: claimRef and bound-by-controller removed', () => {
+    const v = recycledVolume(released({ 'pv.kubernetes.io/bound-by-controller': 'yes' }), own);
+    expect(v.spec?.claimRef).to.equal(undefined);
+    expect(v.metadata?.annotations).to.deep.equal({ keep: 'me' });
+  });
+
+  it('leaves no empty annotation map behind', () => {
+    const v = recycledVolume(volume('Recycle', { annotations: { [annReclaimFailures]: 'x' } }), own);
+    expect(v.metadata?.annotations).to.equal(undefined);
   });
 });
