@@ -45,7 +45,6 @@ import {
   stoppingRecheckMs,
   planReclaim,
   recycledVolume,
-  retryDelayMs,
 } from './decide.ts';
 import {
   annVolumeName,
@@ -737,7 +736,7 @@ export class ReclaimController {
     const annotations = { ...volume.metadata?.annotations };
     if (plan.failures !== undefined) annotations[annReclaimFailures] = failuresValue(uid, plan.failures, now);
     // Out of retries: an administrator's request is answered (with this failure), not repeated.
-    if (!plan.retry) Reflect.deleteProperty(annotations, annReclaimRequest);
+    if (!plan.retry || plan.answerRequest) Reflect.deleteProperty(annotations, annReclaimRequest);
     if (plan.deleteJob) Reflect.deleteProperty(annotations, annScrubJob);
     if (JSON.stringify(annotations) !== JSON.stringify(volume.metadata?.annotations ?? {})) {
       current = await this.replaceVolume({
@@ -776,9 +775,7 @@ export class ReclaimController {
       );
       await this.deleteJob(this.jobName(volume));
     }
-    if (plan.retry && plan.failures !== undefined) {
-      return { requeueAfterMs: retryDelayMs(plan.failures, this.opts.retryBaseMs) };
-    }
+    if (plan.retry && plan.retryAfterMs !== undefined) return { requeueAfterMs: plan.retryAfterMs };
     return undefined;
   }
 

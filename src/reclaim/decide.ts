@@ -94,6 +94,10 @@ export type ReclaimPlan =
       /** Failures of this release including this one, to record; absent when retrying makes no sense. */
       failures?: number;
       retry: boolean;
+      /** When retry: how long to wait before the next attempt. */
+      retryAfterMs?: number;
+      /** An administrator's request has had its retries: remove it, even while the policy keeps retrying. */
+      answerRequest?: boolean;
     };
 
 export function releasedClaimUid(volume: V1PersistentVolume): string | undefined {
@@ -125,6 +129,15 @@ export function failuresValue(uid: string, count: number, at: number): string {
 /** Exponential backoff between recycle attempts: 10 s, 20 s, 40 s, ... capped at 10 min. */
 export function retryDelayMs(failures: number, baseMs = 10_000, maxMs = 600_000): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
+}
+
+/**
+ * The wait after the given number of failures: the backoff for the first
+ * maxRetries, then the longest of them for good. Upstream retries a failed
+ * reclaim on every sync without a limit; the backoff only spaces the tries.
+ */
+export function retryDelayAfter(failures: number, maxRetries: number, baseMs?: number): number {
+  return retryDelayMs(Math.min(failures, Math.max(1, maxRetries)), baseMs);
 }
 
 function requestOf(volume: V1PersistentVolume): string | undefined {
@@ -248,6 +261,8 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
     };
   }
 
+  // Whether the reclaim policy itself calls for this operation (not only a request).
+  const byPolicy = operation === 'delete' || policy === 'Recycle';
   const failedReason = operation === 'recycle' ? 'VolumeFailedRecycle' : 'VolumeFailedDelete';
   if (!f.scrubbable.ok) {
     if (phase === 'Failed') return { action: 'none' };
@@ -304,17 +319,24 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       };
     case 'failed': {
       const failures = failuresOf(volume).count + 1;
+      // The policy's own reclaim is retried for good, as upstream does; an
+      // administrator's request is answered once its retries are spent.
+      const retry = byPolicy || failures <= f.maxRetries;
+      const retryAfterMs = retry ? retryDelayAfter(failures, f.maxRetries, f.retryBaseMs) : undefined;
+      const next = retryAfterMs === undefined ? 'no more attempts' : `next in ${formatDelay(retryAfterMs)}`;
       return {
         action: 'fail',
-        message: `scrub Job failed (attempt ${String(failures)} of ${String(f.maxRetries + 1)}): ${f.job.message}`,
+        message: `scrub Job failed (attempt ${String(failures)}, ${next}): ${f.job.message}`,
         event: {
           type: 'Warning',
           reason: failedReason,
-          note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.job.message}`,
+          note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.job.message} (attempt ${String(failures)}, ${next})`,
         },
         deleteJob: true,
         failures,
-        retry: failures <= f.maxRetries,
+        retry,
+        retryAfterMs,
+        answerRequest: request !== undefined && failures > f.maxRetries,
       };
     }
     case 'absent': {
@@ -332,13 +354,14 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
         };
       }
       const failed = failuresOf(volume);
-      if (failed.count > 0) {
-        // After the last allowed failure, stay Failed until an administrator asks again.
-        if (failed.count > f.maxRetries && request === undefined) return { action: 'none' };
-        const due = failed.lastAt + retryDelayMs(failed.count, f.retryBaseMs);
+      // A request made after the retries were spent (on a Recycle volume that
+      // keeps retrying, or anew) starts afresh, at once.
+      const askedAgain = request !== undefined && failed.count > f.maxRetries;
+      if (failed.count > 0 && !askedAgain) {
+        const due = failed.lastAt + retryDelayAfter(failed.count, f.maxRetries, f.retryBaseMs);
         if (f.now < due) return { action: 'wait', why: 'backing off after a failed scrub', retryAtMs: due };
       }
-      return { action: 'startJob', operation, resetFailures: failed.count > f.maxRetries };
+      return { action: 'startJob', operation, resetFailures: askedAgain };
     }
   }
 }
@@ -383,6 +406,11 @@ export function scrubWanted(volume: V1PersistentVolume): Operation | undefined {
   if (request === 'recycle' || policy === 'Recycle') return 'recycle';
   if (policy === 'Delete' && isOurs(volume)) return 'delete';
   return undefined;
+}
+
+function formatDelay(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 120 && s % 60 === 0 ? `${String(s / 60)}m` : `${String(s)}s`;
 }
 
 function claimName(volume: V1PersistentVolume): string {

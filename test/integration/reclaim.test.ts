@@ -367,26 +367,34 @@ describe('reclaim (operator process)', function () {
       await operator.stop();
     });
 
-    it('ends Failed with the pod termination message, retries with backoff, then stops', async () => {
+    it('ends Failed with the pod termination message, and retries past the last retry at the longest interval', async () => {
       await volume('bad', { reclaimPolicy: 'Recycle' });
       await release('bad');
       const failed = await waitPhase('bad', 'Failed');
       expect(failed.status?.message).to.contain('scrub failed: 3 entries remain in /scrub');
       const e = await volumeEvent('bad', 'VolumeFailedRecycle');
       expect(e.note).to.contain('scrub failed: 3 entries remain in /scrub');
-      // One retry (--recycle-max-retries 1) after the 2 s backoff, then no more.
-      await eventually('the second failure', async () =>
-        (await readVolume('bad')).metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split(
-          '/',
-        )[1] === '2'
-          ? true
-          : undefined,
+      // --recycle-max-retries 1, base 2 s: the third attempt is past the last
+      // retry and runs anyway, 2 s (the longest interval) after the second.
+      const failures = () =>
+        readVolume('bad').then(
+          (v) => v.metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split('/')[1],
+        );
+      await eventually(
+        'a third failure',
+        async () => ((await failures()) === '3' ? true : undefined),
+        40_000,
       );
-      await sleep(5000);
-      const v = await readVolume('bad');
-      expect(v.status?.phase).to.equal('Failed');
-      expect(v.metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split('/')[1]).to.equal('2');
-      expect(await jobsFor('bad')).to.have.length(0);
+      const third = await eventually('the event of the third attempt', async () =>
+        (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.find(
+          (x) =>
+            x.regarding?.name === volumeName('bad') &&
+            x.reason === 'VolumeFailedRecycle' &&
+            x.note?.includes('(attempt 3, next in 2s)'),
+        ),
+      );
+      expect(third.type).to.equal('Warning');
+      expect((await readVolume('bad')).status?.message).to.match(/^scrub Job failed \(attempt [3-9]/);
     });
   });
 

@@ -11,6 +11,7 @@ import {
   ourProvisioner,
   planReclaim,
   recycledVolume,
+  retryDelayAfter,
   retryDelayMs,
 } from '../../../src/reclaim/decide.ts';
 import { pv } from '../../support/objects.ts';
@@ -142,8 +143,26 @@ describe('reclaim decisions', () => {
       'fail VolumeFailedRecycle deleteJob retry #1',
     ],
     [
-      'Recycle: the last allowed failure does not retry',
+      'Recycle: a failure past the last retry still retries, as upstream',
       facts(volume('Recycle', { phase: 'Failed', annotations: failures(3) }), { job: failed }),
+      'fail VolumeFailedRecycle deleteJob retry #4',
+    ],
+    [
+      'Delete: a failure past the last retry still retries',
+      facts(volume('Delete', { phase: 'Failed', annotations: { ...ours, ...failures(5) } }), { job: failed }),
+      'fail VolumeFailedDelete deleteJob retry #6',
+    ],
+    [
+      'request recycle on a Retain volume: its last allowed failure is the answer, no retry',
+      facts(
+        volume('Retain', {
+          phase: 'Failed',
+          annotations: { [annReclaimRequest]: 'recycle', ...failures(3) },
+        }),
+        {
+          job: failed,
+        },
+      ),
       'fail VolumeFailedRecycle deleteJob #4',
     ],
     [
@@ -157,8 +176,18 @@ describe('reclaim decisions', () => {
       'startJob recycle',
     ],
     [
-      'Recycle: after the retries ran out it stays Failed',
-      facts(volume('Recycle', { phase: 'Failed', annotations: failures(4, 0) })),
+      'Recycle: after the last retry it tries again at the longest interval (40 s here)',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(9, now - 41_000) })),
+      'startJob recycle',
+    ],
+    [
+      'Recycle: and waits that interval, not a longer one',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(9, now - 39_000) })),
+      'wait backoff',
+    ],
+    [
+      'Retain: a Failed volume whose requested recycle was answered stays Failed',
+      facts(volume('Retain', { phase: 'Failed', annotations: failures(4, 0) })),
       'none',
     ],
     [
@@ -272,8 +301,39 @@ describe('reclaim decisions', () => {
   it('carries the Job failure into the message and the event', () => {
     const p = planReclaim(facts(volume('Recycle'), { job: failed }));
     expect(p).to.deep.include({
-      message: 'scrub Job failed (attempt 1 of 4): rm: cannot remove: Permission denied',
+      message: 'scrub Job failed (attempt 1, next in 10s): rm: cannot remove: Permission denied',
+      retryAfterMs: 10_000,
     });
+  });
+
+  it('keeps retrying past the last retry at the longest interval, with the attempt in the event', () => {
+    const p = planReclaim(
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(7) }), { job: failed }),
+    );
+    expect(p).to.deep.include({ action: 'fail', retry: true, retryAfterMs: 40_000, failures: 8 });
+    if (p.action === 'fail') {
+      expect(p.event.reason).to.equal('VolumeFailedRecycle');
+      expect(p.event.note).to.equal(
+        'Recycle failed: rm: cannot remove: Permission denied (attempt 8, next in 40s)',
+      );
+    }
+  });
+
+  it('answers a request once its retries are spent, while the Recycle policy retries on', () => {
+    const v = volume('Recycle', {
+      phase: 'Failed',
+      annotations: { [annReclaimRequest]: 'recycle', ...failures(3) },
+    });
+    expect(planReclaim(facts(v, { job: failed }))).to.deep.include({ retry: true, answerRequest: true });
+    const early = volume('Recycle', { annotations: { [annReclaimRequest]: 'recycle', ...failures(1) } });
+    expect(planReclaim(facts(early, { job: failed }))).to.deep.include({ retry: true, answerRequest: false });
+  });
+
+  it('waits the backoff for the first retries, then the longest of them for good', () => {
+    expect([1, 2, 3, 4, 5, 50].map((n) => retryDelayAfter(n, 3))).to.deep.equal([
+      10_000, 20_000, 40_000, 40_000, 40_000, 40_000,
+    ]);
+    expect([1, 2].map((n) => retryDelayAfter(n, 0, 2_000))).to.deep.equal([2_000, 2_000]);
   });
 
   it('reads failure records only for the current release', () => {
