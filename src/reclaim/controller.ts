@@ -57,6 +57,7 @@ import {
   type RecyclerJobOptions,
 } from './job.ts';
 import { isScrubClaimVolume, scrubClaimPair, scrubClaimProblem } from './scrub-claim.ts';
+import { podsThatMayUse, releasedClaimHolds } from './users.ts';
 import {
   annScrubJob,
   isRecordedJob,
@@ -272,11 +273,10 @@ export class ReclaimController {
     const volume = await this.readVolume(name);
     if (!volume || !interesting(volume)) return undefined;
     const ref = volume.spec?.claimRef;
-    const claimExists = ref?.uid
-      ? await this.claimExists(ref.namespace ?? '', ref.name ?? '', ref.uid)
-      : false;
+    const current = ref ? await this.readClaim(ref.namespace ?? '', ref.name ?? '') : undefined;
+    const claimExists = releasedClaimHolds(volume, current);
     const podsUsing =
-      ref && !claimExists ? await this.podsUsing(ref.namespace ?? '', ref.name ?? '', ref.uid) : [];
+      ref && !claimExists ? podsThatMayUse(volume, await this.podsOfNamespace(volume), current) : [];
     const job = await this.jobStateLive(volume);
     // A scrub's own claim volume sees the same files, by design.
     const sharedWith = (this.opts.sharingData?.(volume) ?? [])
@@ -537,43 +537,18 @@ export class ReclaimController {
     return unlessNotFound(this.opts.core.readPersistentVolume({ name }));
   }
 
-  private async claimExists(namespace: string, name: string, uid: string): Promise<boolean> {
+  /** The claim of that name now, if any. */
+  private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
     // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
-    if (!namespace || !name) return false;
-    try {
-      const c = await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
-      return c.metadata?.uid === uid;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    if (!namespace || !name) return undefined;
+    return unlessNotFound(this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
   }
 
-  /**
-   * Running pods that may still have the released claim's volume mounted: any
-   * pod that is not finished and names the claim, unless a newer claim of that
-   * name is bound to another volume (then the pod uses that one).
-   */
-  private async podsUsing(namespace: string, claimName: string, uid: string | undefined): Promise<string[]> {
-    if (!namespace || !claimName) return [];
-    const pods = await this.opts.core.listNamespacedPod({ namespace });
-    const users = pods.items.filter(
-      (p: V1Pod) =>
-        p.status?.phase !== 'Succeeded' &&
-        p.status?.phase !== 'Failed' &&
-        (p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claimName),
-    );
-    if (users.length === 0) return [];
-    try {
-      const current = await this.opts.core.readNamespacedPersistentVolumeClaim({
-        name: claimName,
-        namespace,
-      });
-      if (current.metadata?.uid !== uid && current.spec?.volumeName) return [];
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    return users.map((p) => `${namespace}/${p.metadata?.name ?? ''}`);
+  /** The pods of the released claim's namespace (podsThatMayUse picks those that may use it). */
+  private async podsOfNamespace(volume: V1PersistentVolume): Promise<V1Pod[]> {
+    const namespace = volume.spec?.claimRef?.namespace;
+    if (!namespace || !volume.spec?.claimRef?.name) return [];
+    return (await this.opts.core.listNamespacedPod({ namespace })).items;
   }
 
   private async startJob(

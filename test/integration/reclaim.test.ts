@@ -146,6 +146,38 @@ describe('reclaim (operator process)', function () {
       expect(await boundTo('c')).to.equal(volumeName('reserved'));
     });
 
+    it('a claim re-created with the released name does not stall the recycle on the pods that name it', async () => {
+      await volume('named', { reclaimPolicy: 'Recycle' });
+      await claim('c');
+      expect(await boundTo('c')).to.equal(volumeName('named'));
+      // A pod naming the claim that no node takes: it never mounts anything, so
+      // nothing holds the claim's deletion back, yet it names the claim.
+      await eventually('a pod naming the claim', () =>
+        core
+          .createNamespacedPod({
+            namespace: ns,
+            body: {
+              metadata: { name: 'app' },
+              spec: {
+                nodeSelector: { 'pvlifecycle.io/test-no-such-node': 'none' },
+                containers: [{ name: 'app', image: 'busybox:1.37' }],
+                volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'c' } }],
+              },
+            },
+          })
+          .catch(() => undefined),
+      );
+      await core.deleteNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
+      // No claim of that name: the pod may yet start with the released volume, so the scrub waits.
+      const waiting = await volumeEvent('named', 'ReclaimWaiting');
+      expect(waiting.note).to.contain(`${ns}/app`);
+      expect(await phaseOf('named')).to.equal('Released');
+      // A new claim of the name: the pod names it now, the scrub runs, the new claim gets the clean volume.
+      await claim('c');
+      expect(await boundTo('c')).to.equal(volumeName('named'));
+      await volumeEvent('named', 'VolumeRecycled');
+    });
+
     it('Retain: stays Released with its claimRef and no Job', async () => {
       await volume('kept', { reclaimPolicy: 'Retain' });
       const uid = await release('kept');
