@@ -266,6 +266,39 @@ describe('reclaim (operator process)', function () {
       );
     });
 
+    it('Delete of a volume this operator made whose claim is bound to another volume: deleted at once', async () => {
+      await volume('winner', { reclaimPolicy: 'Retain' });
+      const c = await claim('c');
+      expect(await boundTo('c')).to.equal(volumeName('winner'));
+      // A provisioned volume that lost the race for the claim: it names the claim, uid and all.
+      const v = pv(volumeName('loser'), {
+        storageClass: `class-${ns}`,
+        reclaimPolicy: 'Delete',
+        claimRef: { namespace: ns, name: 'c', uid: c.metadata?.uid ?? '' },
+      });
+      delete v.status;
+      v.metadata = {
+        ...v.metadata,
+        annotations: { 'pv.kubernetes.io/provisioned-by': 'pvlifecycle.io/nfs-export' },
+      };
+      await core.createPersistentVolume({ body: v });
+      await eventually('the losing volume deleted', async () => {
+        try {
+          await readVolume('loser');
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+      await volumeEvent('loser', 'DeleteStarted');
+      // The claim and its volume are untouched.
+      const kept = await core.readNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
+      expect(kept.metadata?.uid).to.equal(c.metadata?.uid);
+      expect(kept.status?.phase).to.equal('Bound');
+      expect(kept.spec?.volumeName).to.equal(volumeName('winner'));
+      expect(await phaseOf('winner')).to.equal('Bound');
+    });
+
     it('an NFS volume with mount options is scrubbed through a claim whose volume carries them; both go after', async () => {
       const base = pv(volumeName('opts'), { storageClass: `class-${ns}`, reclaimPolicy: 'Recycle' });
       delete base.status;
