@@ -326,6 +326,12 @@ export class ReclaimController {
         // Until it is gone the volume waits (state stopping), looked at again every 2 s.
         return { requeueAfterMs: stoppingRecheckMs };
       }
+      case 'deleteObject':
+        await this.deleteVolumeObject(volume);
+        this.event(volume, plan.event);
+        log.info('deleted volume, its data kept', { volume: name });
+        this.opts.metrics?.reclaimFinished('delete', policyOf(volume), true, undefined);
+        return undefined;
       case 'finish':
         return this.finish(volume, plan.operation, plan.event);
       case 'fail':
@@ -684,21 +690,26 @@ export class ReclaimController {
       if (event) this.event(freed, event);
       this.opts.log.info('recycled volume', { volume: volume.metadata?.name, seconds });
     } else {
-      try {
-        await this.opts.core.deletePersistentVolume({
-          name: volume.metadata?.name ?? '',
-          body: {
-            preconditions: { uid: volume.metadata?.uid, resourceVersion: volume.metadata?.resourceVersion },
-          },
-        });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      await this.deleteVolumeObject(volume);
       this.opts.log.info('scrubbed and deleted volume', { volume: volume.metadata?.name, seconds });
     }
     this.opts.metrics?.reclaimFinished(operation, policyOf(volume), true, seconds);
     await this.deleteJob(jobName);
     return undefined;
+  }
+
+  /** Deletes this very version of the volume: a change since the decision (a conflict) is decided again. */
+  private async deleteVolumeObject(volume: V1PersistentVolume): Promise<void> {
+    try {
+      await this.opts.core.deletePersistentVolume({
+        name: volume.metadata?.name ?? '',
+        body: {
+          preconditions: { uid: volume.metadata?.uid, resourceVersion: volume.metadata?.resourceVersion },
+        },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   private async fail(

@@ -5,6 +5,7 @@
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
 import { annBoundByController, hasAnnotation } from '../binding/annotations.ts';
+import { isUpstreamHostPathDelete, planHostPathDelete } from './hostpath-delete.ts';
 
 /** Set by an administrator on a Released volume to ask for a one-off action. */
 export const annReclaimRequest = 'pvlifecycle.io/reclaim';
@@ -82,6 +83,8 @@ export type ReclaimPlan =
   | { action: 'startJob'; operation: Operation; resetFailures: boolean }
   /** Delete the unrecorded Job of this release's name (and its pods), so a Job of ours can take its place. */
   | { action: 'replaceJob'; event: PlannedEvent }
+  /** Delete the PersistentVolume object only, its data left where it is (hostpath-delete.ts). */
+  | { action: 'deleteObject'; event: PlannedEvent }
   /** The scrub finished for this release: clear claimRef (recycle) or delete the volume. */
   | { action: 'finish'; operation: Operation; event?: PlannedEvent }
   /** Phase Failed with a message and an event. */
@@ -226,6 +229,9 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
     return { action: 'none' };
   } else if (policy === 'Delete') {
     const provisioner = volume.metadata?.annotations?.[annProvisionedBy];
+    if (isUpstreamHostPathDelete(volume, provisioner)) {
+      return planHostPathDelete(volume, f.job, f.now, stoppingRecheckMs);
+    }
     if (provisioner !== undefined && provisioner !== ourProvisioner) return { action: 'none' };
     if (provisioner === undefined) {
       if (phase === 'Failed') return { action: 'none' };

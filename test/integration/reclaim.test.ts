@@ -190,7 +190,7 @@ describe('reclaim (operator process)', function () {
     });
 
     it('Delete of a volume that is not ours: Failed, with a message saying what to do', async () => {
-      await volume('static', { reclaimPolicy: 'Delete' });
+      await volume('static', { reclaimPolicy: 'Delete', csi: true });
       await release('static');
       const failed = await waitPhase('static', 'Failed');
       expect(failed.status?.message).to.equal('no deletable volume plugin matched');
@@ -198,6 +198,43 @@ describe('reclaim (operator process)', function () {
       expect(e.type).to.equal('Warning');
       expect(e.note).to.contain('delete the data and the PersistentVolume yourself');
       expect(await jobsFor('static')).to.have.length(0);
+    });
+
+    it("Delete of a hostPath volume outside /tmp/: Failed with upstream's message, data untouched", async () => {
+      await volume('host', { reclaimPolicy: 'Delete' });
+      await release('host');
+      const failed = await waitPhase('host', 'Failed');
+      expect(failed.status?.message).to.equal(
+        `host_path deleter only supports /tmp/.+ but received provided /data/${volumeName('host')}`,
+      );
+      const e = await volumeEvent('host', 'VolumeFailedDelete');
+      expect(e.type).to.equal('Warning');
+      expect(e.note).to.contain('delete the data and the PersistentVolume yourself');
+      expect(await jobsFor('host')).to.have.length(0);
+    });
+
+    it('Delete of a hostPath volume under /tmp/: the PersistentVolume goes, no Job touches the node', async () => {
+      const v = pv(volumeName('tmp'), { storageClass: `class-${ns}`, reclaimPolicy: 'Delete' });
+      delete v.status;
+      v.spec = { ...v.spec, hostPath: { path: `/tmp/${volumeName('tmp')}` } };
+      await core.createPersistentVolume({ body: v });
+      await release('tmp');
+      await eventually('the volume deleted', async () => {
+        try {
+          await readVolume('tmp');
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+      const e = await volumeEvent('tmp', 'VolumeDeleted');
+      expect(e.type).to.equal('Normal');
+      expect(e.note).to.contain(`/tmp/${volumeName('tmp')} was kept on its node`);
+      expect(await jobsFor('tmp')).to.have.length(0);
+      const started = (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.filter(
+        (x) => x.regarding?.name === volumeName('tmp') && x.reason === 'DeleteStarted',
+      );
+      expect(started).to.have.length(0);
     });
 
     it('on request "release": Available again with its data, no scrub', async () => {

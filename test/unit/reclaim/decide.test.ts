@@ -20,11 +20,12 @@ const now = 1_000_000_000;
 
 function volume(
   policy: string,
-  opts: { phase?: string; annotations?: Record<string, string>; uid?: string | null } = {},
+  opts: { phase?: string; annotations?: Record<string, string>; uid?: string | null; csi?: boolean } = {},
 ): V1PersistentVolume {
   const v = pv('v', {
     phase: opts.phase ?? 'Released',
     reclaimPolicy: policy,
+    csi: opts.csi,
     claimRef: opts.uid === null ? undefined : { namespace: 'ns', name: 'c', uid: opts.uid ?? 'claim-uid' },
   });
   v.metadata = { ...v.metadata, annotations: opts.annotations };
@@ -58,6 +59,8 @@ function summary(f: ReclaimFacts): string {
       return `release ${p.event.reason}`;
     case 'startJob':
       return `startJob ${p.operation}${p.resetFailures ? ' reset' : ''}`;
+    case 'deleteObject':
+      return `deleteObject ${p.event.reason}`;
     case 'finish':
       return `finish ${p.operation}${p.event ? ` ${p.event.reason}` : ''}`;
     case 'replaceJob':
@@ -65,6 +68,11 @@ function summary(f: ReclaimFacts): string {
     case 'fail':
       return `fail ${p.event.reason}${p.deleteJob ? ' deleteJob' : ''}${p.retry ? ' retry' : ''}${p.failures ? ` #${String(p.failures)}` : ''}`;
   }
+}
+
+function hostPath(path: string, annotations?: Record<string, string>): V1PersistentVolume {
+  const v = volume('Delete', { annotations });
+  return { ...v, spec: { ...v.spec, hostPath: { path } } };
 }
 
 const failed: JobState = { state: 'failed', message: 'rm: cannot remove: Permission denied' };
@@ -209,8 +217,53 @@ describe('reclaim decisions', () => {
     ],
     [
       'Delete of a volume that is not ours fails with the message',
+      facts(volume('Delete', { csi: true })),
+      'fail VolumeFailedDelete',
+    ],
+    [
+      'Delete of a hostPath volume outside /tmp/ fails as upstream',
       facts(volume('Delete')),
       'fail VolumeFailedDelete',
+    ],
+    [
+      'Delete of a hostPath volume under /tmp/: only the object goes',
+      facts(hostPath('/tmp/v')),
+      'deleteObject VolumeDeleted',
+    ],
+    [
+      'Delete of a hostPath volume: the pattern is not anchored',
+      facts(hostPath('/var/tmp/v')),
+      'deleteObject VolumeDeleted',
+    ],
+    [
+      'Delete of a hostPath volume at /tmp/ itself fails',
+      facts(hostPath('/tmp/')),
+      'fail VolumeFailedDelete',
+    ],
+    [
+      "Delete of a hostPath volume of kube-controller-manager's own provisioner: the same rules",
+      facts(hostPath('/tmp/hostpath_pv/x', { 'pv.kubernetes.io/provisioned-by': 'kubernetes.io/host-path' })),
+      'deleteObject VolumeDeleted',
+    ],
+    [
+      'Delete of a hostPath volume of another provisioner is left to it',
+      facts(hostPath('/tmp/v', { 'pv.kubernetes.io/provisioned-by': 'rancher.io/local-path' })),
+      'none',
+    ],
+    [
+      'Delete of a hostPath volume: Failed once, left Failed',
+      facts(volume('Delete', { phase: 'Failed' })),
+      'none',
+    ],
+    [
+      'Delete of a hostPath volume waits for a scrub Job of an earlier plan to go',
+      facts(hostPath('/tmp/v'), { job: { state: 'stopping' } }),
+      'wait backoff',
+    ],
+    [
+      'Delete of a hostPath volume: never while the released claim exists',
+      facts(hostPath('/tmp/v'), { claimExists: true }),
+      'wait',
     ],
     [
       'Delete of a volume of another provisioner is left to it',
@@ -289,8 +342,26 @@ describe('reclaim decisions', () => {
     });
   }
 
-  it('tells the administrator what to do when a Delete volume is not ours', () => {
+  it('fails a hostPath Delete volume outside /tmp/ with upstream message and says what to do', () => {
     const p = planReclaim(facts(volume('Delete')));
+    expect(p).to.deep.include({
+      action: 'fail',
+      message: 'host_path deleter only supports /tmp/.+ but received provided /data/v',
+      retry: false,
+    });
+    if (p.action === 'fail') {
+      expect(p.event.reason).to.equal('VolumeFailedDelete');
+      expect(p.event.note).to.match(
+        /^host_path deleter only supports \/tmp\/\.\+ but received provided \/data\/v\. /,
+      );
+    }
+    const long = planReclaim(facts(hostPath(`/data/${'x'.repeat(5000)}`)));
+    if (long.action !== 'fail') throw new Error(`expected fail, got ${long.action}`);
+    expect(long.event.note.length).to.be.below(600);
+  });
+
+  it('tells the administrator what to do when a Delete volume is not ours', () => {
+    const p = planReclaim(facts(volume('Delete', { csi: true })));
     expect(p.action).to.equal('fail');
     if (p.action === 'fail') {
       expect(p.event.note).to.contain('no deletable volume plugin matched');
