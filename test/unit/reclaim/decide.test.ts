@@ -360,6 +360,13 @@ describe('reclaim decisions', () => {
     expect(long.event.note.length).to.be.below(600);
   });
 
+  it('deletes only the object of a hostPath Delete volume under /tmp/, and says the files stay', () => {
+    const p = planReclaim(facts(hostPath('/tmp/v')));
+    if (p.action !== 'deleteObject') throw new Error(`expected deleteObject, got ${p.action}`);
+    expect(p.event).to.include({ type: 'Normal', reason: 'VolumeDeleted' });
+    expect(p.event.note).to.contain('the data at hostPath /tmp/v was kept on its node');
+  });
+
   it('tells the administrator what to do when a Delete volume is not ours', () => {
     const p = planReclaim(facts(volume('Delete', { csi: true })));
     expect(p.action).to.equal('fail');
