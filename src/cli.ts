@@ -95,7 +95,8 @@ Options:
       --recycler-pod-template-configmap NAME[/KEY]
                                       the same from a ConfigMap in --namespace
                                       (key default template.yaml)
-      --recycle-max-retries N         retries of a failed scrub (default ${String(defaults.recycleMaxRetries)})
+      --recycle-max-retries N         doubling retries of a failed scrub, then on at the
+                                      longest delay (default ${String(defaults.recycleMaxRetries)})
       --recycle-retry-base DURATION   first retry delay, doubling each time
                                       (default ${formatDuration(defaults.recycleRetryBaseMs)})
       --pv-recycler-minimum-timeout-nfs SECONDS         (default ${String(defaults.nfsMinimumTimeout)})

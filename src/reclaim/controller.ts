@@ -44,7 +44,7 @@ import {
   failuresValue,
   stoppingRecheckMs,
   planReclaim,
-  retryDelayMs,
+  recycledVolume,
 } from './decide.ts';
 import {
   annVolumeName,
@@ -57,6 +57,7 @@ import {
   type RecyclerJobOptions,
 } from './job.ts';
 import { isScrubClaimVolume, scrubClaimPair, scrubClaimProblem } from './scrub-claim.ts';
+import { podsThatMayUse, releasedClaimHolds } from './users.ts';
 import {
   annScrubJob,
   isRecordedJob,
@@ -272,11 +273,10 @@ export class ReclaimController {
     const volume = await this.readVolume(name);
     if (!volume || !interesting(volume)) return undefined;
     const ref = volume.spec?.claimRef;
-    const claimExists = ref?.uid
-      ? await this.claimExists(ref.namespace ?? '', ref.name ?? '', ref.uid)
-      : false;
+    const current = ref ? await this.readClaim(ref.namespace ?? '', ref.name ?? '') : undefined;
+    const claimExists = releasedClaimHolds(volume, current);
     const podsUsing =
-      ref && !claimExists ? await this.podsUsing(ref.namespace ?? '', ref.name ?? '', ref.uid) : [];
+      ref && !claimExists ? podsThatMayUse(volume, await this.podsOfNamespace(volume), current) : [];
     const job = await this.jobStateLive(volume);
     // A scrub's own claim volume sees the same files, by design.
     const sharedWith = (this.opts.sharingData?.(volume) ?? [])
@@ -308,7 +308,7 @@ export class ReclaimController {
         this.event(volume, plan.event);
         return undefined;
       case 'release': {
-        const freed = await this.unbind(volume);
+        const freed = await this.unbind(volume, 'release');
         log.info('released volume on request, data kept', { volume: name, claim: claimOf(volume) });
         this.event(freed, plan.event);
         return undefined;
@@ -326,6 +326,12 @@ export class ReclaimController {
         // Until it is gone the volume waits (state stopping), looked at again every 2 s.
         return { requeueAfterMs: stoppingRecheckMs };
       }
+      case 'deleteObject':
+        await this.deleteVolumeObject(volume);
+        this.event(volume, plan.event);
+        log.info('deleted volume, its data kept', { volume: name });
+        this.opts.metrics?.reclaimFinished('delete', policyOf(volume), true, undefined);
+        return undefined;
       case 'finish':
         return this.finish(volume, plan.operation, plan.event);
       case 'fail':
@@ -537,43 +543,18 @@ export class ReclaimController {
     return unlessNotFound(this.opts.core.readPersistentVolume({ name }));
   }
 
-  private async claimExists(namespace: string, name: string, uid: string): Promise<boolean> {
+  /** The claim of that name now, if any. */
+  private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
     // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
-    if (!namespace || !name) return false;
-    try {
-      const c = await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
-      return c.metadata?.uid === uid;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    if (!namespace || !name) return undefined;
+    return unlessNotFound(this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
   }
 
-  /**
-   * Running pods that may still have the released claim's volume mounted: any
-   * pod that is not finished and names the claim, unless a newer claim of that
-   * name is bound to another volume (then the pod uses that one).
-   */
-  private async podsUsing(namespace: string, claimName: string, uid: string | undefined): Promise<string[]> {
-    if (!namespace || !claimName) return [];
-    const pods = await this.opts.core.listNamespacedPod({ namespace });
-    const users = pods.items.filter(
-      (p: V1Pod) =>
-        p.status?.phase !== 'Succeeded' &&
-        p.status?.phase !== 'Failed' &&
-        (p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claimName),
-    );
-    if (users.length === 0) return [];
-    try {
-      const current = await this.opts.core.readNamespacedPersistentVolumeClaim({
-        name: claimName,
-        namespace,
-      });
-      if (current.metadata?.uid !== uid && current.spec?.volumeName) return [];
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    return users.map((p) => `${namespace}/${p.metadata?.name ?? ''}`);
+  /** The pods of the released claim's namespace (podsThatMayUse picks those that may use it). */
+  private async podsOfNamespace(volume: V1PersistentVolume): Promise<V1Pod[]> {
+    const namespace = volume.spec?.claimRef?.namespace;
+    if (!namespace || !volume.spec?.claimRef?.name) return [];
+    return (await this.opts.core.listNamespacedPod({ namespace })).items;
   }
 
   private async startJob(
@@ -705,25 +686,30 @@ export class ReclaimController {
     const jobName = this.jobName(volume);
     const seconds = this.jobSeconds(jobName);
     if (operation === 'recycle') {
-      const freed = await this.unbind(volume);
+      const freed = await this.unbind(volume, 'recycled');
       if (event) this.event(freed, event);
       this.opts.log.info('recycled volume', { volume: volume.metadata?.name, seconds });
     } else {
-      try {
-        await this.opts.core.deletePersistentVolume({
-          name: volume.metadata?.name ?? '',
-          body: {
-            preconditions: { uid: volume.metadata?.uid, resourceVersion: volume.metadata?.resourceVersion },
-          },
-        });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      await this.deleteVolumeObject(volume);
       this.opts.log.info('scrubbed and deleted volume', { volume: volume.metadata?.name, seconds });
     }
     this.opts.metrics?.reclaimFinished(operation, policyOf(volume), true, seconds);
     await this.deleteJob(jobName);
     return undefined;
+  }
+
+  /** Deletes this very version of the volume: a change since the decision (a conflict) is decided again. */
+  private async deleteVolumeObject(volume: V1PersistentVolume): Promise<void> {
+    try {
+      await this.opts.core.deletePersistentVolume({
+        name: volume.metadata?.name ?? '',
+        body: {
+          preconditions: { uid: volume.metadata?.uid, resourceVersion: volume.metadata?.resourceVersion },
+        },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   private async fail(
@@ -736,7 +722,7 @@ export class ReclaimController {
     const annotations = { ...volume.metadata?.annotations };
     if (plan.failures !== undefined) annotations[annReclaimFailures] = failuresValue(uid, plan.failures, now);
     // Out of retries: an administrator's request is answered (with this failure), not repeated.
-    if (!plan.retry) Reflect.deleteProperty(annotations, annReclaimRequest);
+    if (!plan.retry || plan.answerRequest) Reflect.deleteProperty(annotations, annReclaimRequest);
     if (plan.deleteJob) Reflect.deleteProperty(annotations, annScrubJob);
     if (JSON.stringify(annotations) !== JSON.stringify(volume.metadata?.annotations ?? {})) {
       current = await this.replaceVolume({
@@ -775,34 +761,34 @@ export class ReclaimController {
       );
       await this.deleteJob(this.jobName(volume));
     }
-    if (plan.retry && plan.failures !== undefined) {
-      return { requeueAfterMs: retryDelayMs(plan.failures, this.opts.retryBaseMs) };
-    }
+    if (plan.retry && plan.retryAfterMs !== undefined) return { requeueAfterMs: plan.retryAfterMs };
     return undefined;
   }
 
   /**
-   * Clears claimRef (the data stays as it is now) and makes the volume
+   * Clears claimRef (the data stays as it is now; after a recycle, a
+   * pre-binding keeps its claim name, see recycledVolume) and makes the volume
    * Available. Clearing claimRef is the decisive write; the binder may set the
    * phase at the same moment (it reacts to that very change), so a conflict on
    * the status write is settled by reading the volume again.
    */
-  private async unbind(volume: V1PersistentVolume): Promise<V1PersistentVolume> {
-    let current = await this.replaceVolume({
-      ...volume,
-      metadata: {
-        ...volume.metadata,
-        annotations: withoutAnnotations(volume, [
-          annReclaimRequest,
-          annReclaimFailures,
-          annBoundByController,
-          annScrubJob,
-        ]),
-      },
-      spec: { ...volume.spec, claimRef: undefined },
-    });
+  private async unbind(volume: V1PersistentVolume, how: 'release' | 'recycled'): Promise<V1PersistentVolume> {
+    const own = [annReclaimRequest, annReclaimFailures, annScrubJob];
+    let current = await this.replaceVolume(
+      how === 'recycled'
+        ? recycledVolume(volume, own)
+        : {
+            ...volume,
+            metadata: {
+              ...volume.metadata,
+              annotations: withoutAnnotations(volume, [...own, annBoundByController]),
+            },
+            spec: { ...volume.spec, claimRef: undefined },
+          },
+    );
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (current.spec?.claimRef || current.status?.phase === 'Available') return current;
+      // A claimRef with a uid: the binder has bound it already (a pre-bound volume keeps a claimRef without one).
+      if (current.spec?.claimRef?.uid || current.status?.phase === 'Available') return current;
       try {
         return await this.replaceVolumeStatus({
           ...current,

@@ -4,6 +4,9 @@
 // (claims and pods by live reads, not the cache) and carries the plan out.
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
+import { annBoundByController, hasAnnotation } from '../binding/annotations.ts';
+import { isUpstreamHostPathDelete, planHostPathDelete } from './hostpath-delete.ts';
+
 /** Set by an administrator on a Released volume to ask for a one-off action. */
 export const annReclaimRequest = 'pvlifecycle.io/reclaim';
 export const reclaimRequests = ['recycle', 'release'] as const;
@@ -80,6 +83,8 @@ export type ReclaimPlan =
   | { action: 'startJob'; operation: Operation; resetFailures: boolean }
   /** Delete the unrecorded Job of this release's name (and its pods), so a Job of ours can take its place. */
   | { action: 'replaceJob'; event: PlannedEvent }
+  /** Delete the PersistentVolume object only, its data left where it is (hostpath-delete.ts). */
+  | { action: 'deleteObject'; event: PlannedEvent }
   /** The scrub finished for this release: clear claimRef (recycle) or delete the volume. */
   | { action: 'finish'; operation: Operation; event?: PlannedEvent }
   /** Phase Failed with a message and an event. */
@@ -92,6 +97,10 @@ export type ReclaimPlan =
       /** Failures of this release including this one, to record; absent when retrying makes no sense. */
       failures?: number;
       retry: boolean;
+      /** When retry: how long to wait before the next attempt. */
+      retryAfterMs?: number;
+      /** An administrator's request has had its retries: remove it, even while the policy keeps retrying. */
+      answerRequest?: boolean;
     };
 
 export function releasedClaimUid(volume: V1PersistentVolume): string | undefined {
@@ -123,6 +132,15 @@ export function failuresValue(uid: string, count: number, at: number): string {
 /** Exponential backoff between recycle attempts: 10 s, 20 s, 40 s, ... capped at 10 min. */
 export function retryDelayMs(failures: number, baseMs = 10_000, maxMs = 600_000): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
+}
+
+/**
+ * The wait after the given number of failures: the backoff for the first
+ * maxRetries, then the longest of them for good. Upstream retries a failed
+ * reclaim on every sync without a limit; the backoff only spaces the tries.
+ */
+export function retryDelayAfter(failures: number, maxRetries: number, baseMs?: number): number {
+  return retryDelayMs(Math.min(failures, Math.max(1, maxRetries)), baseMs);
 }
 
 function requestOf(volume: V1PersistentVolume): string | undefined {
@@ -211,6 +229,9 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
     return { action: 'none' };
   } else if (policy === 'Delete') {
     const provisioner = volume.metadata?.annotations?.[annProvisionedBy];
+    if (isUpstreamHostPathDelete(volume, provisioner)) {
+      return planHostPathDelete(volume, f.job, f.now, stoppingRecheckMs);
+    }
     if (provisioner !== undefined && provisioner !== ourProvisioner) return { action: 'none' };
     if (provisioner === undefined) {
       if (phase === 'Failed') return { action: 'none' };
@@ -246,6 +267,8 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
     };
   }
 
+  // Whether the reclaim policy itself calls for this operation (not only a request).
+  const byPolicy = operation === 'delete' || policy === 'Recycle';
   const failedReason = operation === 'recycle' ? 'VolumeFailedRecycle' : 'VolumeFailedDelete';
   if (!f.scrubbable.ok) {
     if (phase === 'Failed') return { action: 'none' };
@@ -302,17 +325,24 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       };
     case 'failed': {
       const failures = failuresOf(volume).count + 1;
+      // The policy's own reclaim is retried for good, as upstream does; an
+      // administrator's request is answered once its retries are spent.
+      const retry = byPolicy || failures <= f.maxRetries;
+      const retryAfterMs = retry ? retryDelayAfter(failures, f.maxRetries, f.retryBaseMs) : undefined;
+      const next = retryAfterMs === undefined ? 'no more attempts' : `next in ${formatDelay(retryAfterMs)}`;
       return {
         action: 'fail',
-        message: `scrub Job failed (attempt ${String(failures)} of ${String(f.maxRetries + 1)}): ${f.job.message}`,
+        message: `scrub Job failed (attempt ${String(failures)}, ${next}): ${f.job.message}`,
         event: {
           type: 'Warning',
           reason: failedReason,
-          note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.job.message}`,
+          note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.job.message} (attempt ${String(failures)}, ${next})`,
         },
         deleteJob: true,
         failures,
-        retry: failures <= f.maxRetries,
+        retry,
+        retryAfterMs,
+        answerRequest: request !== undefined && failures > f.maxRetries,
       };
     }
     case 'absent': {
@@ -330,15 +360,39 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
         };
       }
       const failed = failuresOf(volume);
-      if (failed.count > 0) {
-        // After the last allowed failure, stay Failed until an administrator asks again.
-        if (failed.count > f.maxRetries && request === undefined) return { action: 'none' };
-        const due = failed.lastAt + retryDelayMs(failed.count, f.retryBaseMs);
+      // A request made after the retries were spent (on a Recycle volume that
+      // keeps retrying, or anew) starts afresh, at once.
+      const askedAgain = request !== undefined && failed.count > f.maxRetries;
+      if (failed.count > 0 && !askedAgain) {
+        const due = failed.lastAt + retryDelayAfter(failed.count, f.maxRetries, f.retryBaseMs);
         if (f.now < due) return { action: 'wait', why: 'backing off after a failed scrub', retryAtMs: due };
       }
-      return { action: 'startJob', operation, resetFailures: failed.count > f.maxRetries };
+      return { action: 'startJob', operation, resetFailures: askedAgain };
     }
   }
+}
+
+/**
+ * The volume after a successful recycle, with the annotations of the release
+ * (ownAnnotations) removed. As upstream: a volume the binder bound loses its
+ * claimRef and the bound-by-controller mark; one an administrator pre-bound
+ * keeps the claim's namespace and name and loses only the uid, so it stays
+ * reserved for a claim of that name.
+ */
+export function recycledVolume(
+  volume: V1PersistentVolume,
+  ownAnnotations: readonly string[],
+): V1PersistentVolume {
+  const annotations = { ...volume.metadata?.annotations };
+  for (const k of ownAnnotations) Reflect.deleteProperty(annotations, k);
+  const byBinder = hasAnnotation(volume, annBoundByController);
+  if (byBinder) Reflect.deleteProperty(annotations, annBoundByController);
+  const ref = volume.spec?.claimRef;
+  return {
+    ...volume,
+    metadata: { ...volume.metadata, annotations: Object.keys(annotations).length ? annotations : undefined },
+    spec: { ...volume.spec, claimRef: byBinder || !ref ? undefined : { ...ref, uid: undefined } },
+  };
 }
 
 /**
@@ -358,6 +412,11 @@ export function scrubWanted(volume: V1PersistentVolume): Operation | undefined {
   if (request === 'recycle' || policy === 'Recycle') return 'recycle';
   if (policy === 'Delete' && isOurs(volume)) return 'delete';
   return undefined;
+}
+
+function formatDelay(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 120 && s % 60 === 0 ? `${String(s / 60)}m` : `${String(s)}s`;
 }
 
 function claimName(volume: V1PersistentVolume): string {

@@ -127,6 +127,57 @@ describe('reclaim (operator process)', function () {
       expect(await boundTo('next')).to.equal(volumeName('v'));
     });
 
+    it('Recycle keeps an administrator pre-binding: Available for a claim of that name only', async () => {
+      await volume('reserved', { reclaimPolicy: 'Recycle', claimRef: { namespace: ns, name: 'c' } });
+      const uid = await release('reserved');
+      await volumeEvent('reserved', 'VolumeRecycled');
+      const v = await waitPhase('reserved', 'Available');
+      expect(v.spec?.claimRef).to.include({ namespace: ns, name: 'c' });
+      expect(v.spec?.claimRef?.uid ?? '').to.equal('');
+      expect(v.metadata?.annotations?.['pv.kubernetes.io/bound-by-controller']).to.equal(undefined);
+      // Still reserved: a claim of another name is not given it, a new claim of the name is.
+      await claim('other');
+      await sleep(2000);
+      expect(
+        (await core.readNamespacedPersistentVolumeClaim({ name: 'other', namespace: ns })).status?.phase,
+      ).to.equal('Pending');
+      const again = await claim('c');
+      expect(again.metadata?.uid).not.to.equal(uid);
+      expect(await boundTo('c')).to.equal(volumeName('reserved'));
+    });
+
+    it('a claim re-created with the released name does not stall the recycle on the pods that name it', async () => {
+      await volume('named', { reclaimPolicy: 'Recycle' });
+      await claim('c');
+      expect(await boundTo('c')).to.equal(volumeName('named'));
+      // A pod naming the claim that no node takes: it never mounts anything, so
+      // nothing holds the claim's deletion back, yet it names the claim.
+      await eventually('a pod naming the claim', () =>
+        core
+          .createNamespacedPod({
+            namespace: ns,
+            body: {
+              metadata: { name: 'app' },
+              spec: {
+                nodeSelector: { 'pvlifecycle.io/test-no-such-node': 'none' },
+                containers: [{ name: 'app', image: 'busybox:1.37' }],
+                volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'c' } }],
+              },
+            },
+          })
+          .catch(() => undefined),
+      );
+      await core.deleteNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
+      // No claim of that name: the pod may yet start with the released volume, so the scrub waits.
+      const waiting = await volumeEvent('named', 'ReclaimWaiting');
+      expect(waiting.note).to.contain(`${ns}/app`);
+      expect(await phaseOf('named')).to.equal('Released');
+      // A new claim of the name: the pod names it now, the scrub runs, the new claim gets the clean volume.
+      await claim('c');
+      expect(await boundTo('c')).to.equal(volumeName('named'));
+      await volumeEvent('named', 'VolumeRecycled');
+    });
+
     it('Retain: stays Released with its claimRef and no Job', async () => {
       await volume('kept', { reclaimPolicy: 'Retain' });
       const uid = await release('kept');
@@ -139,7 +190,7 @@ describe('reclaim (operator process)', function () {
     });
 
     it('Delete of a volume that is not ours: Failed, with a message saying what to do', async () => {
-      await volume('static', { reclaimPolicy: 'Delete' });
+      await volume('static', { reclaimPolicy: 'Delete', csi: true });
       await release('static');
       const failed = await waitPhase('static', 'Failed');
       expect(failed.status?.message).to.equal('no deletable volume plugin matched');
@@ -147,6 +198,43 @@ describe('reclaim (operator process)', function () {
       expect(e.type).to.equal('Warning');
       expect(e.note).to.contain('delete the data and the PersistentVolume yourself');
       expect(await jobsFor('static')).to.have.length(0);
+    });
+
+    it("Delete of a hostPath volume outside /tmp/: Failed with upstream's message, data untouched", async () => {
+      await volume('host', { reclaimPolicy: 'Delete' });
+      await release('host');
+      const failed = await waitPhase('host', 'Failed');
+      expect(failed.status?.message).to.equal(
+        `host_path deleter only supports /tmp/.+ but received provided /data/${volumeName('host')}`,
+      );
+      const e = await volumeEvent('host', 'VolumeFailedDelete');
+      expect(e.type).to.equal('Warning');
+      expect(e.note).to.contain('delete the data and the PersistentVolume yourself');
+      expect(await jobsFor('host')).to.have.length(0);
+    });
+
+    it('Delete of a hostPath volume under /tmp/: the PersistentVolume goes, no Job touches the node', async () => {
+      const v = pv(volumeName('tmp'), { storageClass: `class-${ns}`, reclaimPolicy: 'Delete' });
+      delete v.status;
+      v.spec = { ...v.spec, hostPath: { path: `/tmp/${volumeName('tmp')}` } };
+      await core.createPersistentVolume({ body: v });
+      await release('tmp');
+      await eventually('the volume deleted', async () => {
+        try {
+          await readVolume('tmp');
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+      const e = await volumeEvent('tmp', 'VolumeDeleted');
+      expect(e.type).to.equal('Normal');
+      expect(e.note).to.contain(`/tmp/${volumeName('tmp')} was kept on its node`);
+      expect(await jobsFor('tmp')).to.have.length(0);
+      const started = (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.filter(
+        (x) => x.regarding?.name === volumeName('tmp') && x.reason === 'DeleteStarted',
+      );
+      expect(started).to.have.length(0);
     });
 
     it('on request "release": Available again with its data, no scrub', async () => {
@@ -213,6 +301,39 @@ describe('reclaim (operator process)', function () {
       expect(metrics).to.match(
         /volume_operation_total_seconds_count\{plugin_name="pvlifecycle.io\/recycler",operation_name="volume_delete"\} [1-9]/,
       );
+    });
+
+    it('Delete of a volume this operator made whose claim is bound to another volume: deleted at once', async () => {
+      await volume('winner', { reclaimPolicy: 'Retain' });
+      const c = await claim('c');
+      expect(await boundTo('c')).to.equal(volumeName('winner'));
+      // A provisioned volume that lost the race for the claim: it names the claim, uid and all.
+      const v = pv(volumeName('loser'), {
+        storageClass: `class-${ns}`,
+        reclaimPolicy: 'Delete',
+        claimRef: { namespace: ns, name: 'c', uid: c.metadata?.uid ?? '' },
+      });
+      delete v.status;
+      v.metadata = {
+        ...v.metadata,
+        annotations: { 'pv.kubernetes.io/provisioned-by': 'pvlifecycle.io/nfs-export' },
+      };
+      await core.createPersistentVolume({ body: v });
+      await eventually('the losing volume deleted', async () => {
+        try {
+          await readVolume('loser');
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+      await volumeEvent('loser', 'DeleteStarted');
+      // The claim and its volume are untouched.
+      const kept = await core.readNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
+      expect(kept.metadata?.uid).to.equal(c.metadata?.uid);
+      expect(kept.status?.phase).to.equal('Bound');
+      expect(kept.spec?.volumeName).to.equal(volumeName('winner'));
+      expect(await phaseOf('winner')).to.equal('Bound');
     });
 
     it('an NFS volume with mount options is scrubbed through a claim whose volume carries them; both go after', async () => {
@@ -348,26 +469,34 @@ describe('reclaim (operator process)', function () {
       await operator.stop();
     });
 
-    it('ends Failed with the pod termination message, retries with backoff, then stops', async () => {
+    it('ends Failed with the pod termination message, and retries past the last retry at the longest interval', async () => {
       await volume('bad', { reclaimPolicy: 'Recycle' });
       await release('bad');
       const failed = await waitPhase('bad', 'Failed');
       expect(failed.status?.message).to.contain('scrub failed: 3 entries remain in /scrub');
       const e = await volumeEvent('bad', 'VolumeFailedRecycle');
       expect(e.note).to.contain('scrub failed: 3 entries remain in /scrub');
-      // One retry (--recycle-max-retries 1) after the 2 s backoff, then no more.
-      await eventually('the second failure', async () =>
-        (await readVolume('bad')).metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split(
-          '/',
-        )[1] === '2'
-          ? true
-          : undefined,
+      // --recycle-max-retries 1, base 2 s: the third attempt is past the last
+      // retry and runs anyway, 2 s (the longest interval) after the second.
+      const failures = () =>
+        readVolume('bad').then(
+          (v) => v.metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split('/')[1],
+        );
+      await eventually(
+        'a third failure',
+        async () => ((await failures()) === '3' ? true : undefined),
+        40_000,
       );
-      await sleep(5000);
-      const v = await readVolume('bad');
-      expect(v.status?.phase).to.equal('Failed');
-      expect(v.metadata?.annotations?.['pvlifecycle.io/reclaim-failures']?.split('/')[1]).to.equal('2');
-      expect(await jobsFor('bad')).to.have.length(0);
+      const third = await eventually('the event of the third attempt', async () =>
+        (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.find(
+          (x) =>
+            x.regarding?.name === volumeName('bad') &&
+            x.reason === 'VolumeFailedRecycle' &&
+            x.note?.includes('(attempt 3, next in 2s)'),
+        ),
+      );
+      expect(third.type).to.equal('Warning');
+      expect((await readVolume('bad')).status?.message).to.match(/^scrub Job failed \(attempt [3-9]/);
     });
   });
 

@@ -10,6 +10,8 @@ import {
   failuresValue,
   ourProvisioner,
   planReclaim,
+  recycledVolume,
+  retryDelayAfter,
   retryDelayMs,
 } from '../../../src/reclaim/decide.ts';
 import { pv } from '../../support/objects.ts';
@@ -18,11 +20,12 @@ const now = 1_000_000_000;
 
 function volume(
   policy: string,
-  opts: { phase?: string; annotations?: Record<string, string>; uid?: string | null } = {},
+  opts: { phase?: string; annotations?: Record<string, string>; uid?: string | null; csi?: boolean } = {},
 ): V1PersistentVolume {
   const v = pv('v', {
     phase: opts.phase ?? 'Released',
     reclaimPolicy: policy,
+    csi: opts.csi,
     claimRef: opts.uid === null ? undefined : { namespace: 'ns', name: 'c', uid: opts.uid ?? 'claim-uid' },
   });
   v.metadata = { ...v.metadata, annotations: opts.annotations };
@@ -56,6 +59,8 @@ function summary(f: ReclaimFacts): string {
       return `release ${p.event.reason}`;
     case 'startJob':
       return `startJob ${p.operation}${p.resetFailures ? ' reset' : ''}`;
+    case 'deleteObject':
+      return `deleteObject ${p.event.reason}`;
     case 'finish':
       return `finish ${p.operation}${p.event ? ` ${p.event.reason}` : ''}`;
     case 'replaceJob':
@@ -63,6 +68,11 @@ function summary(f: ReclaimFacts): string {
     case 'fail':
       return `fail ${p.event.reason}${p.deleteJob ? ' deleteJob' : ''}${p.retry ? ' retry' : ''}${p.failures ? ` #${String(p.failures)}` : ''}`;
   }
+}
+
+function hostPath(path: string, annotations?: Record<string, string>): V1PersistentVolume {
+  const v = volume('Delete', { annotations });
+  return { ...v, spec: { ...v.spec, hostPath: { path } } };
 }
 
 const failed: JobState = { state: 'failed', message: 'rm: cannot remove: Permission denied' };
@@ -141,8 +151,26 @@ describe('reclaim decisions', () => {
       'fail VolumeFailedRecycle deleteJob retry #1',
     ],
     [
-      'Recycle: the last allowed failure does not retry',
+      'Recycle: a failure past the last retry still retries, as upstream',
       facts(volume('Recycle', { phase: 'Failed', annotations: failures(3) }), { job: failed }),
+      'fail VolumeFailedRecycle deleteJob retry #4',
+    ],
+    [
+      'Delete: a failure past the last retry still retries',
+      facts(volume('Delete', { phase: 'Failed', annotations: { ...ours, ...failures(5) } }), { job: failed }),
+      'fail VolumeFailedDelete deleteJob retry #6',
+    ],
+    [
+      'request recycle on a Retain volume: its last allowed failure is the answer, no retry',
+      facts(
+        volume('Retain', {
+          phase: 'Failed',
+          annotations: { [annReclaimRequest]: 'recycle', ...failures(3) },
+        }),
+        {
+          job: failed,
+        },
+      ),
       'fail VolumeFailedRecycle deleteJob #4',
     ],
     [
@@ -156,8 +184,18 @@ describe('reclaim decisions', () => {
       'startJob recycle',
     ],
     [
-      'Recycle: after the retries ran out it stays Failed',
-      facts(volume('Recycle', { phase: 'Failed', annotations: failures(4, 0) })),
+      'Recycle: after the last retry it tries again at the longest interval (40 s here)',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(9, now - 41_000) })),
+      'startJob recycle',
+    ],
+    [
+      'Recycle: and waits that interval, not a longer one',
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(9, now - 39_000) })),
+      'wait backoff',
+    ],
+    [
+      'Retain: a Failed volume whose requested recycle was answered stays Failed',
+      facts(volume('Retain', { phase: 'Failed', annotations: failures(4, 0) })),
       'none',
     ],
     [
@@ -179,8 +217,53 @@ describe('reclaim decisions', () => {
     ],
     [
       'Delete of a volume that is not ours fails with the message',
+      facts(volume('Delete', { csi: true })),
+      'fail VolumeFailedDelete',
+    ],
+    [
+      'Delete of a hostPath volume outside /tmp/ fails as upstream',
       facts(volume('Delete')),
       'fail VolumeFailedDelete',
+    ],
+    [
+      'Delete of a hostPath volume under /tmp/: only the object goes',
+      facts(hostPath('/tmp/v')),
+      'deleteObject VolumeDeleted',
+    ],
+    [
+      'Delete of a hostPath volume: the pattern is not anchored',
+      facts(hostPath('/var/tmp/v')),
+      'deleteObject VolumeDeleted',
+    ],
+    [
+      'Delete of a hostPath volume at /tmp/ itself fails',
+      facts(hostPath('/tmp/')),
+      'fail VolumeFailedDelete',
+    ],
+    [
+      "Delete of a hostPath volume of kube-controller-manager's own provisioner: the same rules",
+      facts(hostPath('/tmp/hostpath_pv/x', { 'pv.kubernetes.io/provisioned-by': 'kubernetes.io/host-path' })),
+      'deleteObject VolumeDeleted',
+    ],
+    [
+      'Delete of a hostPath volume of another provisioner is left to it',
+      facts(hostPath('/tmp/v', { 'pv.kubernetes.io/provisioned-by': 'rancher.io/local-path' })),
+      'none',
+    ],
+    [
+      'Delete of a hostPath volume: Failed once, left Failed',
+      facts(volume('Delete', { phase: 'Failed' })),
+      'none',
+    ],
+    [
+      'Delete of a hostPath volume waits for a scrub Job of an earlier plan to go',
+      facts(hostPath('/tmp/v'), { job: { state: 'stopping' } }),
+      'wait backoff',
+    ],
+    [
+      'Delete of a hostPath volume: never while the released claim exists',
+      facts(hostPath('/tmp/v'), { claimExists: true }),
+      'wait',
     ],
     [
       'Delete of a volume of another provisioner is left to it',
@@ -259,8 +342,33 @@ describe('reclaim decisions', () => {
     });
   }
 
-  it('tells the administrator what to do when a Delete volume is not ours', () => {
+  it('fails a hostPath Delete volume outside /tmp/ with upstream message and says what to do', () => {
     const p = planReclaim(facts(volume('Delete')));
+    expect(p).to.deep.include({
+      action: 'fail',
+      message: 'host_path deleter only supports /tmp/.+ but received provided /data/v',
+      retry: false,
+    });
+    if (p.action === 'fail') {
+      expect(p.event.reason).to.equal('VolumeFailedDelete');
+      expect(p.event.note).to.match(
+        /^host_path deleter only supports \/tmp\/\.\+ but received provided \/data\/v\. /,
+      );
+    }
+    const long = planReclaim(facts(hostPath(`/data/${'x'.repeat(5000)}`)));
+    if (long.action !== 'fail') throw new Error(`expected fail, got ${long.action}`);
+    expect(long.event.note.length).to.be.below(600);
+  });
+
+  it('deletes only the object of a hostPath Delete volume under /tmp/, and says the files stay', () => {
+    const p = planReclaim(facts(hostPath('/tmp/v')));
+    if (p.action !== 'deleteObject') throw new Error(`expected deleteObject, got ${p.action}`);
+    expect(p.event).to.include({ type: 'Normal', reason: 'VolumeDeleted' });
+    expect(p.event.note).to.contain('the data at hostPath /tmp/v was kept on its node');
+  });
+
+  it('tells the administrator what to do when a Delete volume is not ours', () => {
+    const p = planReclaim(facts(volume('Delete', { csi: true })));
     expect(p.action).to.equal('fail');
     if (p.action === 'fail') {
       expect(p.event.note).to.contain('no deletable volume plugin matched');
@@ -271,8 +379,39 @@ describe('reclaim decisions', () => {
   it('carries the Job failure into the message and the event', () => {
     const p = planReclaim(facts(volume('Recycle'), { job: failed }));
     expect(p).to.deep.include({
-      message: 'scrub Job failed (attempt 1 of 4): rm: cannot remove: Permission denied',
+      message: 'scrub Job failed (attempt 1, next in 10s): rm: cannot remove: Permission denied',
+      retryAfterMs: 10_000,
     });
+  });
+
+  it('keeps retrying past the last retry at the longest interval, with the attempt in the event', () => {
+    const p = planReclaim(
+      facts(volume('Recycle', { phase: 'Failed', annotations: failures(7) }), { job: failed }),
+    );
+    expect(p).to.deep.include({ action: 'fail', retry: true, retryAfterMs: 40_000, failures: 8 });
+    if (p.action === 'fail') {
+      expect(p.event.reason).to.equal('VolumeFailedRecycle');
+      expect(p.event.note).to.equal(
+        'Recycle failed: rm: cannot remove: Permission denied (attempt 8, next in 40s)',
+      );
+    }
+  });
+
+  it('answers a request once its retries are spent, while the Recycle policy retries on', () => {
+    const v = volume('Recycle', {
+      phase: 'Failed',
+      annotations: { [annReclaimRequest]: 'recycle', ...failures(3) },
+    });
+    expect(planReclaim(facts(v, { job: failed }))).to.deep.include({ retry: true, answerRequest: true });
+    const early = volume('Recycle', { annotations: { [annReclaimRequest]: 'recycle', ...failures(1) } });
+    expect(planReclaim(facts(early, { job: failed }))).to.deep.include({ retry: true, answerRequest: false });
+  });
+
+  it('waits the backoff for the first retries, then the longest of them for good', () => {
+    expect([1, 2, 3, 4, 5, 50].map((n) => retryDelayAfter(n, 3))).to.deep.equal([
+      10_000, 20_000, 40_000, 40_000, 40_000, 40_000,
+    ]);
+    expect([1, 2].map((n) => retryDelayAfter(n, 0, 2_000))).to.deep.equal([2_000, 2_000]);
   });
 
   it('reads failure records only for the current release', () => {
@@ -292,5 +431,30 @@ describe('reclaim decisions', () => {
     expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(n))).to.deep.equal([
       10_000, 20_000, 40_000, 80_000, 600_000,
     ]);
+  });
+});
+
+describe('the volume after a recycle', () => {
+  const own = [annReclaimFailures, 'pvlifecycle.io/scrub-job'];
+  const released = (annotations: Record<string, string>) =>
+    volume('Recycle', {
+      annotations: { ...annotations, [annReclaimFailures]: failuresValue('claim-uid', 1, now), keep: 'me' },
+    });
+
+  it('keeps an administrator pre-binding: the claim name stays, only the uid goes', () => {
+    const v = recycledVolume(released({}), own);
+    expect(v.spec?.claimRef).to.deep.equal({ namespace: 'ns', name: 'c', uid: undefined });
+    expect(v.metadata?.annotations).to.deep.equal({ keep: 'me' });
+  });
+
+  it('frees a volume the binder bound: claimRef and bound-by-controller removed', () => {
+    const v = recycledVolume(released({ 'pv.kubernetes.io/bound-by-controller': 'yes' }), own);
+    expect(v.spec?.claimRef).to.equal(undefined);
+    expect(v.metadata?.annotations).to.deep.equal({ keep: 'me' });
+  });
+
+  it('leaves no empty annotation map behind', () => {
+    const v = recycledVolume(volume('Recycle', { annotations: { [annReclaimFailures]: 'x' } }), own);
+    expect(v.metadata?.annotations).to.equal(undefined);
   });
 });
