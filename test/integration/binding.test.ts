@@ -210,6 +210,28 @@ describe('binding controller (operator process)', function () {
     expect(v.metadata?.annotations?.['pv.kubernetes.io/bound-by-controller']).to.equal(undefined);
   });
 
+  it('prefers a free volume of a narrower access-mode group over one pre-bound in a wider group', async () => {
+    await volume('pre-wide', {
+      size: '1Gi',
+      modes: ['ReadWriteOnce', 'ReadOnlyMany'],
+      claimRef: { namespace: ns, name: 'c' },
+    });
+    await volume('free-narrow', { size: '5Gi', modes: ['ReadWriteOnce'] });
+    await eventually('both volumes Available', async () => {
+      const all = await Promise.all(
+        ['pre-wide', 'free-narrow'].map((v) => core.readPersistentVolume({ name: `${ns}-${v}` })),
+      );
+      return all.every((v) => v.status?.phase === 'Available') ? true : undefined;
+    });
+    await claim('c', { modes: ['ReadWriteOnce'] });
+    expect(await boundVolume('c')).to.equal(`${ns}-free-narrow`);
+    // The pre-bound volume keeps its reservation, as upstream leaves it.
+    const v = await core.readPersistentVolume({ name: `${ns}-pre-wide` });
+    expect(v.status?.phase).to.equal('Available');
+    expect(v.spec?.claimRef?.name).to.equal('c');
+    expect(v.spec?.claimRef?.uid).to.equal(undefined);
+  });
+
   it('says why a claim is Pending, naming the nearest volumes, in one FailedBinding event', async () => {
     await storage.createStorageClass({
       body: { metadata: { name: cls() }, provisioner: 'kubernetes.io/no-provisioner' },
