@@ -96,7 +96,11 @@ function sameModes(a: readonly string[] | undefined, b: readonly string[] | unde
   return x.length === y.length && x.every((m, i) => m === y[i]);
 }
 
-/** Write 4 and Lost: status.phase, and for Bound the volume's access modes and capacity. */
+/**
+ * Write 4, and the Pending and Lost writes: status.phase; for Bound the
+ * volume's access modes and capacity, and without a volume (Pending, Lost)
+ * none of the three fields a volume gives a claim, as upstream clears them.
+ */
 export function claimWithPhase(
   claim: V1PersistentVolumeClaim,
   phase: string,
@@ -113,6 +117,13 @@ export function claimWithPhase(
     if (claim.status?.capacity?.storage !== capacity?.storage) {
       status.capacity = capacity ? { ...capacity } : undefined;
       changed = true;
+    }
+  } else {
+    for (const field of ['accessModes', 'capacity', 'currentVolumeAttributesClassName'] as const) {
+      if (status[field] !== undefined) {
+        status[field] = undefined;
+        changed = true;
+      }
     }
   }
   return changed ? { ...claim, status } : undefined;

@@ -336,6 +336,8 @@ export class BindingController {
         return undefined;
       }
       case 'lost': {
+        // Written and said once, when the phase changes, as upstream does.
+        if (claim.status?.phase === 'Lost') return undefined;
         if (plan.volumeName && (await this.volumeExists(plan.volumeName))) {
           // Our cache has not seen the volume yet; decide again once it has.
           return { requeueAfterMs: 1000 };

@@ -341,5 +341,39 @@ describe('binding controller (operator process)', function () {
     );
     const e = await eventAbout('c', 'ClaimLost');
     expect(e.type).to.equal('Warning');
+    // Nothing of the lost volume is left in the claim's status, as upstream clears it.
+    const lost = await readClaim('c');
+    expect(lost.status?.capacity).to.equal(undefined);
+    expect(lost.status?.accessModes).to.equal(undefined);
+  });
+
+  it('leaves a Failed volume Failed when its claim went to another volume', async () => {
+    await volume('winner');
+    const c = await claim('c');
+    expect(await boundVolume('c')).to.equal(`${ns}-winner`);
+    // A volume an external provisioner made for c too late, whose deletion failed.
+    const loser = pv(`${ns}-loser`, {
+      storageClass: cls(),
+      reclaimPolicy: 'Delete',
+      claimRef: { namespace: ns, name: 'c', uid: c.metadata?.uid },
+    });
+    delete loser.status;
+    loser.metadata = {
+      ...loser.metadata,
+      annotations: { 'pv.kubernetes.io/provisioned-by': 'example.com/ext' },
+    };
+    await core.createPersistentVolume({ body: loser });
+    const released = await eventually('loser Released', async () => {
+      const v = await core.readPersistentVolume({ name: `${ns}-loser` });
+      return v.status?.phase === 'Released' ? v : undefined;
+    });
+    await core.replacePersistentVolumeStatus({
+      name: `${ns}-loser`,
+      body: { ...released, status: { ...released.status, phase: 'Failed', message: 'delete failed' } },
+    });
+    await sleep(2000);
+    const v = await core.readPersistentVolume({ name: `${ns}-loser` });
+    expect(v.status?.phase).to.equal('Failed');
+    expect(v.status?.message).to.equal('delete failed');
   });
 });

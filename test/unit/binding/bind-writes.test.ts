@@ -70,6 +70,31 @@ describe('bind writes', () => {
     expect(c && claimWithPhase(c, 'Bound', volume)).to.be.undefined;
   });
 
+  it('Lost and Pending clear the access modes, capacity and attributes class a volume gave the claim', () => {
+    const wasBound = {
+      ...claim,
+      status: {
+        phase: 'Bound',
+        accessModes: ['ReadWriteOnce'],
+        capacity: { storage: '5Gi' },
+        currentVolumeAttributesClassName: 'gold',
+      },
+    };
+    for (const phase of ['Lost', 'Pending']) {
+      const c = claimWithPhase(wasBound, phase, undefined);
+      expect(c?.status).to.deep.equal({
+        phase,
+        accessModes: undefined,
+        capacity: undefined,
+        currentVolumeAttributesClassName: undefined,
+      });
+      expect(c && claimWithPhase(c, phase, undefined)).to.be.undefined;
+    }
+    // A Lost claim left with a capacity is still written, the fields cleared.
+    const stale = { ...claim, status: { phase: 'Lost', capacity: { storage: '1Gi' } } };
+    expect(claimWithPhase(stale, 'Lost', undefined)?.status?.capacity).to.be.undefined;
+  });
+
   it('unbind clears what the controller set, and only the uid of a user pre-binding', () => {
     const byController = volumeBoundToClaim(pv('v'), claim);
     if (!byController) throw new Error('no write');
