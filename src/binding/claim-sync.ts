@@ -17,7 +17,7 @@ import { SelectorError } from './selector.ts';
 import {
   type ClassLookup,
   defaultClassName,
-  noProvisioner,
+  provisioningOf,
   waitsForFirstConsumer,
 } from './storage-classes.ts';
 import type { VolumeIndex } from './volume-index.ts';
@@ -146,21 +146,33 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
         why,
       );
     }
-    if (sc.provisioner !== noProvisioner) {
+    const provisioning = provisioningOf(sc.provisioner);
+    if ('external' in provisioning) {
+      const name = provisioning.external;
       return {
         action: 'pending',
-        provisioner: sc.provisioner,
+        provisioner: name,
         event: {
           type: 'Normal',
           reason: 'ExternalProvisioning',
           note:
-            `Waiting for a volume to be created either by the external provisioner '${sc.provisioner}' ` +
+            `Waiting for a volume to be created either by the external provisioner '${name}' ` +
             'or manually by the system administrator. If volume creation is delayed, please verify that ' +
             'the provisioner is running and correctly registered.',
         },
       };
     }
-    return pending('Normal', 'FailedBinding', 'no persistent volumes available for this claim', why);
+    // Upstream's words first, then (our addition) why no existing volume fits.
+    return {
+      action: 'pending',
+      provisioner: provisioning.annotate,
+      event: {
+        type: 'Warning',
+        reason: 'ProvisioningFailed',
+        note: `${provisioning.failed}; no volume fits`,
+        explain: why,
+      },
+    };
   }
   return pending(
     'Normal',

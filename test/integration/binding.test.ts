@@ -232,7 +232,7 @@ describe('binding controller (operator process)', function () {
     expect(v.spec?.claimRef?.uid).to.equal(undefined);
   });
 
-  it('says why a claim is Pending, naming the nearest volumes, in one FailedBinding event', async () => {
+  it('says ProvisioningFailed for a no-provisioner class with Immediate binding, naming the nearest volumes, once', async () => {
     await storage.createStorageClass({
       body: { metadata: { name: cls() }, provisioner: 'kubernetes.io/no-provisioner' },
     });
@@ -240,19 +240,38 @@ describe('binding controller (operator process)', function () {
       await volume('small', { size: '1Gi' });
       await volume('rox', { size: '5Gi', modes: ['ReadOnlyMany'] });
       await claim('c', { size: '2Gi' });
-      const e = await eventAbout('c', 'FailedBinding');
-      expect(e.type).to.equal('Normal');
+      const e = await eventAbout('c', 'ProvisioningFailed');
+      expect(e.type).to.equal('Warning');
       expect(e.note, e.note).to.match(
         new RegExp(
-          `^no persistent volumes available for this claim: ${ns}-small: too small \\(1Gi < 2Gi\\); ${ns}-rox: lacks ReadWriteOnce`,
+          `^no volume plugin matched name: kubernetes\\.io/no-provisioner; no volume fits: ${ns}-small: too small \\(1Gi < 2Gi\\); ${ns}-rox: lacks ReadWriteOnce`,
         ),
       );
       expect(e.note?.length).to.be.at.most(500);
       // The same reasons are not said again.
       await sleep(2000);
-      const failed = (await eventsAbout('c')).filter((x) => x.reason === 'FailedBinding');
+      const failed = (await eventsAbout('c')).filter((x) => x.reason === 'ProvisioningFailed');
       expect(failed).to.have.length(1);
       expect(failed[0]?.series).to.equal(undefined);
+      expect((await eventsAbout('c')).map((x) => x.reason)).to.not.include('FailedBinding');
+    } finally {
+      await storage.deleteStorageClass({ name: cls() });
+    }
+  });
+
+  it('waits for the CSI driver of an in-tree provisioner name that was migrated', async () => {
+    await storage.createStorageClass({
+      body: { metadata: { name: cls() }, provisioner: 'kubernetes.io/aws-ebs' },
+    });
+    try {
+      await claim('c');
+      const e = await eventAbout('c', 'ExternalProvisioning');
+      expect(e.note).to.match(
+        /^Waiting for a volume to be created either by the external provisioner 'ebs\.csi\.aws\.com' /,
+      );
+      const annotations = (await readClaim('c')).metadata?.annotations ?? {};
+      expect(annotations['volume.kubernetes.io/storage-provisioner']).to.equal('ebs.csi.aws.com');
+      expect(annotations['volume.beta.kubernetes.io/storage-provisioner']).to.equal('ebs.csi.aws.com');
     } finally {
       await storage.deleteStorageClass({ name: cls() });
     }
