@@ -4,6 +4,7 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { annBindCompleted, annSelectedNode, hasAnnotation } from './annotations.ts';
+import { delayBindingEvent } from './consumers.ts';
 import { explainNoMatch } from './explain.ts';
 import {
   claimHasNilClass,
@@ -43,7 +44,11 @@ export function eventNote(e: PlannedEvent): string {
 export type ClaimPlan =
   /** Run the four bind writes; `chosen` when the volume comes from the free pool (not pre-bound). */
   | { action: 'bind'; volume: V1PersistentVolume; chosen: boolean }
-  | { action: 'pending'; event?: PlannedEvent; provisioner?: string }
+  /**
+   * Stay Pending. awaitsConsumer: a WaitForFirstConsumer claim; its event is
+   * WaitForPodScheduled instead when unscheduled pods use it (delayBindingEvent).
+   */
+  | { action: 'pending'; event?: PlannedEvent; provisioner?: string; awaitsConsumer?: boolean }
   | { action: 'assignDefaultClass'; storageClass: string }
   | { action: 'lost'; event: PlannedEvent; volumeName?: string };
 
@@ -129,11 +134,7 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
     if (def !== undefined) return { action: 'assignDefaultClass', storageClass: def };
   }
   if (delayBinding && !hasAnnotation(claim, annSelectedNode)) {
-    return pending(
-      'Normal',
-      'WaitForFirstConsumer',
-      'waiting for first consumer to be created before binding',
-    );
+    return { action: 'pending', event: delayBindingEvent([]), awaitsConsumer: true };
   }
   const why = () => explainNoMatch(claim, world.volumes.all(), 3, 400, world.blocked);
   if (className !== '') {

@@ -327,6 +327,43 @@ describe('binding controller (operator process)', function () {
     }
   });
 
+  it('names the unscheduled pods a WaitForFirstConsumer claim waits for (WaitForPodScheduled)', async () => {
+    await storage.createStorageClass({
+      body: {
+        metadata: { name: cls() },
+        provisioner: 'kubernetes.io/no-provisioner',
+        volumeBindingMode: 'WaitForFirstConsumer',
+      },
+    });
+    try {
+      // No volume fits, so the scheduler cannot place them: they stay without a node.
+      for (const name of ['pod-b', 'pod-a']) {
+        await core.createNamespacedPod({
+          namespace: ns,
+          body: {
+            metadata: { name },
+            spec: {
+              containers: [{ name: 'c', image: 'busybox' }],
+              volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'c' } }],
+            },
+          },
+        });
+      }
+      await claim('c');
+      const e = await eventAbout('c', 'WaitForPodScheduled');
+      expect(e.type).to.equal('Normal');
+      expect(e.note).to.equal('waiting for pods pod-a,pod-b to be scheduled');
+      // A claim no pod uses yet still gets upstream's other event.
+      await claim('unused');
+      expect((await eventAbout('unused', 'WaitForFirstConsumer')).note).to.equal(
+        'waiting for first consumer to be created before binding',
+      );
+      expect((await eventsAbout('c')).map((x) => x.reason)).to.not.include('WaitForFirstConsumer');
+    } finally {
+      await storage.deleteStorageClass({ name: cls() });
+    }
+  });
+
   it('marks a volume Released when its claim is deleted, and leaves it so', async () => {
     await volume('v', { reclaimPolicy: 'Retain' });
     const c = await claim('c');

@@ -369,3 +369,12 @@ describe('claim sync: volumes held back (an NFS server that does not answer)', (
     expect(summary(p)).to.equal('bind mine');
   });
 });
+
+describe('claim sync: WaitForFirstConsumer', () => {
+  it('marks the plan as awaiting a consumer, so its pods can be named (WaitForPodScheduled)', () => {
+    const p = plan(pvc('c', { storageClass: 'local' }), [], [storageClass('local', { wffc: true })]);
+    expect(p.action === 'pending' && p.awaitsConsumer).to.equal(true);
+    const immediate = plan(pvc('c'), []);
+    expect(immediate.action === 'pending' && immediate.awaitsConsumer).to.not.equal(true);
+  });
+});
