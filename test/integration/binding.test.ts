@@ -121,6 +121,23 @@ describe('binding controller (operator process)', function () {
     expect(c.status?.accessModes).to.deep.equal(['ReadWriteOnce']);
   });
 
+  it('sets the claim capacity once, on binding (the pre-resize capacity if the volume has one), and never after', async () => {
+    const v = pv(`${ns}-grown`, { storageClass: cls(), size: '2Gi' });
+    delete v.status;
+    v.metadata = { ...v.metadata, annotations: { 'volume.alpha.kubernetes.io/pre-resize-capacity': '1Gi' } };
+    await core.createPersistentVolume({ body: v });
+    await claim('c', { size: '1Gi' });
+    expect(await boundVolume('c')).to.equal(`${ns}-grown`);
+    expect((await readClaim('c')).status?.capacity?.storage).to.equal('1Gi');
+    // The volume grows again; the claim's capacity is the resizer's to change, not the binder's.
+    await core.patchPersistentVolume(
+      { name: `${ns}-grown`, body: { spec: { capacity: { storage: '5Gi' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await sleep(2000);
+    expect((await readClaim('c')).status?.capacity?.storage).to.equal('1Gi');
+  });
+
   it('picks the smallest volume that fits, in the access-mode group with the fewest modes', async () => {
     await volume('big', { size: '10Gi' });
     await volume('fits', { size: '3Gi' });
