@@ -159,6 +159,12 @@ export function claimWithPhase(
         changed = true;
       }
     }
+    // Set only while binding: afterwards the field is the resizer's (upstream avoids racing it).
+    const vac = volume.spec?.volumeAttributesClassName;
+    if (was === 'Pending' && phase === 'Bound' && claim.status?.currentVolumeAttributesClassName !== vac) {
+      status.currentVolumeAttributesClassName = vac;
+      changed = true;
+    }
   } else {
     for (const field of ['accessModes', 'capacity', 'currentVolumeAttributesClassName'] as const) {
       if (status[field] !== undefined) {

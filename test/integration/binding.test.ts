@@ -217,6 +217,20 @@ describe('binding controller (operator process)', function () {
     expect((await readClaim('too-big')).status?.phase).to.equal('Pending');
   });
 
+  it('checks the attributes class of a named volume, and records it on the bound claim', async () => {
+    await volume('gold', { attributesClass: 'gold', csi: true });
+    await claim('silver', { volumeName: `${ns}-gold`, attributesClass: 'silver' });
+    const e = await eventAbout('silver', 'VolumeMismatch');
+    expect(e.note).to.equal(
+      `Cannot bind to requested volume "${ns}-gold": volumeAttributesClassName does not match`,
+    );
+    expect((await readClaim('silver')).status?.phase).to.equal('Pending');
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'silver', namespace: ns });
+    await claim('gold', { volumeName: `${ns}-gold`, attributesClass: 'gold' });
+    expect(await boundVolume('gold')).to.equal(`${ns}-gold`);
+    expect((await readClaim('gold')).status?.currentVolumeAttributesClassName).to.equal('gold');
+  });
+
   it('binds a volume pre-bound by claimRef to that claim only', async () => {
     await volume('reserved', { claimRef: { namespace: ns, name: 'owner' } });
     await claim('intruder');

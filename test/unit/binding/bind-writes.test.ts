@@ -104,6 +104,19 @@ describe('bind writes', () => {
     }
   });
 
+  it('write 4 sets the current attributes class coming from Pending, and leaves it after', () => {
+    const v = pv('v', { attributesClass: 'gold' });
+    const pending = { ...claim, status: { phase: 'Pending' } };
+    const c = claimWithPhase(pending, 'Bound', v);
+    expect(c?.status?.currentVolumeAttributesClassName).to.equal('gold');
+    // Afterwards it is the resizer's (or an administrator's): not set back.
+    const modified = c && { ...c, status: { ...c.status, currentVolumeAttributesClassName: 'silver' } };
+    expect(modified && claimWithPhase(modified, 'Bound', v)).to.be.undefined;
+    // A Lost claim bound again does not take it either, as upstream sets it from Pending only.
+    const lost = { ...claim, status: { phase: 'Lost' } };
+    expect(claimWithPhase(lost, 'Bound', v)?.status?.currentVolumeAttributesClassName).to.be.undefined;
+  });
+
   it('Lost and Pending clear the access modes, capacity and attributes class a volume gave the claim', () => {
     const wasBound = {
       ...claim,
