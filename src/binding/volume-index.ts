@@ -196,8 +196,7 @@ export class VolumeIndex {
       free?: ModeGroup;
     }
     const byGroup = new Map<string, Candidates>();
-    const groupOf = (modes: ReadonlySet<string>): Candidates => {
-      const key = accessModesKey([...modes]);
+    const groupOf = (modes: ReadonlySet<string>, key: string): Candidates => {
       let g = byGroup.get(key);
       if (!g) byGroup.set(key, (g = { size: modes.size, key }));
       return g;
@@ -217,7 +216,7 @@ export class VolumeIndex {
         continue;
       }
       // Upstream returns whichever it meets first; the smallest is as good and stable.
-      const g = groupOf(e.modes);
+      const g = groupOf(e.modes, accessModesKey([...e.modes]));
       if (!g.preBound || compareEntries(e, g.preBound) < 0) g.preBound = e;
     }
     // WaitForFirstConsumer: free volumes are the scheduler's to pick.
@@ -225,7 +224,8 @@ export class VolumeIndex {
       ? undefined
       : this.free.get(bucketKey(storageClassOf(claim), mode, attributesClass));
     for (const group of bucket?.values() ?? []) {
-      if (isSubset(wanted, group.modes) && group.entries.length > 0) groupOf(group.modes).free = group;
+      if (group.entries.length > 0 && isSubset(wanted, group.modes))
+        groupOf(group.modes, group.key).free = group;
     }
     const groups = [...byGroup.values()].sort(
       (a, b) => a.size - b.size || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
