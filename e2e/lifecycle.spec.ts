@@ -329,11 +329,14 @@ describe('pv-lifecycle-operator end to end', function () {
     expect((await bound('gold')).spec?.volumeName).to.equal(pvName);
 
     const tooBig = await makeClaim('too-big', ['ReadWriteOnce'], '100Ti');
-    const event = await until('FailedBinding on too-big', async () => {
+    // The class has no provisioner and binds at once: upstream's ProvisioningFailed, then why nothing fits.
+    const event = await until('ProvisioningFailed on too-big', async () => {
       const events = await eventsAbout(c, ns, 'too-big', tooBig.metadata?.uid);
-      return events.find((ev) => reporter(ev) === operatorName && ev.reason === 'FailedBinding');
+      return events.find((ev) => reporter(ev) === operatorName && ev.reason === 'ProvisioningFailed');
     });
-    expect(event.message).to.contain('no persistent volumes available for this claim');
+    expect(event.message).to.contain(
+      'no volume plugin matched name: kubernetes.io/no-provisioner; no volume fits: ',
+    );
     expect((await claim(c, ns, 'too-big')).status?.phase).to.equal('Pending');
   });
 

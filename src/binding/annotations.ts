@@ -7,6 +7,8 @@ export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
 export const annStorageProvisioner = 'volume.kubernetes.io/storage-provisioner';
 export const annBetaStorageProvisioner = 'volume.beta.kubernetes.io/storage-provisioner';
 export const annSelectedNode = 'volume.kubernetes.io/selected-node';
+/** Left on a volume by an expansion whose filesystem resize is pending: the claim's capacity before it. */
+export const annPreResizeCapacity = 'volume.alpha.kubernetes.io/pre-resize-capacity';
 export const annDefaultClass = 'storageclass.kubernetes.io/is-default-class';
 export const annBetaDefaultClass = 'storageclass.beta.kubernetes.io/is-default-class';
 

@@ -4,8 +4,13 @@
 // precondition.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { annBindCompleted, annBoundByController, hasAnnotation } from './annotations.ts';
-import { isVolumeBoundToClaim } from './objects.ts';
+import {
+  annBindCompleted,
+  annBoundByController,
+  annPreResizeCapacity,
+  hasAnnotation,
+} from './annotations.ts';
+import { isVolumeBoundToClaim, sizeOf } from './objects.ts';
 
 function withAnnotation<T extends { metadata?: { annotations?: Record<string, string> } }>(
   obj: T,
@@ -96,23 +101,76 @@ function sameModes(a: readonly string[] | undefined, b: readonly string[] | unde
   return x.length === y.length && x.every((m, i) => m === y[i]);
 }
 
-/** Write 4 and Lost: status.phase, and for Bound the volume's access modes and capacity. */
+/** Two sizes are equal as quantities ("1Gi" and "1073741824"), or, failing that, as text. */
+function sameSize(a: string | undefined, b: string | undefined): boolean {
+  const x = sizeOf(a).nano;
+  const y = sizeOf(b).nano;
+  return x !== undefined && y !== undefined ? x === y : a === b;
+}
+
+/**
+ * The capacity a claim shows on becoming Bound: the volume's, or the
+ * pre-resize capacity an expansion left on the volume (its filesystem is not
+ * grown yet), as upstream takes it. A pre-resize value that is no usable size
+ * (a quantity, positive, at most an int64 of bytes, 64 characters at most)
+ * counts as absent: upstream falls back so for text it cannot parse, and
+ * writing one it could parse but the apiserver refuses would fail forever.
+ */
+function capacityOnBinding(
+  claim: V1PersistentVolumeClaim,
+  volume: V1PersistentVolume,
+): Record<string, string> | undefined | false {
+  const capacity = volume.spec?.capacity;
+  const pre = volume.metadata?.annotations?.[annPreResizeCapacity];
+  if (pre !== undefined) {
+    const storage = pre.length <= 64 && sizeOf(pre).nano !== undefined ? pre : capacity?.storage;
+    return { ...claim.status?.capacity, ...(storage === undefined ? {} : { storage }) };
+  }
+  const had = claim.status?.capacity?.storage;
+  if (had !== undefined && sameSize(had, capacity?.storage)) return false;
+  return capacity ? { ...capacity } : undefined;
+}
+
+/**
+ * Write 4, and the Pending and Lost writes: status.phase; for Bound the
+ * volume's access modes, and on becoming Bound only, its capacity (never
+ * rewritten later: a claim's capacity may rightly differ from its volume's
+ * while a resize is under way) and, coming from Pending, its attributes
+ * class; without a volume (Pending, Lost) none of the three fields a volume
+ * gives a claim, as upstream clears them.
+ */
 export function claimWithPhase(
   claim: V1PersistentVolumeClaim,
   phase: string,
   volume: V1PersistentVolume | undefined,
 ): V1PersistentVolumeClaim | undefined {
-  let changed = claim.status?.phase !== phase;
+  const was = claim.status?.phase;
+  let changed = was !== phase;
   const status = { ...claim.status, phase };
   if (volume) {
     if (!sameModes(claim.status?.accessModes, volume.spec?.accessModes)) {
       status.accessModes = volume.spec?.accessModes;
       changed = true;
     }
-    const capacity = volume.spec?.capacity;
-    if (claim.status?.capacity?.storage !== capacity?.storage) {
-      status.capacity = capacity ? { ...capacity } : undefined;
+    if (was !== phase) {
+      const capacity = capacityOnBinding(claim, volume);
+      if (capacity !== false) {
+        status.capacity = capacity;
+        changed = true;
+      }
+    }
+    // Set only while binding: afterwards the field is the resizer's (upstream avoids racing it).
+    const vac = volume.spec?.volumeAttributesClassName;
+    if (was === 'Pending' && phase === 'Bound' && claim.status?.currentVolumeAttributesClassName !== vac) {
+      status.currentVolumeAttributesClassName = vac;
       changed = true;
+    }
+  } else {
+    for (const field of ['accessModes', 'capacity', 'currentVolumeAttributesClassName'] as const) {
+      if (status[field] !== undefined) {
+        status[field] = undefined;
+        changed = true;
+      }
     }
   }
   return changed ? { ...claim, status } : undefined;

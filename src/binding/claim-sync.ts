@@ -4,6 +4,7 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { annBindCompleted, annSelectedNode, hasAnnotation } from './annotations.ts';
+import { delayBindingEvent } from './consumers.ts';
 import { explainNoMatch } from './explain.ts';
 import {
   claimHasNilClass,
@@ -17,7 +18,7 @@ import { SelectorError } from './selector.ts';
 import {
   type ClassLookup,
   defaultClassName,
-  noProvisioner,
+  provisioningOf,
   waitsForFirstConsumer,
 } from './storage-classes.ts';
 import type { VolumeIndex } from './volume-index.ts';
@@ -43,7 +44,11 @@ export function eventNote(e: PlannedEvent): string {
 export type ClaimPlan =
   /** Run the four bind writes; `chosen` when the volume comes from the free pool (not pre-bound). */
   | { action: 'bind'; volume: V1PersistentVolume; chosen: boolean }
-  | { action: 'pending'; event?: PlannedEvent; provisioner?: string }
+  /**
+   * Stay Pending. awaitsConsumer: a WaitForFirstConsumer claim; its event is
+   * WaitForPodScheduled instead when unscheduled pods use it (delayBindingEvent).
+   */
+  | { action: 'pending'; event?: PlannedEvent; provisioner?: string; awaitsConsumer?: boolean }
   | { action: 'assignDefaultClass'; storageClass: string }
   | { action: 'lost'; event: PlannedEvent; volumeName?: string };
 
@@ -129,11 +134,7 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
     if (def !== undefined) return { action: 'assignDefaultClass', storageClass: def };
   }
   if (delayBinding && !hasAnnotation(claim, annSelectedNode)) {
-    return pending(
-      'Normal',
-      'WaitForFirstConsumer',
-      'waiting for first consumer to be created before binding',
-    );
+    return { action: 'pending', event: delayBindingEvent([]), awaitsConsumer: true };
   }
   const why = () => explainNoMatch(claim, world.volumes.all(), 3, 400, world.blocked);
   if (className !== '') {
@@ -146,21 +147,33 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
         why,
       );
     }
-    if (sc.provisioner !== noProvisioner) {
+    const provisioning = provisioningOf(sc.provisioner);
+    if ('external' in provisioning) {
+      const name = provisioning.external;
       return {
         action: 'pending',
-        provisioner: sc.provisioner,
+        provisioner: name,
         event: {
           type: 'Normal',
           reason: 'ExternalProvisioning',
           note:
-            `Waiting for a volume to be created either by the external provisioner '${sc.provisioner}' ` +
+            `Waiting for a volume to be created either by the external provisioner '${name}' ` +
             'or manually by the system administrator. If volume creation is delayed, please verify that ' +
             'the provisioner is running and correctly registered.',
         },
       };
     }
-    return pending('Normal', 'FailedBinding', 'no persistent volumes available for this claim', why);
+    // Upstream's words first, then (our addition) why no existing volume fits.
+    return {
+      action: 'pending',
+      provisioner: provisioning.annotate,
+      event: {
+        type: 'Warning',
+        reason: 'ProvisioningFailed',
+        note: `${provisioning.failed}; no volume fits`,
+        explain: why,
+      },
+    };
   }
   return pending(
     'Normal',

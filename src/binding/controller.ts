@@ -45,6 +45,7 @@ import {
   volumeWithPhase,
 } from './bind-writes.ts';
 import { type PlannedEvent, eventNote, planClaim } from './claim-sync.ts';
+import { delayBindingEvent, unscheduledPodsUsing } from './consumers.ts';
 import { claimKey, storageClassOf } from './objects.ts';
 import { VolumeIndex, isFree } from './volume-index.ts';
 import { capacityWarning, planVolume } from './volume-sync.ts';
@@ -88,8 +89,14 @@ export class BindingController {
   readonly claimController: Controller;
   readonly volumeController: Controller;
   private readonly opts: BindingControllerOptions;
-  /** Last pending event per claim uid, so the same explanation is not repeated. */
-  private readonly lastPending = new Map<string, { reason: string; note: string; at: number }>();
+  /**
+   * Last pending event per claim uid, so the same explanation is not repeated:
+   * kind is the plan's reason (WaitForFirstConsumer also for WaitForPodScheduled).
+   */
+  private readonly lastPending = new Map<
+    string,
+    { kind: string; reason: string; note: string; at: number }
+  >();
   /** Per volume name, the capacityWarning key last said, so it is said once. */
   private readonly capacityWarned = new Map<string, string>();
 
@@ -251,22 +258,53 @@ export class BindingController {
    * A Pending claim's event, said only when its text changes. A claim is
    * reconciled again whenever a volume of its class frees up, so in a storm the
    * explanation (which walks every volume) would be recomputed, and its
-   * wording would change, hundreds of times a second: for the same reason it
-   * is recomputed at most once per explainIntervalMs. The periodic resync
-   * brings any later change to the event.
+   * wording would change, hundreds of times a second: for the same kind of
+   * event it is recomputed (by resolve, which may read the API) at most once
+   * per explainIntervalMs. The periodic resync brings any later change.
    */
-  private pendingEvent(claim: V1PersistentVolumeClaim, e: PlannedEvent): void {
+  private async pendingEvent(
+    claim: V1PersistentVolumeClaim,
+    kind: string,
+    resolve: () => Promise<PlannedEvent>,
+  ): Promise<void> {
     const uid = claim.metadata?.uid ?? '';
     const now = Date.now();
     const last = this.lastPending.get(uid);
-    if (last?.reason === e.reason && now - last.at < (this.opts.explainIntervalMs ?? 30_000)) return;
+    if (last?.kind === kind && now - last.at < (this.opts.explainIntervalMs ?? 30_000)) return;
+    const e = await resolve();
     const note = eventNote(e);
-    if (last?.reason === e.reason && last.note === note) {
+    if (last?.kind === kind && last.reason === e.reason && last.note === note) {
       last.at = now;
       return;
     }
-    this.lastPending.set(uid, { reason: e.reason, note, at: now });
+    this.lastPending.set(uid, { kind, reason: e.reason, note, at: now });
     void this.opts.events.record(claimRefOf(claim), e.type, e.reason, 'Binding', note);
+  }
+
+  /**
+   * The WaitForFirstConsumer claim's event: WaitForPodScheduled naming the
+   * unscheduled pods that use it, if any. Upstream keeps a pod informer for
+   * this; one list of the namespace's pods without a node, done at most once
+   * per explainIntervalMs per claim (see pendingEvent), costs less than a
+   * cache of every pod. The first 500 such pods are looked at.
+   */
+  private async delayBindingEvent(claim: V1PersistentVolumeClaim): Promise<PlannedEvent> {
+    const namespace = claim.metadata?.namespace ?? '';
+    try {
+      const pods = await this.opts.core.listNamespacedPod({
+        namespace,
+        fieldSelector: 'spec.nodeName=',
+        limit: 500,
+      });
+      return delayBindingEvent(unscheduledPodsUsing(claim, pods.items));
+    } catch (err) {
+      // Without the list the claim still gets upstream's other event.
+      this.opts.log.warn('could not list pods for a WaitForFirstConsumer claim', {
+        claim: objectKey(claim),
+        error: apiMessage(err),
+      });
+      return delayBindingEvent([]);
+    }
   }
 
   // ---- claims ----
@@ -314,7 +352,12 @@ export class BindingController {
           );
         }
         await this.writeClaimStatus(current, 'Pending', undefined);
-        if (plan.event) this.pendingEvent(claim, plan.event);
+        const event = plan.event;
+        if (event) {
+          await this.pendingEvent(claim, event.reason, () =>
+            plan.awaitsConsumer ? this.delayBindingEvent(claim) : Promise.resolve(event),
+          );
+        }
         return undefined;
       }
       case 'assignDefaultClass': {
@@ -336,6 +379,8 @@ export class BindingController {
         return undefined;
       }
       case 'lost': {
+        // Written and said once, when the phase changes, as upstream does.
+        if (claim.status?.phase === 'Lost') return undefined;
         if (plan.volumeName && (await this.volumeExists(plan.volumeName))) {
           // Our cache has not seen the volume yet; decide again once it has.
           return { requeueAfterMs: 1000 };

@@ -52,7 +52,11 @@ function parseSize(text: string): bigint | undefined {
 
 /** A volume's capacity: it must be set, a quantity, positive and at most an int64 of bytes. */
 export function capacityOf(volume: V1PersistentVolume): Size {
-  const text = volume.spec?.capacity?.storage;
+  return sizeOf(volume.spec?.capacity?.storage);
+}
+
+/** A size by the rules of a volume's capacity (see capacityOf). */
+export function sizeOf(text: string | undefined): Size {
   if (text === undefined) return { problem: 'is not set' };
   const nano = parseSize(text);
   if (nano === undefined) return { problem: 'is not a quantity', text };

@@ -171,12 +171,15 @@ export class VolumeIndex {
   }
 
   /**
-   * The volume the claim should bind to, by the upstream rules: a volume
-   * pre-bound to the claim wins outright (if its size, modes, volume mode and
-   * attributes class fit); otherwise the smallest free volume of the claim's
-   * class, volume mode and attributes class in the access-mode group with the
-   * fewest modes that has one, honouring the claim's selector. Throws
-   * SelectorError for a selector the apiserver would not accept.
+   * The volume the claim should bind to, by the upstream rules: the access-mode
+   * groups whose set holds all the claim's modes are walked fewest modes first,
+   * and the first group with any match wins. Inside a group, a volume pre-bound
+   * to the claim (if its size, volume mode and attributes class fit) wins
+   * outright; otherwise the smallest free volume of the claim's class, volume
+   * mode and attributes class that the selector accepts. So a pre-bound volume
+   * in a wider group loses to a free one in a narrower group, and stays
+   * Available and reserved. Throws SelectorError for a selector the apiserver
+   * would not accept.
    */
   findBestMatch(claim: V1PersistentVolumeClaim, opts: MatchOptions): V1PersistentVolume | undefined {
     const wanted = new Set(claim.spec?.accessModes ?? []);
@@ -186,36 +189,54 @@ export class VolumeIndex {
     const mode = volumeModeOf(claim);
     const attributesClass = volumeAttributesClassOf(claim);
 
-    const preBound = this.volumesNamingClaim(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')
-      .map((v) => this.entries.get(v.metadata?.name ?? ''))
-      .filter(
-        (e): e is Entry =>
-          e !== undefined &&
-          !e.unusable &&
-          isVolumeBoundToClaim(e.volume, claim) &&
-          isSubset(wanted, e.modes) &&
-          e.capacity >= request &&
-          volumeModeOf(e.volume) === mode &&
-          volumeAttributesClassOf(e.volume) === attributesClass &&
-          !isBeingDeleted(e.volume),
-      )
-      .sort((a, b) => a.modes.size - b.modes.size || compareEntries(a, b));
-    if (preBound[0]) return preBound[0].volume;
-    if (opts.delayBinding) return undefined;
-
-    const bucket = this.free.get(bucketKey(storageClassOf(claim), mode, attributesClass));
-    if (!bucket) return undefined;
-    const selects = compileSelector(claim.spec?.selector);
-    const groups = [...bucket.values()]
-      .filter((g) => isSubset(wanted, g.modes))
-      .sort((a, b) => a.modes.size - b.modes.size || (a.key < b.key ? -1 : 1));
-    for (const group of groups) {
-      for (
-        let i = lowerBound(group.entries, { capacity: request, name: '' });
-        i < group.entries.length;
-        i++
+    interface Candidates {
+      size: number;
+      key: string;
+      preBound?: Entry;
+      free?: ModeGroup;
+    }
+    const byGroup = new Map<string, Candidates>();
+    const groupOf = (modes: ReadonlySet<string>, key: string): Candidates => {
+      let g = byGroup.get(key);
+      if (!g) byGroup.set(key, (g = { size: modes.size, key }));
+      return g;
+    };
+    for (const v of this.volumesNamingClaim(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')) {
+      const e = this.entries.get(v.metadata?.name ?? '');
+      if (
+        e === undefined ||
+        e.unusable ||
+        !isVolumeBoundToClaim(e.volume, claim) ||
+        !isSubset(wanted, e.modes) ||
+        e.capacity < request ||
+        volumeModeOf(e.volume) !== mode ||
+        volumeAttributesClassOf(e.volume) !== attributesClass ||
+        isBeingDeleted(e.volume)
       ) {
-        const e = group.entries[i];
+        continue;
+      }
+      // Upstream returns whichever it meets first; the smallest is as good and stable.
+      const g = groupOf(e.modes, accessModesKey([...e.modes]));
+      if (!g.preBound || compareEntries(e, g.preBound) < 0) g.preBound = e;
+    }
+    // WaitForFirstConsumer: free volumes are the scheduler's to pick.
+    const bucket = opts.delayBinding
+      ? undefined
+      : this.free.get(bucketKey(storageClassOf(claim), mode, attributesClass));
+    for (const group of bucket?.values() ?? []) {
+      if (group.entries.length > 0 && isSubset(wanted, group.modes))
+        groupOf(group.modes, group.key).free = group;
+    }
+    const groups = [...byGroup.values()].sort(
+      (a, b) => a.size - b.size || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+    );
+    let selects: ((labels: Record<string, string> | undefined) => boolean) | undefined;
+    for (const g of groups) {
+      if (g.preBound) return g.preBound.volume;
+      const entries = g.free?.entries ?? [];
+      selects ??= compileSelector(claim.spec?.selector);
+      for (let i = lowerBound(entries, { capacity: request, name: '' }); i < entries.length; i++) {
+        const e = entries[i];
         if (e && selects(e.volume.metadata?.labels) && !opts.blocked?.(e.volume)) return e.volume;
       }
     }

@@ -10,6 +10,7 @@ import {
   isBeingDeleted,
   requestOf,
   storageClassOf,
+  volumeAttributesClassOf,
   volumeModeOf,
 } from './objects.ts';
 
@@ -28,6 +29,9 @@ export function volumeMismatchReason(
   if (request === undefined || capacity.nano < request) return 'requested PV is too small';
   if (storageClassOf(volume) !== storageClassOf(claim)) {
     return 'storageClassName does not match';
+  }
+  if (volumeAttributesClassOf(volume) !== volumeAttributesClassOf(claim)) {
+    return 'volumeAttributesClassName does not match';
   }
   if (volumeModeOf(volume) !== volumeModeOf(claim)) {
     return 'incompatible volumeMode';

@@ -62,7 +62,11 @@ export function planVolume(
   if (volumeName === volume.metadata?.name) return { action: 'phase', phase: 'Bound' };
   // The claim is bound to another volume: this one was a loser of a race or a stale binding.
   if (hasAnnotation(volume, annProvisionedBy) && volume.spec?.persistentVolumeReclaimPolicy === 'Delete') {
-    return volume.status?.phase === 'Released' ? { action: 'none' } : { action: 'phase', phase: 'Released' };
+    // A Failed volume stays Failed, so that what went wrong stays visible (upstream keeps it too).
+    const phase = volume.status?.phase;
+    return phase === 'Released' || phase === 'Failed'
+      ? { action: 'none' }
+      : { action: 'phase', phase: 'Released' };
   }
   return { action: 'unbind' };
 }

@@ -121,6 +121,23 @@ describe('binding controller (operator process)', function () {
     expect(c.status?.accessModes).to.deep.equal(['ReadWriteOnce']);
   });
 
+  it('sets the claim capacity once, on binding (the pre-resize capacity if the volume has one), and never after', async () => {
+    const v = pv(`${ns}-grown`, { storageClass: cls(), size: '2Gi' });
+    delete v.status;
+    v.metadata = { ...v.metadata, annotations: { 'volume.alpha.kubernetes.io/pre-resize-capacity': '1Gi' } };
+    await core.createPersistentVolume({ body: v });
+    await claim('c', { size: '1Gi' });
+    expect(await boundVolume('c')).to.equal(`${ns}-grown`);
+    expect((await readClaim('c')).status?.capacity?.storage).to.equal('1Gi');
+    // The volume grows again; the claim's capacity is the resizer's to change, not the binder's.
+    await core.patchPersistentVolume(
+      { name: `${ns}-grown`, body: { spec: { capacity: { storage: '5Gi' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await sleep(2000);
+    expect((await readClaim('c')).status?.capacity?.storage).to.equal('1Gi');
+  });
+
   it('picks the smallest volume that fits, in the access-mode group with the fewest modes', async () => {
     await volume('big', { size: '10Gi' });
     await volume('fits', { size: '3Gi' });
@@ -200,6 +217,20 @@ describe('binding controller (operator process)', function () {
     expect((await readClaim('too-big')).status?.phase).to.equal('Pending');
   });
 
+  it('checks the attributes class of a named volume, and records it on the bound claim', async () => {
+    await volume('gold', { attributesClass: 'gold', csi: true });
+    await claim('silver', { volumeName: `${ns}-gold`, attributesClass: 'silver' });
+    const e = await eventAbout('silver', 'VolumeMismatch');
+    expect(e.note).to.equal(
+      `Cannot bind to requested volume "${ns}-gold": volumeAttributesClassName does not match`,
+    );
+    expect((await readClaim('silver')).status?.phase).to.equal('Pending');
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'silver', namespace: ns });
+    await claim('gold', { volumeName: `${ns}-gold`, attributesClass: 'gold' });
+    expect(await boundVolume('gold')).to.equal(`${ns}-gold`);
+    expect((await readClaim('gold')).status?.currentVolumeAttributesClassName).to.equal('gold');
+  });
+
   it('binds a volume pre-bound by claimRef to that claim only', async () => {
     await volume('reserved', { claimRef: { namespace: ns, name: 'owner' } });
     await claim('intruder');
@@ -210,7 +241,29 @@ describe('binding controller (operator process)', function () {
     expect(v.metadata?.annotations?.['pv.kubernetes.io/bound-by-controller']).to.equal(undefined);
   });
 
-  it('says why a claim is Pending, naming the nearest volumes, in one FailedBinding event', async () => {
+  it('prefers a free volume of a narrower access-mode group over one pre-bound in a wider group', async () => {
+    await volume('pre-wide', {
+      size: '1Gi',
+      modes: ['ReadWriteOnce', 'ReadOnlyMany'],
+      claimRef: { namespace: ns, name: 'c' },
+    });
+    await volume('free-narrow', { size: '5Gi', modes: ['ReadWriteOnce'] });
+    await eventually('both volumes Available', async () => {
+      const all = await Promise.all(
+        ['pre-wide', 'free-narrow'].map((v) => core.readPersistentVolume({ name: `${ns}-${v}` })),
+      );
+      return all.every((v) => v.status?.phase === 'Available') ? true : undefined;
+    });
+    await claim('c', { modes: ['ReadWriteOnce'] });
+    expect(await boundVolume('c')).to.equal(`${ns}-free-narrow`);
+    // The pre-bound volume keeps its reservation, as upstream leaves it.
+    const v = await core.readPersistentVolume({ name: `${ns}-pre-wide` });
+    expect(v.status?.phase).to.equal('Available');
+    expect(v.spec?.claimRef?.name).to.equal('c');
+    expect(v.spec?.claimRef?.uid).to.equal(undefined);
+  });
+
+  it('says ProvisioningFailed for a no-provisioner class with Immediate binding, naming the nearest volumes, once', async () => {
     await storage.createStorageClass({
       body: { metadata: { name: cls() }, provisioner: 'kubernetes.io/no-provisioner' },
     });
@@ -218,19 +271,38 @@ describe('binding controller (operator process)', function () {
       await volume('small', { size: '1Gi' });
       await volume('rox', { size: '5Gi', modes: ['ReadOnlyMany'] });
       await claim('c', { size: '2Gi' });
-      const e = await eventAbout('c', 'FailedBinding');
-      expect(e.type).to.equal('Normal');
+      const e = await eventAbout('c', 'ProvisioningFailed');
+      expect(e.type).to.equal('Warning');
       expect(e.note, e.note).to.match(
         new RegExp(
-          `^no persistent volumes available for this claim: ${ns}-small: too small \\(1Gi < 2Gi\\); ${ns}-rox: lacks ReadWriteOnce`,
+          `^no volume plugin matched name: kubernetes\\.io/no-provisioner; no volume fits: ${ns}-small: too small \\(1Gi < 2Gi\\); ${ns}-rox: lacks ReadWriteOnce`,
         ),
       );
       expect(e.note?.length).to.be.at.most(500);
       // The same reasons are not said again.
       await sleep(2000);
-      const failed = (await eventsAbout('c')).filter((x) => x.reason === 'FailedBinding');
+      const failed = (await eventsAbout('c')).filter((x) => x.reason === 'ProvisioningFailed');
       expect(failed).to.have.length(1);
       expect(failed[0]?.series).to.equal(undefined);
+      expect((await eventsAbout('c')).map((x) => x.reason)).to.not.include('FailedBinding');
+    } finally {
+      await storage.deleteStorageClass({ name: cls() });
+    }
+  });
+
+  it('waits for the CSI driver of an in-tree provisioner name that was migrated', async () => {
+    await storage.createStorageClass({
+      body: { metadata: { name: cls() }, provisioner: 'kubernetes.io/aws-ebs' },
+    });
+    try {
+      await claim('c');
+      const e = await eventAbout('c', 'ExternalProvisioning');
+      expect(e.note).to.match(
+        /^Waiting for a volume to be created either by the external provisioner 'ebs\.csi\.aws\.com' /,
+      );
+      const annotations = (await readClaim('c')).metadata?.annotations ?? {};
+      expect(annotations['volume.kubernetes.io/storage-provisioner']).to.equal('ebs.csi.aws.com');
+      expect(annotations['volume.beta.kubernetes.io/storage-provisioner']).to.equal('ebs.csi.aws.com');
     } finally {
       await storage.deleteStorageClass({ name: cls() });
     }
@@ -286,6 +358,43 @@ describe('binding controller (operator process)', function () {
     }
   });
 
+  it('names the unscheduled pods a WaitForFirstConsumer claim waits for (WaitForPodScheduled)', async () => {
+    await storage.createStorageClass({
+      body: {
+        metadata: { name: cls() },
+        provisioner: 'kubernetes.io/no-provisioner',
+        volumeBindingMode: 'WaitForFirstConsumer',
+      },
+    });
+    try {
+      // No volume fits, so the scheduler cannot place them: they stay without a node.
+      for (const name of ['pod-b', 'pod-a']) {
+        await core.createNamespacedPod({
+          namespace: ns,
+          body: {
+            metadata: { name },
+            spec: {
+              containers: [{ name: 'c', image: 'busybox' }],
+              volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'c' } }],
+            },
+          },
+        });
+      }
+      await claim('c');
+      const e = await eventAbout('c', 'WaitForPodScheduled');
+      expect(e.type).to.equal('Normal');
+      expect(e.note).to.equal('waiting for pods pod-a,pod-b to be scheduled');
+      // A claim no pod uses yet still gets upstream's other event.
+      await claim('unused');
+      expect((await eventAbout('unused', 'WaitForFirstConsumer')).note).to.equal(
+        'waiting for first consumer to be created before binding',
+      );
+      expect((await eventsAbout('c')).map((x) => x.reason)).to.not.include('WaitForFirstConsumer');
+    } finally {
+      await storage.deleteStorageClass({ name: cls() });
+    }
+  });
+
   it('marks a volume Released when its claim is deleted, and leaves it so', async () => {
     await volume('v', { reclaimPolicy: 'Retain' });
     const c = await claim('c');
@@ -319,5 +428,39 @@ describe('binding controller (operator process)', function () {
     );
     const e = await eventAbout('c', 'ClaimLost');
     expect(e.type).to.equal('Warning');
+    // Nothing of the lost volume is left in the claim's status, as upstream clears it.
+    const lost = await readClaim('c');
+    expect(lost.status?.capacity).to.equal(undefined);
+    expect(lost.status?.accessModes).to.equal(undefined);
+  });
+
+  it('leaves a Failed volume Failed when its claim went to another volume', async () => {
+    await volume('winner');
+    const c = await claim('c');
+    expect(await boundVolume('c')).to.equal(`${ns}-winner`);
+    // A volume an external provisioner made for c too late, whose deletion failed.
+    const loser = pv(`${ns}-loser`, {
+      storageClass: cls(),
+      reclaimPolicy: 'Delete',
+      claimRef: { namespace: ns, name: 'c', uid: c.metadata?.uid },
+    });
+    delete loser.status;
+    loser.metadata = {
+      ...loser.metadata,
+      annotations: { 'pv.kubernetes.io/provisioned-by': 'example.com/ext' },
+    };
+    await core.createPersistentVolume({ body: loser });
+    const released = await eventually('loser Released', async () => {
+      const v = await core.readPersistentVolume({ name: `${ns}-loser` });
+      return v.status?.phase === 'Released' ? v : undefined;
+    });
+    await core.replacePersistentVolumeStatus({
+      name: `${ns}-loser`,
+      body: { ...released, status: { ...released.status, phase: 'Failed', message: 'delete failed' } },
+    });
+    await sleep(2000);
+    const v = await core.readPersistentVolume({ name: `${ns}-loser` });
+    expect(v.status?.phase).to.equal('Failed');
+    expect(v.status?.message).to.equal('delete failed');
   });
 });

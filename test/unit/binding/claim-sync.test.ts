@@ -142,13 +142,58 @@ describe('claim sync plan', () => {
       /^pending Warning ProvisioningFailed: storageclass\.storage\.k8s\.io "manual" not found/,
     ],
     [
-      'a no-provisioner class explains the miss',
+      'a no-provisioner class with Immediate binding fails, and explains the miss',
       plan(
         pvc('c', { storageClass: 'static' }),
         [pv('v', { storageClass: 'static', size: '1Mi' })],
         [storageClass('static', { provisioner: 'kubernetes.io/no-provisioner' })],
       ),
-      'pending Normal FailedBinding: no persistent volumes available for this claim: v: too small (1Mi < 1Gi)',
+      'pending Warning ProvisioningFailed: no volume plugin matched name: kubernetes.io/no-provisioner; no volume fits: v: too small (1Mi < 1Gi)',
+    ],
+    [
+      'an in-tree name nothing provisions any more fails as upstream says',
+      plan(
+        pvc('c', { storageClass: 'old' }),
+        [],
+        [storageClass('old', { provisioner: 'kubernetes.io/glusterfs' })],
+      ),
+      'pending Warning ProvisioningFailed: no volume plugin matched name: kubernetes.io/glusterfs; no volume fits: no persistent volumes exist',
+    ],
+    [
+      'the in-tree NFS plugin cannot provision',
+      plan(
+        pvc('c', { storageClass: 'nfs' }),
+        [],
+        [storageClass('nfs', { provisioner: 'kubernetes.io/nfs' })],
+      ),
+      'pending Warning ProvisioningFailed: no provisionable volume plugin matched; no volume fits: no persistent volumes exist',
+    ],
+    [
+      'the in-tree hostPath provisioner is off: the claim is annotated, and the failure said',
+      plan(
+        pvc('c', { storageClass: 'hp' }),
+        [],
+        [storageClass('hp', { provisioner: 'kubernetes.io/host-path' })],
+      ),
+      'pending provisioner=kubernetes.io/host-path Warning ProvisioningFailed: Failed to create provisioner: provisioning in volume plugin "kubernetes.io/host-path" is disabled; no volume fits: no persistent volumes exist',
+    ],
+    [
+      'an in-tree name migrated to CSI waits for the CSI driver',
+      plan(
+        pvc('c', { storageClass: 'ebs' }),
+        [],
+        [storageClass('ebs', { provisioner: 'kubernetes.io/aws-ebs' })],
+      ),
+      /^pending provisioner=ebs\.csi\.aws\.com Normal ExternalProvisioning: Waiting for a volume to be created either by the external provisioner 'ebs\.csi\.aws\.com'/,
+    ],
+    [
+      'a name that only looks in-tree is external',
+      plan(
+        pvc('c', { storageClass: 'x' }),
+        [],
+        [storageClass('x', { provisioner: 'kubernetes.io.example.com/x' })],
+      ),
+      /^pending provisioner=kubernetes\.io\.example\.com\/x Normal ExternalProvisioning/,
     ],
     [
       'an invalid selector is reported, not thrown',
@@ -322,5 +367,14 @@ describe('claim sync: volumes held back (an NFS server that does not answer)', (
       pv('mine', { labels: { server: 'down' }, claimRef: { namespace: 'ns', name: 'c', uid: 'uid-c' } }),
     ]);
     expect(summary(p)).to.equal('bind mine');
+  });
+});
+
+describe('claim sync: WaitForFirstConsumer', () => {
+  it('marks the plan as awaiting a consumer, so its pods can be named (WaitForPodScheduled)', () => {
+    const p = plan(pvc('c', { storageClass: 'local' }), [], [storageClass('local', { wffc: true })]);
+    expect(p.action === 'pending' && p.awaitsConsumer).to.equal(true);
+    const immediate = plan(pvc('c'), []);
+    expect(immediate.action === 'pending' && immediate.awaitsConsumer).to.not.equal(true);
   });
 });

@@ -155,6 +155,46 @@ const rows: Row[] = [
     want: 'mine',
   },
   {
+    name: 'a pre-bound volume wins only inside its access-mode group: a free one in a narrower group is chosen',
+    volumes: [
+      pv('mine-wide', { size: '1Gi', modes: [RWO, ROX], claimRef: { namespace: 'ns', name: 'c' } }),
+      pv('free-narrow', { size: '5Gi', modes: [RWO] }),
+    ],
+    claim: pvc('c', { modes: [RWO] }),
+    want: 'free-narrow',
+  },
+  {
+    name: 'a pre-bound volume in the narrowest group wins over free ones in it and wider ones',
+    volumes: [
+      pv('free-wide', { size: '1Gi', modes: [RWO, ROX] }),
+      pv('free-narrow', { size: '1Gi', modes: [RWO] }),
+      pv('mine-narrow', { size: '9Gi', modes: [RWO], claimRef: { namespace: 'ns', name: 'c' } }),
+      pv('mine-wide', { size: '1Gi', modes: [RWO, ROX], claimRef: { namespace: 'ns', name: 'c' } }),
+    ],
+    claim: pvc('c', { modes: [RWO] }),
+    want: 'mine-narrow',
+  },
+  {
+    name: 'a narrower group with no fitting free volume falls through to the pre-bound one in a wider group',
+    volumes: [
+      pv('free-small', { size: '1Mi', modes: [RWO] }),
+      pv('free-other-class', { size: '5Gi', modes: [RWO], storageClass: 'gold' }),
+      pv('mine-wide', { size: '1Gi', modes: [RWO, ROX], claimRef: { namespace: 'ns', name: 'c' } }),
+    ],
+    claim: pvc('c', { modes: [RWO] }),
+    want: 'mine-wide',
+  },
+  {
+    name: 'WaitForFirstConsumer: free volumes of a narrower group do not hide a pre-bound one',
+    volumes: [
+      pv('free-narrow', { modes: [RWO] }),
+      pv('mine-wide', { modes: [RWO, ROX], claimRef: { namespace: 'ns', name: 'c' } }),
+    ],
+    claim: pvc('c', { modes: [RWO] }),
+    delayBinding: true,
+    want: 'mine-wide',
+  },
+  {
     name: 'pre-bound with the claim uid',
     volumes: [pv('mine', { claimRef: { namespace: 'ns', name: 'c', uid: 'uid-c' } })],
     claim: pvc('c'),

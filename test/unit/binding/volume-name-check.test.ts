@@ -39,6 +39,30 @@ describe('claim naming its volume: mismatch reasons', () => {
       'storageClassName does not match',
     ],
     [
+      'class before attributes class',
+      pv('v', { storageClass: 'x', attributesClass: 'gold' }),
+      pvc('c'),
+      'storageClassName does not match',
+    ],
+    [
+      'attributes class before volume mode',
+      pv('v', { attributesClass: 'gold', volumeMode: 'Block' }),
+      pvc('c', { attributesClass: 'silver' }),
+      'volumeAttributesClassName does not match',
+    ],
+    [
+      'an attributes class on the claim only',
+      pv('v'),
+      pvc('c', { attributesClass: 'gold' }),
+      'volumeAttributesClassName does not match',
+    ],
+    [
+      'the same attributes class',
+      pv('v', { attributesClass: 'gold' }),
+      pvc('c', { attributesClass: 'gold' }),
+      undefined,
+    ],
+    [
       'volume mode before access modes',
       pv('v', { volumeMode: 'Block', modes: ['ReadOnlyMany'] }),
       pvc('c'),

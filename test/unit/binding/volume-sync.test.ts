@@ -78,6 +78,14 @@ describe('volume sync plan', () => {
       'phase Released',
     ],
     [
+      'claim names another volume, provisioned with Delete, already Failed: stays Failed',
+      planVolume(
+        provisioned(pv('v', { phase: 'Failed', claimRef: ref }), 'Delete'),
+        pvc('c', { volumeName: 'w' }),
+      ),
+      'none',
+    ],
+    [
       'claim names another volume, provisioned with Retain: unbind',
       planVolume(
         provisioned(pv('v', { phase: 'Bound', claimRef: ref }), 'Retain'),
