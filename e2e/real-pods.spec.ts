@@ -296,6 +296,8 @@ describe('real pods on hostPath volumes', function () {
     const newLeader = await assertOperatorLeading(c, s.operatorNamespace);
     expect(newLeader).to.not.equal(leader);
     expect(standby, 'a second replica').to.be.a('string');
-    expect(newLeader.startsWith(standby ?? '\0'), `${newLeader} is the standby ${String(standby)}`).to.equal(true);
+    expect(newLeader.startsWith(standby ?? '\0'), `${newLeader} is the standby ${String(standby)}`).to.equal(
+      true,
+    );
   });
 });
