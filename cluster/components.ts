@@ -136,9 +136,17 @@ export const kwokStages = [
   'pod-delete.yaml',
 ];
 
-/** The project's own stages: Job pods succeed, or, for tests, succeed late or fail (label kwokoutcome). */
+/**
+ * The project's own stages: Job pods succeed, or, for tests, succeed late or fail (label kwokoutcome);
+ * the in-tree binder's recycler pods succeed.
+ */
 export const projectStagesDir = fileURLToPath(new URL('kwok-stages/', import.meta.url));
-export const projectKwokStages = ['pod-complete.yaml', 'pod-complete-slow.yaml', 'pod-fail.yaml'];
+export const projectKwokStages = [
+  'pod-complete.yaml',
+  'pod-complete-slow.yaml',
+  'pod-fail.yaml',
+  'pod-complete-upstream-recycler.yaml',
+];
 
 export function kwok(ctx: ComponentContext): Component {
   return {

@@ -16,6 +16,7 @@ import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { type VolumeSpec, pv, pvc } from '../support/objects.ts';
+import { operatorOnly, started, startUnlessUpstream } from '../support/binder-under-test.ts';
 import { grantOperatorNamespace } from '../support/operator-identity.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { type ScrubOutcome, startReclaimOperator } from '../support/reclaim-operator.ts';
@@ -98,15 +99,16 @@ describe('reclaim (operator process)', function () {
     );
 
   describe('with scrubs that succeed', () => {
-    let operator: OperatorProcess;
+    let operator: OperatorProcess | undefined;
     before(async () => {
-      operator = await operatorFor('ok').start();
+      operator = await startUnlessUpstream(operatorFor('ok').start);
     });
     after(async () => {
-      expect((await operator.stop()).code).to.equal(0);
+      if (operator) expect((await operator.stop()).code).to.equal(0);
     });
 
-    it('Recycle: scrubs with a Job of this release, clears claimRef, and a new claim binds', async () => {
+    it('Recycle: scrubs with a Job of this release, clears claimRef, and a new claim binds', async function () {
+      operatorOnly(this, 'its scrub Job');
       const v = await volume('v', { reclaimPolicy: 'Recycle' });
       const uid = await release('v');
       const job = await eventually('the scrub Job', async () => (await jobsFor('v'))[0]);
@@ -146,7 +148,8 @@ describe('reclaim (operator process)', function () {
       expect(await boundTo('c')).to.equal(volumeName('reserved'));
     });
 
-    it('a claim re-created with the released name does not stall the recycle on the pods that name it', async () => {
+    it('a claim re-created with the released name does not stall the recycle on the pods that name it', async function () {
+      operatorOnly(this, 'its ReclaimWaiting event');
       await volume('named', { reclaimPolicy: 'Recycle' });
       await claim('c');
       expect(await boundTo('c')).to.equal(volumeName('named'));
@@ -237,7 +240,8 @@ describe('reclaim (operator process)', function () {
       expect(started).to.have.length(0);
     });
 
-    it('on request "release": Available again with its data, no scrub', async () => {
+    it('on request "release": Available again with its data, no scrub', async function () {
+      operatorOnly(this, 'the pvlifecycle.io/reclaim request');
       await volume('reuse', { reclaimPolicy: 'Retain' });
       await release('reuse');
       await waitPhase('reuse', 'Released');
@@ -249,7 +253,8 @@ describe('reclaim (operator process)', function () {
       await volumeEvent('reuse', 'VolumeReleasedByRequest');
     });
 
-    it('on request "recycle": a Retain volume is scrubbed and reused', async () => {
+    it('on request "recycle": a Retain volume is scrubbed and reused', async function () {
+      operatorOnly(this, 'the pvlifecycle.io/reclaim request');
       await volume('scrub-me', { reclaimPolicy: 'Retain' });
       await release('scrub-me');
       await waitPhase('scrub-me', 'Released');
@@ -259,7 +264,8 @@ describe('reclaim (operator process)', function () {
       expect(v.metadata?.annotations?.['pvlifecycle.io/reclaim']).to.equal(undefined);
     });
 
-    it('a request on a volume that is not Released is refused and removed', async () => {
+    it('a request on a volume that is not Released is refused and removed', async function () {
+      operatorOnly(this, 'the pvlifecycle.io/reclaim request');
       await volume('busy', { reclaimPolicy: 'Retain' });
       await claim('c');
       await boundTo('c');
@@ -274,7 +280,8 @@ describe('reclaim (operator process)', function () {
       expect(await phaseOf('busy')).to.equal('Bound');
     });
 
-    it('Delete of a volume this operator made: scrubbed, then the PersistentVolume is deleted', async () => {
+    it('Delete of a volume this operator made: scrubbed, then the PersistentVolume is deleted', async function () {
+      operatorOnly(this, 'its own provisioner name, scrub Job and metrics');
       const v = pv(volumeName('ours'), { storageClass: `class-${ns}`, reclaimPolicy: 'Delete' });
       delete v.status;
       v.metadata = {
@@ -294,7 +301,7 @@ describe('reclaim (operator process)', function () {
       await eventually('the Job deleted', async () =>
         (await jobsFor('ours')).length === 0 ? true : undefined,
       );
-      const metrics = await operator.metrics();
+      const metrics = await started(operator).metrics();
       expect(metrics).to.match(
         /pv_lifecycle_reclaim_operations_total\{operation="delete",policy="Delete",result="succeeded"\} [1-9]/,
       );
@@ -303,7 +310,8 @@ describe('reclaim (operator process)', function () {
       );
     });
 
-    it('Delete of a volume this operator made whose claim is bound to another volume: deleted at once', async () => {
+    it('Delete of a volume this operator made whose claim is bound to another volume: deleted at once', async function () {
+      operatorOnly(this, 'its own provisioner name');
       await volume('winner', { reclaimPolicy: 'Retain' });
       const c = await claim('c');
       expect(await boundTo('c')).to.equal(volumeName('winner'));
@@ -336,7 +344,8 @@ describe('reclaim (operator process)', function () {
       expect(await phaseOf('winner')).to.equal('Bound');
     });
 
-    it('an NFS volume with mount options is scrubbed through a claim whose volume carries them; both go after', async () => {
+    it('an NFS volume with mount options is scrubbed through a claim whose volume carries them; both go after', async function () {
+      operatorOnly(this, 'its scrub Job and claim');
       const base = pv(volumeName('opts'), { storageClass: `class-${ns}`, reclaimPolicy: 'Recycle' });
       delete base.status;
       await core.createPersistentVolume({
@@ -388,7 +397,8 @@ describe('reclaim (operator process)', function () {
       );
     });
 
-    it('a volume that cannot be scrubbed ends Failed with VolumeFailedRecycle', async () => {
+    it('a volume that cannot be scrubbed ends Failed with VolumeFailedRecycle', async function () {
+      operatorOnly(this, 'the pvlifecycle.io/reclaim request');
       await volume('csi', { reclaimPolicy: 'Retain', csi: true });
       await release('csi');
       await waitPhase('csi', 'Released');
@@ -399,7 +409,8 @@ describe('reclaim (operator process)', function () {
     });
   });
 
-  it('refuses to start with a recycler template it cannot use, naming the field', async () => {
+  it('refuses to start with a recycler template it cannot use, naming the field', async function () {
+    operatorOnly(this, 'its own command line');
     const file = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-bad.yaml');
     writeFileSync(file, 'spec:\n  containers:\n    - name: scrub\n      command: ["rm", "-rf", "/"]\n');
     let failure = '';
@@ -420,7 +431,7 @@ describe('reclaim (operator process)', function () {
 
   describe('with scrub pods refused by Pod Security', () => {
     const restricted = 'reclaim-restricted';
-    let operator: OperatorProcess;
+    let operator: OperatorProcess | undefined;
     before(async () => {
       await core.createNamespace({
         body: {
@@ -428,17 +439,20 @@ describe('reclaim (operator process)', function () {
         },
       });
       await grantOperatorNamespace(testCluster(), restricted);
-      operator = await OperatorProcess.start({
-        kubeconfig: operatorKubeconfig(),
-        args: ['--namespace', restricted],
-        logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-reclaim-restricted.log'),
-      });
+      operator = await startUnlessUpstream(() =>
+        OperatorProcess.start({
+          kubeconfig: operatorKubeconfig(),
+          args: ['--namespace', restricted],
+          logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-reclaim-restricted.log'),
+        }),
+      );
     });
     after(async () => {
-      await operator.stop();
+      await operator?.stop();
     });
 
-    it('says why the scrub Job has no pod, and finishes once the namespace admits it', async () => {
+    it('says why the scrub Job has no pod, and finishes once the namespace admits it', async function () {
+      operatorOnly(this, 'its scrub Job and RecycleBlocked event');
       await volume('refused', { reclaimPolicy: 'Recycle' });
       await release('refused');
       const e = await volumeEvent('refused', 'RecycleBlocked');
@@ -461,15 +475,16 @@ describe('reclaim (operator process)', function () {
   });
 
   describe('with scrubs that fail', () => {
-    let operator: OperatorProcess;
+    let operator: OperatorProcess | undefined;
     before(async () => {
-      operator = await operatorFor('fail').start();
+      operator = await startUnlessUpstream(operatorFor('fail').start);
     });
     after(async () => {
-      await operator.stop();
+      await operator?.stop();
     });
 
-    it('ends Failed with the pod termination message, and retries past the last retry at the longest interval', async () => {
+    it('ends Failed with the pod termination message, and retries past the last retry at the longest interval', async function () {
+      operatorOnly(this, 'its recycler pod template and retry annotation');
       await volume('bad', { reclaimPolicy: 'Recycle' });
       await release('bad');
       const failed = await waitPhase('bad', 'Failed');
@@ -501,15 +516,16 @@ describe('reclaim (operator process)', function () {
   });
 
   describe('with slow scrubs', () => {
-    let operator: OperatorProcess;
+    let operator: OperatorProcess | undefined;
     before(async () => {
-      operator = await operatorFor('slow').start();
+      operator = await startUnlessUpstream(operatorFor('slow').start);
     });
     after(async () => {
-      await operator.stop();
+      await operator?.stop();
     });
 
-    it('does not bind a claim re-created with the same name to the half-scrubbed volume', async () => {
+    it('does not bind a claim re-created with the same name to the half-scrubbed volume', async function () {
+      operatorOnly(this, 'its slow recycler pod template');
       await volume('half', { reclaimPolicy: 'Recycle' });
       const oldUid = await release('half');
       await eventually('the scrub Job', async () => (await jobsFor('half'))[0]);
@@ -524,7 +540,8 @@ describe('reclaim (operator process)', function () {
       expect(await boundTo('c')).to.equal(volumeName('half'));
     });
 
-    it('a volume deleted mid-recycle leaves no Job behind', async () => {
+    it('a volume deleted mid-recycle leaves no Job behind', async function () {
+      operatorOnly(this, 'its scrub Job');
       await volume('gone', { reclaimPolicy: 'Recycle' });
       await release('gone');
       await eventually('the scrub Job', async () => (await jobsFor('gone'))[0]);
@@ -537,7 +554,8 @@ describe('reclaim (operator process)', function () {
       );
     });
 
-    it('converges when the operator is SIGKILLed mid-recycle', async () => {
+    it('converges when the operator is SIGKILLed mid-recycle', async function () {
+      operatorOnly(this, 'its scrub Job and process');
       await volume('crash', { reclaimPolicy: 'Recycle' });
       await release('crash');
       const job = await eventually('the scrub Job', async () => (await jobsFor('crash'))[0]);
@@ -550,7 +568,7 @@ describe('reclaim (operator process)', function () {
           ? true
           : undefined,
       );
-      expect((await operator.kill()).signal).to.equal('SIGKILL');
+      expect((await started(operator).kill()).signal).to.equal('SIGKILL');
       operator = await operatorFor('slow').start();
       await waitPhase('crash', 'Available', 40_000);
       // The restarted operator found the same Job rather than starting another one.

@@ -78,7 +78,12 @@ describe('local control plane components', () => {
     expect(args).to.include('--config=/cache/kwok-stages/node-heartbeat-with-lease.yaml');
     // Job pods complete through the project's own stages, which tests can steer with a label.
     expect(args).not.to.include('--config=/cache/kwok-stages/pod-complete.yaml');
-    for (const stage of ['pod-complete.yaml', 'pod-complete-slow.yaml', 'pod-fail.yaml']) {
+    for (const stage of [
+      'pod-complete.yaml',
+      'pod-complete-slow.yaml',
+      'pod-fail.yaml',
+      'pod-complete-upstream-recycler.yaml',
+    ]) {
       expect(args).to.include(`--config=${join(projectStagesDir, stage)}`);
       expect(existsSync(join(projectStagesDir, stage)), stage).to.equal(true);
     }
