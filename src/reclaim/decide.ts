@@ -21,6 +21,8 @@ export const annReclaimFailures = 'pvlifecycle.io/reclaim-failures';
 /** The provisioner name this operator writes into pv.kubernetes.io/provisioned-by. */
 export const ourProvisioner = 'pvlifecycle.io/nfs-export';
 export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
+/** Set by kube-controller-manager on volumes of in-tree plugins migrated to CSI. */
+export const annMigratedTo = 'pv.kubernetes.io/migrated-to';
 
 export type JobState =
   | { state: 'absent' }
@@ -234,15 +236,19 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
     }
     if (provisioner !== undefined && provisioner !== ourProvisioner) return { action: 'none' };
     if (provisioner === undefined) {
+      // A CSI (or CSI-migrated) volume is its driver's to delete: upstream stands down
+      // without a word rather than calling it Failed.
+      if (volume.spec?.csi || hasAnnotation(volume, annMigratedTo)) return { action: 'none' };
       if (phase === 'Failed') return { action: 'none' };
+      const message = `error getting deleter volume plugin for volume "${volume.metadata?.name ?? ''}": no deletable volume plugin matched`;
       return {
         action: 'fail',
-        message: 'no deletable volume plugin matched',
+        message,
         event: {
           type: 'Warning',
           reason: 'VolumeFailedDelete',
           note:
-            'Error getting deleter volume plugin for volume: no deletable volume plugin matched. ' +
+            `${message}. ` +
             'This volume was not made by a provisioner, so nothing can delete its storage: delete the ' +
             'data and the PersistentVolume yourself, or set persistentVolumeReclaimPolicy to Retain or ' +
             `Recycle, or annotate it ${annReclaimRequest}=recycle to scrub and reuse it`,

@@ -193,14 +193,37 @@ describe('reclaim (operator process)', function () {
     });
 
     it('Delete of a volume that is not ours: Failed, with a message saying what to do', async () => {
-      await volume('static', { reclaimPolicy: 'Delete', csi: true });
+      const base = pv(volumeName('static'), { storageClass: `class-${ns}`, reclaimPolicy: 'Delete' });
+      delete base.status;
+      // No plugin deletes NFS volumes; nothing mounts this one, so the name is never looked up.
+      const nfs = { server: `${ns}.example.com`, path: '/exports/static' };
+      await core.createPersistentVolume({
+        body: { ...base, spec: { ...base.spec, hostPath: undefined, nfs } },
+      });
       await release('static');
       const failed = await waitPhase('static', 'Failed');
-      expect(failed.status?.message).to.equal('no deletable volume plugin matched');
+      expect(failed.status?.message).to.equal(
+        `error getting deleter volume plugin for volume "${volumeName('static')}": no deletable volume plugin matched`,
+      );
       const e = await volumeEvent('static', 'VolumeFailedDelete');
       expect(e.type).to.equal('Warning');
       expect(e.note).to.contain('delete the data and the PersistentVolume yourself');
       expect(await jobsFor('static')).to.have.length(0);
+    });
+
+    it('Delete of a CSI volume no provisioner made: left Released to its driver, without a word', async () => {
+      await volume('driver', { reclaimPolicy: 'Delete', csi: true });
+      const uid = await release('driver');
+      await waitPhase('driver', 'Released');
+      await sleep(3000);
+      const v = await readVolume('driver');
+      expect(v.status?.phase).to.equal('Released');
+      expect(v.spec?.claimRef?.uid).to.equal(uid);
+      const said = (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items.filter(
+        (e) => e.regarding?.name === volumeName('driver'),
+      );
+      expect(said.map((e) => e.reason)).to.deep.equal([]);
+      expect(await jobsFor('driver')).to.have.length(0);
     });
 
     it("Delete of a hostPath volume outside /tmp/: Failed with upstream's message, data untouched", async () => {

@@ -216,9 +216,9 @@ describe('reclaim decisions', () => {
       'none',
     ],
     [
-      'Delete of a volume that is not ours fails with the message',
+      'Delete of a CSI volume no provisioner made is left to its driver, as upstream',
       facts(volume('Delete', { csi: true })),
-      'fail VolumeFailedDelete',
+      'none',
     ],
     [
       'Delete of a hostPath volume outside /tmp/ fails as upstream',
@@ -367,13 +367,25 @@ describe('reclaim decisions', () => {
     expect(p.event.note).to.contain('the data at hostPath /tmp/v was kept on its node');
   });
 
-  it('tells the administrator what to do when a Delete volume is not ours', () => {
-    const p = planReclaim(facts(volume('Delete', { csi: true })));
-    expect(p.action).to.equal('fail');
-    if (p.action === 'fail') {
-      expect(p.event.note).to.contain('no deletable volume plugin matched');
-      expect(p.event.note).to.contain('set persistentVolumeReclaimPolicy to Retain');
-    }
+  it("fails a Delete volume no plugin can delete with upstream's message, and says what to do", () => {
+    const v = volume('Delete');
+    v.spec = { ...v.spec, hostPath: undefined, nfs: { server: 'nfs.example.com', path: '/x' } };
+    const p = planReclaim(facts(v));
+    if (p.action !== 'fail') throw new Error(`expected fail, got ${p.action}`);
+    expect(p.message).to.equal(
+      'error getting deleter volume plugin for volume "v": no deletable volume plugin matched',
+    );
+    expect(p.event.note).to.match(
+      /^error getting deleter volume plugin for volume "v": no deletable volume plugin matched\. /,
+    );
+    expect(p.event.note).to.contain('set persistentVolumeReclaimPolicy to Retain');
+  });
+
+  it('leaves a CSI or CSI-migrated Delete volume no provisioner made to its driver, as upstream', () => {
+    expect(planReclaim(facts(volume('Delete', { csi: true })))).to.deep.equal({ action: 'none' });
+    const migrated = volume('Delete', { annotations: { 'pv.kubernetes.io/migrated-to': 'ebs.csi.aws.com' } });
+    migrated.spec = { ...migrated.spec, hostPath: undefined, nfs: { server: 'nfs.example.com', path: '/x' } };
+    expect(planReclaim(facts(migrated))).to.deep.equal({ action: 'none' });
   });
 
   it('carries the Job failure into the message and the event', () => {
