@@ -291,13 +291,9 @@ describe('real pods on hostPath volumes', function () {
     const volumes = await Promise.all(claims.map((name) => boundTo(name)));
     expect(new Set(volumes).size).to.equal(count);
     for (const [i, v] of volumes.entries()) expect(v).to.equal(`${run}-storm-${String(i)}`);
-    // The standby that was running all along took over, not the killed pod's replacement.
-    const standby = pods.items.find((p) => p.metadata?.name !== leaderPod?.metadata?.name)?.metadata?.name;
+    // Another replica leads now: the standby, or the killed pod's replacement
+    // where it wins the race for the Lease the killed one handed back.
     const newLeader = await assertOperatorLeading(c, s.operatorNamespace);
     expect(newLeader).to.not.equal(leader);
-    expect(standby, 'a second replica').to.be.a('string');
-    expect(newLeader.startsWith(standby ?? '\0'), `${newLeader} is the standby ${String(standby)}`).to.equal(
-      true,
-    );
   });
 });
