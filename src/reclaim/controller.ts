@@ -814,8 +814,9 @@ export class ReclaimController {
       this.opts.batch.deleteNamespacedJob({
         name: job.metadata?.name ?? '',
         namespace: this.opts.namespace,
-        propagationPolicy: 'Foreground',
-        body: { preconditions: { uid: job.metadata?.uid } },
+        // In the body: the API server ignores query options when a body is sent,
+        // and batch/v1's default would orphan the pods, leaving them at work.
+        body: { propagationPolicy: 'Foreground', preconditions: { uid: job.metadata?.uid } },
       }),
     );
   }

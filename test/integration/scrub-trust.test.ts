@@ -13,6 +13,7 @@ import {
   type V1Job,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
+  type V1Pod,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
@@ -324,7 +325,12 @@ describe('scrub Jobs cannot be forged, and stop when the volume leaves the relea
         `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
         { fieldSelector: 'metadata.name=next' },
       );
-      timelines.push(jobs, claims);
+      const pods = await Timeline.start<V1Pod>(
+        testCluster().kubeConfig(),
+        `/api/v1/namespaces/${operatorNamespace}/pods`,
+        { labelSelector: `batch.kubernetes.io/controller-uid=${ours.jobUid}` },
+      );
+      timelines.push(jobs, claims, pods);
 
       // The documented way to reuse a Released volume by hand.
       await core.patchPersistentVolume(
@@ -339,6 +345,10 @@ describe('scrub Jobs cannot be forged, and stop when the volume leaves the relea
       expect(deleted, 'the Job was deleted').not.to.equal(undefined);
       expect(bound, 'the claim was bound').not.to.equal(undefined);
       expect(deleted?.seq ?? Infinity).to.be.lessThan(bound?.seq ?? 0);
+      // Its pod went too, before the Job (not orphaned to scrub on).
+      const podGone = pods.seen.find((s) => s.type === 'DELETED');
+      expect(pods.seen.length, 'the Job had a pod').to.be.greaterThan(0);
+      expect(podGone?.seq ?? Infinity).to.be.lessThan(deleted?.seq ?? 0);
       // Deleted long before its 8 s scrub would have finished: never Complete.
       expect(jobs.seen.some((s) => s.object.status?.conditions?.some((c) => c.type === 'Complete'))).to.equal(
         false,
