@@ -36,18 +36,21 @@ export function scrubJobRecord(volume: V1PersistentVolume): ScrubJobRecord | und
 }
 
 const jobNamePattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-// UIDs are the API server's (UUIDs), or an administrator's claimRef.uid: any text without the separator.
-const uidPattern = /^[^/]{1,128}$/;
+/** A Job's UID is the API server's (a UUID). */
+const jobUidPattern = /^[^/]{1,128}$/;
 
-/** The record as written, for whichever release; undefined when absent or malformed (a Job name is a DNS label). */
+/**
+ * The record as written, for whichever release; undefined when absent or
+ * malformed (a Job name is a DNS label). The claim uid is copied from
+ * claimRef.uid, which an administrator may set to any text: it is only
+ * compared, and not bounded here, so that no claimRef the operator recorded
+ * reads back as no record (that would replace the Job on every sync).
+ */
 export function anyRecord(volume: V1PersistentVolume | undefined): ScrubJobRecord | undefined {
-  const value = volume?.metadata?.annotations?.[annScrubJob] ?? '';
-  if (value.length > 400) return undefined;
-  const parts = value.split('/');
+  const parts = (volume?.metadata?.annotations?.[annScrubJob] ?? '').split('/');
   if (parts.length !== 3) return undefined;
   const [claimUid = '', jobName = '', jobUid = ''] = parts;
-  if (!uidPattern.test(claimUid) || !jobNamePattern.test(jobName) || !uidPattern.test(jobUid))
-    return undefined;
+  if (claimUid === '' || !jobNamePattern.test(jobName) || !jobUidPattern.test(jobUid)) return undefined;
   return { claimUid, jobName, jobUid };
 }
 

@@ -340,15 +340,17 @@ describe('scrub Jobs cannot be forged, and stop when the volume leaves the relea
       const cancelled = await volumeEvent('cleared', 'ScrubCancelled');
       expect(cancelled.note).to.include('claimRef was cleared');
       expect(await boundTo('next')).to.equal(volumeName('cleared'));
-      const deleted = jobs.seen.find((s) => s.type === 'DELETED');
-      const bound = claims.seen.find((s) => s.object.status?.phase === 'Bound');
-      expect(deleted, 'the Job was deleted').not.to.equal(undefined);
-      expect(bound, 'the claim was bound').not.to.equal(undefined);
-      expect(deleted?.seq ?? Infinity).to.be.lessThan(bound?.seq ?? 0);
+      // Ordered by the revision of each change: separate watches may deliver in either order.
+      const revision = (o: { metadata?: { resourceVersion?: string } }) =>
+        Number(o.metadata?.resourceVersion ?? NaN);
+      const deleted = await eventually('the Job deleted', () => jobs.seen.find((s) => s.type === 'DELETED'));
+      const bound = await eventually('the claim Bound', () =>
+        claims.seen.find((s) => s.object.status?.phase === 'Bound'),
+      );
+      expect(revision(deleted.object)).to.be.lessThan(revision(bound.object));
       // Its pod went too, before the Job (not orphaned to scrub on).
-      const podGone = pods.seen.find((s) => s.type === 'DELETED');
-      expect(pods.seen.length, 'the Job had a pod').to.be.greaterThan(0);
-      expect(podGone?.seq ?? Infinity).to.be.lessThan(deleted?.seq ?? 0);
+      const podGone = await eventually('the pod deleted', () => pods.seen.find((s) => s.type === 'DELETED'));
+      expect(revision(podGone.object)).to.be.lessThan(revision(deleted.object));
       // Deleted long before its 8 s scrub would have finished: never Complete.
       expect(jobs.seen.some((s) => s.object.status?.conditions?.some((c) => c.type === 'Complete'))).to.equal(
         false,

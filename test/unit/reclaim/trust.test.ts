@@ -107,6 +107,13 @@ describe('scrub Job record on the volume', () => {
     expect(isRecordedJob(v, job)).to.equal(false);
   });
 
+  it('reads back any claim uid an administrator may have put in claimRef (without the separator)', () => {
+    const claimUid = `${'c'.repeat(300)} x.y`;
+    const v = volume({ annotations: { [annScrubJob]: `${claimUid}/recycle-pv-1-abcde/job-uid` } });
+    v.spec = { ...v.spec, claimRef: { ...v.spec?.claimRef, uid: claimUid } };
+    expect(scrubJobRecord(v)).to.deep.equal({ claimUid, jobName: 'recycle-pv-1-abcde', jobUid: 'job-uid' });
+  });
+
   it('a Job with the recorded name but another UID (deleted and re-created by someone) is not the recorded one', () => {
     const job = createdJob();
     const v = recorded(job);
@@ -123,7 +130,6 @@ describe('scrub Job record on the volume', () => {
     'claim-1/Not_A_Job_Name/uid',
     `claim-1/${'a'.repeat(64)}/uid`,
     `claim-1/name/${'u'.repeat(129)}`,
-    `${'c'.repeat(300)}/name/uid`,
   ]) {
     it(`a malformed record ${JSON.stringify(value)} counts as none`, () => {
       expect(scrubJobRecord(volume({ annotations: { [annScrubJob]: value } }))).to.equal(undefined);
