@@ -55,15 +55,20 @@ import {
   recyclerJob,
   recyclerJobName,
   type RecyclerJobOptions,
+  volumeLabel,
+  volumeLabelValue,
 } from './job.ts';
 import { isScrubClaimVolume, scrubClaimPair, scrubClaimProblem } from './scrub-claim.ts';
 import { podsThatMayUse, releasedClaimHolds } from './users.ts';
 import {
+  type ReleaseJobs,
   annScrubJob,
   isRecordedJob,
   jobLeftRelease,
   recordNamesJob,
+  scrubJobRecord,
   scrubJobRecordValue,
+  sortReleaseJobs,
   verifyScrub,
 } from './trust.ts';
 
@@ -277,7 +282,8 @@ export class ReclaimController {
     const claimExists = releasedClaimHolds(volume, current);
     const podsUsing =
       ref && !claimExists ? podsThatMayUse(volume, await this.podsOfNamespace(volume), current) : [];
-    const job = await this.jobStateLive(volume);
+    const jobs = await this.releaseJobsLive(volume);
+    const job = await this.jobStateLive(volume, jobs);
     // A scrub's own claim volume sees the same files, by design.
     const sharedWith = (this.opts.sharingData?.(volume) ?? [])
       .filter((v) => !isScrubClaimVolume(v, this.opts.namespace, volume.metadata?.uid))
@@ -290,7 +296,8 @@ export class ReclaimController {
         return undefined;
       case 'wait': {
         // The claim a running scrub mounts, in case a restart came between the Job and its claim.
-        if (job.state === 'running' && needsScrubClaim(volume)) await this.ensureScrubClaim(volume);
+        if (job.state === 'running' && needsScrubClaim(volume))
+          await this.ensureScrubClaim(volume, jobs.recorded);
         if (plan.event && this.lastWait.get(name) !== plan.event.note) {
           this.lastWait.set(name, plan.event.note);
           this.event(volume, plan.event);
@@ -316,12 +323,11 @@ export class ReclaimController {
       case 'startJob':
         return this.startJob(volume, plan.operation, plan.resetFailures);
       case 'replaceJob': {
-        const job = await this.readJob(this.jobName(volume));
-        if (job) await this.deleteJobNow(job);
+        for (const j of jobs.unrecorded) await this.deleteJobNow(j);
         this.event(volume, plan.event);
-        log.warn('deleted a scrub Job this operator did not record', {
+        log.warn('deleted scrub Jobs this operator did not record', {
           volume: name,
-          job: job?.metadata?.name,
+          jobs: jobs.unrecorded.map((j) => j.metadata?.name),
         });
         // Until it is gone the volume waits (state stopping), looked at again every 2 s.
         return { requeueAfterMs: stoppingRecheckMs };
@@ -333,9 +339,9 @@ export class ReclaimController {
         this.opts.metrics?.reclaimFinished('delete', policyOf(volume), true, undefined);
         return undefined;
       case 'finish':
-        return this.finish(volume, plan.operation, plan.event);
+        return this.finish(volume, plan.operation, plan.event, jobs.recorded);
       case 'fail':
-        return this.fail(volume, plan);
+        return this.fail(volume, plan, jobs.recorded);
     }
   }
 
@@ -357,24 +363,65 @@ export class ReclaimController {
     };
   }
 
-  private jobName(volume: V1PersistentVolume): string {
-    return recyclerJobName(volume.metadata?.name ?? '', volume.spec?.claimRef?.uid ?? '');
+  private jobStateFromCache(volume: V1PersistentVolume): JobState {
+    return this.releaseState(sortReleaseJobs(volume, this.jobsOf(volume.metadata?.name ?? '')));
   }
 
-  private jobStateFromCache(volume: V1PersistentVolume): JobState {
-    const job = this.jobs.store.get(`${this.opts.namespace}/${this.jobName(volume)}`);
-    return job ? this.jobState(volume, job) : { state: 'absent' };
+  /** What the volume's Jobs say, before their pods are looked at: anything unrecorded comes first. */
+  private releaseState(jobs: ReleaseJobs): JobState {
+    if (jobs.unrecorded.length > 0) {
+      const names = jobs.unrecorded
+        .slice(0, 5)
+        .map((j) => `${this.opts.namespace}/${j.metadata?.name ?? ''}`)
+        .join(', ');
+      return {
+        state: 'unrecorded',
+        message:
+          `Job ${names} claims to scrub this volume but is not the one this operator recorded on the volume ` +
+          "for this release (a look-alike, an earlier release's, or left by a restart before it was recorded); " +
+          'deleting it and its pods, and starting a scrub of its own',
+      };
+    }
+    if (jobs.stopping.length > 0) return { state: 'stopping' };
+    return jobs.recorded ? this.jobState(jobs.recorded) : { state: 'absent' };
+  }
+
+  /**
+   * The volume's Jobs as the API has them now: those with its volume label,
+   * and, each read again, the Job at the recorded name and any other the
+   * cache holds for the volume (a look-alike may lack the label).
+   */
+  private async releaseJobsLive(volume: V1PersistentVolume): Promise<ReleaseJobs> {
+    const name = volume.metadata?.name ?? '';
+    const listed = await this.opts.batch.listNamespacedJob({
+      namespace: this.opts.namespace,
+      labelSelector: `${volumeLabel}=${volumeLabelValue(name)}`,
+    });
+    const jobs = [...listed.items];
+    const others = new Set(this.jobsOf(name).map((j) => j.metadata?.name ?? ''));
+    const recordName = scrubJobRecord(volume)?.jobName;
+    if (recordName) others.add(recordName);
+    for (const other of others) {
+      if (other === '' || jobs.some((j) => j.metadata?.name === other)) continue;
+      const job = await this.readJob(other);
+      if (job) jobs.push(job);
+    }
+    return sortReleaseJobs(volume, jobs);
   }
 
   /**
    * The Job of this release as the API has it now: trusted only if it is the
    * one recorded on the volume, and its success only if its pods prove it.
    */
-  private async jobStateLive(volume: V1PersistentVolume): Promise<JobState> {
-    const job = await this.readJob(this.jobName(volume));
-    if (!job) return { state: 'absent' };
-    if (job.metadata?.deletionTimestamp) return { state: 'stopping' };
-    const state = this.jobState(volume, job);
+  private async jobStateLive(volume: V1PersistentVolume, jobs: ReleaseJobs): Promise<JobState> {
+    const state = this.releaseState(jobs);
+    const job = jobs.recorded;
+    if (state.state === 'absent') {
+      // A pod the Job controller made late for a Job deleted since may still be at work.
+      const pods = await this.activeScrubPods(volume);
+      return pods.length > 0 ? { state: 'stopping', pods } : state;
+    }
+    if (!job || state.state === 'unrecorded' || state.state === 'stopping') return state;
     if (state.state === 'running' && !hasPod(job)) {
       const blocked = await this.podRefusal(job);
       return blocked ? { state: 'running', blocked } : { state: 'running', noPodYet: true };
@@ -384,7 +431,9 @@ export class ReclaimController {
       const why = verdict.ok ? await this.scrubClaimProblem(volume, job, verdict.pod) : verdict.why;
       if (why !== undefined)
         return { state: 'failed', message: `the scrub's success could not be verified: ${why}` };
-      return state;
+      // Every pod of the Job has ended (verifyScrub); a pod of a Job deleted before may not have.
+      const pods = await this.activeScrubPods(volume);
+      return pods.length > 0 ? { state: 'stopping', pods } : state;
     }
     if (state.state !== 'failed') return state;
     const podMessage = await this.failedPodMessage(job);
@@ -398,7 +447,7 @@ export class ReclaimController {
     pod: V1Pod,
   ): Promise<string | undefined> {
     if (!needsScrubClaim(volume)) return undefined;
-    const name = scrubClaimName(job.metadata?.name ?? '');
+    const name = this.scrubClaimOf(volume);
     const claim = await this.readScrubClaim(name);
     const shadow = await this.readVolume(name);
     return scrubClaimProblem(volume, claim, shadow, pod);
@@ -414,11 +463,10 @@ export class ReclaimController {
    * Creates the claim and volume the scrub Job of this release mounts, if
    * missing: the claim owned by the Job, the volume pre-bound to the claim.
    */
-  private async ensureScrubClaim(volume: V1PersistentVolume, created?: V1Job): Promise<void> {
-    const job = created ?? (await this.readJob(this.jobName(volume)));
+  private async ensureScrubClaim(volume: V1PersistentVolume, job: V1Job | undefined): Promise<void> {
     if (!job || !isRecordedJob(volume, job) || job.metadata?.deletionTimestamp) return;
     const { namespace } = this.opts;
-    const name = scrubClaimName(job.metadata?.name ?? '');
+    const name = this.scrubClaimOf(volume);
     let claim = await this.readScrubClaim(name);
     if (
       claim &&
@@ -464,6 +512,29 @@ export class ReclaimController {
     return undefined;
   }
 
+  /** The scrub claim of the volume's current release (named per release; owned by its Job). */
+  private scrubClaimOf(volume: V1PersistentVolume): string {
+    return scrubClaimName(recyclerJobName(volume.metadata?.name ?? '', volume.spec?.claimRef?.uid ?? ''));
+  }
+
+  /**
+   * Pods in the operator's namespace that say they scrub the volume and have
+   * not ended, whoever made them (names, at most 5). Nothing new starts on
+   * the volume while one may still be at work on it.
+   */
+  private async activeScrubPods(volume: V1PersistentVolume): Promise<string[]> {
+    const name = volume.metadata?.name ?? '';
+    const pods = await this.opts.core.listNamespacedPod({
+      namespace: this.opts.namespace,
+      labelSelector: `${volumeLabel}=${volumeLabelValue(name)}`,
+    });
+    return pods.items
+      .filter((p) => p.metadata?.annotations?.[annVolumeName] === name)
+      .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+      .slice(0, 5)
+      .map((p) => `${this.opts.namespace}/${p.metadata?.name ?? ''}`);
+  }
+
   private readJob(name: string): Promise<V1Job | undefined> {
     return unlessNotFound(this.opts.batch.readNamespacedJob({ name, namespace: this.opts.namespace }));
   }
@@ -476,17 +547,8 @@ export class ReclaimController {
     return pods.items;
   }
 
-  /** Trusts a Job only if its UID is the one recorded on the volume for this release. */
-  private jobState(volume: V1PersistentVolume, job: V1Job): JobState {
-    if (!isRecordedJob(volume, job)) {
-      return {
-        state: 'unrecorded',
-        message:
-          `Job ${this.opts.namespace}/${job.metadata?.name ?? ''} has the name of this release's scrub Job but is ` +
-          'not the one this operator recorded on the volume (a look-alike, or left by a restart before it was ' +
-          'recorded); deleting it and its pods, and starting a scrub of its own',
-      };
-    }
+  /** The state of the Job recorded for this release (sortReleaseJobs checked the record). */
+  private jobState(job: V1Job): JobState {
     if (jobCondition(job, 'Complete').status) return { state: 'succeeded' };
     const failed = jobCondition(job, 'Failed');
     if (failed.status) {
@@ -574,23 +636,25 @@ export class ReclaimController {
     try {
       created = await this.opts.batch.createNamespacedJob({ namespace: this.opts.namespace, body: job });
     } catch (err) {
-      // A Job of that name exists: the next sync judges it (and replaces it unless it is recorded).
+      // The generated name was taken: try again with another.
       if (apiStatus(err) === 409) return { requeueAfterMs: 1000 };
       throw err;
     }
-    if (!(await this.recordJob(current, created))) return { requeueAfterMs: 1000 };
+    const recorded = await this.recordJob(current, created);
+    if (!recorded) return { requeueAfterMs: 1000 };
+    current = recorded;
     if (needsScrubClaim(current)) await this.ensureScrubClaim(current, created);
     this.opts.metrics?.reclaimStarted(operation, policyOf(volume));
     this.opts.log.info('started scrub Job', {
       volume: volume.metadata?.name,
       operation,
-      job: `${this.opts.namespace}/${job.metadata?.name ?? ''}`,
+      job: `${this.opts.namespace}/${created.metadata?.name ?? ''}`,
       releasedClaim: claimOf(volume),
     });
     this.event(current, {
       type: 'Normal',
       reason: operation === 'recycle' ? 'RecycleStarted' : 'DeleteStarted',
-      note: `scrubbing the volume with Job ${this.opts.namespace}/${job.metadata?.name ?? ''} before ${operation === 'recycle' ? 'making it Available again' : 'deleting it'}`,
+      note: `scrubbing the volume with Job ${this.opts.namespace}/${created.metadata?.name ?? ''} before ${operation === 'recycle' ? 'making it Available again' : 'deleting it'}`,
     });
     return undefined;
   }
@@ -598,9 +662,9 @@ export class ReclaimController {
   /**
    * Writes the created Job's UID onto the volume, the only proof later that the
    * Job is ours. If the volume left this release meanwhile, the Job is deleted
-   * instead. Returns whether the record was written.
+   * instead. Returns the volume with the record, or undefined if none was written.
    */
-  private async recordJob(volume: V1PersistentVolume, job: V1Job): Promise<boolean> {
+  private async recordJob(volume: V1PersistentVolume, job: V1Job): Promise<V1PersistentVolume | undefined> {
     const record = scrubJobRecordValue({
       claimUid: volume.spec?.claimRef?.uid ?? '',
       jobName: job.metadata?.name ?? '',
@@ -610,14 +674,13 @@ export class ReclaimController {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (jobLeftRelease(current, job) !== undefined) break;
       try {
-        await this.replaceVolume({
+        return await this.replaceVolume({
           ...current,
           metadata: {
             ...current.metadata,
             annotations: { ...current.metadata?.annotations, [annScrubJob]: record },
           },
         });
-        return true;
       } catch (err) {
         if (!isConflict(err)) {
           await this.deleteJobNow(job);
@@ -629,7 +692,7 @@ export class ReclaimController {
       }
     }
     await this.deleteJobNow(job);
-    return false;
+    return undefined;
   }
 
   /**
@@ -682,9 +745,9 @@ export class ReclaimController {
     volume: V1PersistentVolume,
     operation: Operation,
     event: PlannedEvent | undefined,
+    job: V1Job | undefined,
   ): Promise<ReconcileResult> {
-    const jobName = this.jobName(volume);
-    const seconds = this.jobSeconds(jobName);
+    const seconds = jobSeconds(job);
     if (operation === 'recycle') {
       const freed = await this.unbind(volume, 'recycled');
       if (event) this.event(freed, event);
@@ -694,7 +757,7 @@ export class ReclaimController {
       this.opts.log.info('scrubbed and deleted volume', { volume: volume.metadata?.name, seconds });
     }
     this.opts.metrics?.reclaimFinished(operation, policyOf(volume), true, seconds);
-    await this.deleteJob(jobName);
+    if (job) await this.deleteJob(job);
     return undefined;
   }
 
@@ -715,6 +778,7 @@ export class ReclaimController {
   private async fail(
     volume: V1PersistentVolume,
     plan: Extract<ReturnType<typeof planReclaim>, { action: 'fail' }>,
+    job: V1Job | undefined,
   ): Promise<ReconcileResult> {
     let current = volume;
     const uid = volume.spec?.claimRef?.uid ?? '';
@@ -753,13 +817,8 @@ export class ReclaimController {
     });
     if (plan.deleteJob) {
       const operation: Operation = plan.event.reason === 'VolumeFailedDelete' ? 'delete' : 'recycle';
-      this.opts.metrics?.reclaimFinished(
-        operation,
-        policyOf(volume),
-        false,
-        this.jobSeconds(this.jobName(volume)),
-      );
-      await this.deleteJob(this.jobName(volume));
+      this.opts.metrics?.reclaimFinished(operation, policyOf(volume), false, jobSeconds(job));
+      if (job) await this.deleteJob(job);
     }
     if (plan.retry && plan.retryAfterMs !== undefined) return { requeueAfterMs: plan.retryAfterMs };
     return undefined;
@@ -802,33 +861,30 @@ export class ReclaimController {
     return current;
   }
 
-  private jobSeconds(name: string): number | undefined {
-    const job = this.jobs.store.get(`${this.opts.namespace}/${name}`);
-    const created = job?.metadata?.creationTimestamp;
-    return created ? (Date.now() - new Date(created).getTime()) / 1000 : undefined;
-  }
-
   /** Deletes this very Job (by UID) and waits for nothing; its pods go before it does (foreground). */
   private async deleteJobNow(job: V1Job): Promise<void> {
     await deleteUnlessGone(
       this.opts.batch.deleteNamespacedJob({
         name: job.metadata?.name ?? '',
         namespace: this.opts.namespace,
-        propagationPolicy: 'Foreground',
-        body: { preconditions: { uid: job.metadata?.uid } },
+        // In the body: the API server ignores query options when a body is sent,
+        // and batch/v1's default would orphan the pods, leaving them at work.
+        body: { propagationPolicy: 'Foreground', preconditions: { uid: job.metadata?.uid } },
       }),
     );
   }
 
-  private async deleteJob(name: string): Promise<void> {
+  /** Deletes a finished Job of ours (by UID); its pods go in the background. */
+  private async deleteJob(job: V1Job): Promise<void> {
+    const name = job.metadata?.name ?? '';
     try {
       await this.opts.batch.deleteNamespacedJob({
         name,
         namespace: this.opts.namespace,
-        propagationPolicy: 'Background',
+        body: { propagationPolicy: 'Background', preconditions: { uid: job.metadata?.uid } },
       });
     } catch (err) {
-      if (!isNotFound(err)) {
+      if (!isNotFound(err) && !isConflict(err)) {
         this.opts.log.warn('could not delete scrub Job', { job: name, error: apiMessage(err) });
       }
     }
@@ -848,6 +904,11 @@ export class ReclaimController {
   private event(volume: V1PersistentVolume, e: PlannedEvent): void {
     void this.opts.events.record(volumeRef(volume), e.type, e.reason, 'Reclaim', e.note);
   }
+}
+
+function jobSeconds(job: V1Job | undefined): number | undefined {
+  const created = job?.metadata?.creationTimestamp;
+  return created ? (Date.now() - new Date(created).getTime()) / 1000 : undefined;
 }
 
 function claimOf(volume: V1PersistentVolume): string {

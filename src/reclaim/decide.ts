@@ -33,11 +33,16 @@ export type JobState =
   | { state: 'running'; blocked?: string; noPodYet?: boolean }
   | { state: 'succeeded' }
   | { state: 'failed'; message: string }
-  /** Being deleted (cancelled or replaced): its pods may still be stopping. Nothing starts until it is gone. */
-  | { state: 'stopping' }
   /**
-   * A Job with this release's name that is not the one recorded on the volume
-   * (a look-alike, or ours from before a crash): never trusted, replaced.
+   * Being deleted (cancelled or replaced): its pods may still be stopping.
+   * Nothing starts until it is gone. pods: no Job is left, but these pods
+   * that say they scrub the volume have not ended (a pod made late for a
+   * deleted Job, or someone else's).
+   */
+  | { state: 'stopping'; pods?: readonly string[] }
+  /**
+   * A Job that claims the volume but is not the one recorded on it for this
+   * release (a look-alike, or ours from before a crash): never trusted, replaced.
    */
   | { state: 'unrecorded'; message: string };
 
@@ -83,7 +88,7 @@ export type ReclaimPlan =
   | { action: 'release'; event: PlannedEvent }
   /** resetFailures: an administrator asked again after the retries ran out. */
   | { action: 'startJob'; operation: Operation; resetFailures: boolean }
-  /** Delete the unrecorded Job of this release's name (and its pods), so a Job of ours can take its place. */
+  /** Delete the unrecorded Jobs that claim the volume (and their pods), so a Job of ours can take their place. */
   | { action: 'replaceJob'; event: PlannedEvent }
   /** Delete the PersistentVolume object only, its data left where it is (hostpath-delete.ts). */
   | { action: 'deleteObject'; event: PlannedEvent }
@@ -293,6 +298,15 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
 
   switch (f.job.state) {
     case 'stopping':
+      if (f.job.pods?.length) {
+        const note = `waiting for pods that say they scrub this volume to end before scrubbing it: ${f.job.pods.join(', ')}`;
+        return {
+          action: 'wait',
+          why: note,
+          event: { type: 'Normal', reason: 'ReclaimWaiting', note },
+          retryAtMs: f.now + stoppingRecheckMs,
+        };
+      }
       return {
         action: 'wait',
         why: 'a scrub Job of this release is being deleted',

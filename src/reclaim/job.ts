@@ -162,9 +162,14 @@ export function needsScrubClaim(volume: V1PersistentVolume): boolean {
   return (annotated !== undefined && annotated.trim() !== '') || (volume.spec.mountOptions?.length ?? 0) > 0;
 }
 
-/** The scrub claim's name, and its volume's: "scrub-<job name>" (job names are at most 63 characters). */
-export function scrubClaimName(jobName: string): string {
-  return `scrub-${jobName}`;
+/**
+ * The scrub claim's name, and its volume's: "scrub-<release name>" (see
+ * recyclerJobName; at most 69 characters). Named per release, not per Job:
+ * the Job's pod template must name the claim before the Job (and so its
+ * generated name) exists.
+ */
+export function scrubClaimName(releaseName: string): string {
+  return `scrub-${releaseName}`;
 }
 
 /** Whether a recycler Job can scrub this volume, and if not why (for VolumeFailedRecycle). */
@@ -203,24 +208,44 @@ const maxNameLength = 63;
 const jobNamePrefix = 'recycle-';
 const jobNameHashLength = 10;
 
-/**
- * The Job's name for one release of a volume: "recycle-<volume name>-<hash>",
- * the hash of the volume name and the released claim's uid, so each release
- * gets its own Job and a restarted operator finds the one it made. Always a
- * DNS-1123 label of at most 63 characters: the volume name is lowercased,
- * every character other than a-z, 0-9 and "-" (dots) becomes "-", runs of "-"
- * collapse, and it is cut to fit. Independent of the operation.
- */
-export function recyclerJobName(volumeName: string, claimUid: string): string {
-  const hash = sha256Hex(`${volumeName}\n${claimUid}`).slice(0, jobNameHashLength);
-  const room = maxNameLength - jobNamePrefix.length - 1 - hash.length;
-  const readable = volumeName
+/** The volume name as a DNS-1123 label fragment of at most room characters (maybe empty). */
+function readableName(volumeName: string, room: number): string {
+  return volumeName
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/-{2,}/g, '-')
     .slice(0, room)
     .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * The name of one release's scrub: "recycle-<volume name>-<hash>", the hash
+ * of the volume name and the released claim's uid. The scrub claim is named
+ * after it (scrubClaimName); Jobs are not (recyclerJobPrefix): a Job name is
+ * never reused, because the Job controller keeps its bookkeeping of a Job by
+ * namespace/name and may carry it over to a new Job of a deleted one's name.
+ * Always a DNS-1123 label of at most 63 characters: the volume name is
+ * lowercased, every character other than a-z, 0-9 and "-" (dots) becomes
+ * "-", runs of "-" collapse, and it is cut to fit. Independent of the operation.
+ */
+export function recyclerJobName(volumeName: string, claimUid: string): string {
+  const hash = sha256Hex(`${volumeName}\n${claimUid}`).slice(0, jobNameHashLength);
+  const readable = readableName(volumeName, maxNameLength - jobNamePrefix.length - 1 - hash.length);
   return readable === '' ? `${jobNamePrefix}${hash}` : `${jobNamePrefix}${readable}-${hash}`;
+}
+
+/** The API server appends this many random characters to a generateName (and cuts the prefix to fit 63). */
+export const generatedSuffixLength = 5;
+
+/**
+ * metadata.generateName of a volume's scrub Jobs: "recycle-<volume name>-",
+ * cut so that the generated name is a DNS-1123 label of at most 63
+ * characters. Only for people reading `kubectl get jobs`: the operator finds
+ * a release's Job by the record on the volume, or by the volume label.
+ */
+export function recyclerJobPrefix(volumeName: string): string {
+  const readable = readableName(volumeName, maxNameLength - generatedSuffixLength - jobNamePrefix.length - 1);
+  return readable === '' ? jobNamePrefix : `${jobNamePrefix}${readable}-`;
 }
 
 /**
@@ -283,11 +308,11 @@ export function recycleDeadlineSeconds(
  * The pod volume that mounts the PersistentVolume's own source, read-write:
  * inline, or through the scrub claim when mount options must be honoured.
  */
-function scrubVolume(volume: V1PersistentVolume, jobName: string): V1Volume {
+function scrubVolume(volume: V1PersistentVolume, releaseName: string): V1Volume {
   const name = volume.metadata?.name ?? '';
   const spec = volume.spec ?? {};
   if (needsScrubClaim(volume)) {
-    return { name: 'scrub', persistentVolumeClaim: { claimName: scrubClaimName(jobName) } };
+    return { name: 'scrub', persistentVolumeClaim: { claimName: scrubClaimName(releaseName) } };
   }
   // isRecyclable has refused every other source, and the roots, before this is called.
   if (spec.nfs) {
@@ -355,8 +380,7 @@ export function recyclerJob(volume: V1PersistentVolume, options: RecyclerJobOpti
   const operation = options.operation ?? 'recycle';
   const recyclable = isRecyclable(volume);
   if (!recyclable.ok) throw new UnsupportedVolumeSource(name, volumeSourceKind(volume), recyclable.why);
-  const jobName = recyclerJobName(name, claimUid);
-  const podVolume = scrubVolume(volume, jobName);
+  const podVolume = scrubVolume(volume, recyclerJobName(name, claimUid));
   const deadline = recycleDeadlineSeconds(volume, options.timeouts);
 
   const ours = {
@@ -402,7 +426,8 @@ export function recyclerJob(volume: V1PersistentVolume, options: RecyclerJobOpti
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
-      name: jobName,
+      // Never a fixed name: see recyclerJobName.
+      generateName: recyclerJobPrefix(name),
       namespace: options.namespace,
       labels: { ...ours.labels },
       annotations: { ...ours.annotations },

@@ -11,15 +11,21 @@ import type { V1Job, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '
 
 import {
   annBetaMountOptions,
+  annClaimUid,
   annVolumeName,
   managedByLabel,
+  recyclerJobName,
   scrubClaimName,
   volumeLabel,
   volumeLabelValue,
 } from './job.ts';
 import { scrubContainerName } from './template.ts';
 
-/** On the scrub claim and its volume: the name of the Job they serve. */
+/**
+ * On the scrub claim and its volume: the name of the release they serve
+ * (recyclerJobName, which they are named after; the Job itself has a
+ * generated name and owns the claim by UID).
+ */
 export const scrubForJobLabel = 'pvlifecycle.io/scrub-for-job';
 
 /**
@@ -51,12 +57,16 @@ export function scrubClaimPair(
   claimUid?: string,
 ): { claim: V1PersistentVolumeClaim; volume: V1PersistentVolume } {
   const jobName = job.metadata?.name ?? '';
-  const name = scrubClaimName(jobName);
   const volumeName = volume.metadata?.name ?? '';
+  const release = recyclerJobName(
+    volumeName,
+    job.metadata?.annotations?.[annClaimUid] ?? volume.spec?.claimRef?.uid ?? '',
+  );
+  const name = scrubClaimName(release);
   const labels = {
     [managedByLabel.key]: managedByLabel.value,
     [volumeLabel]: volumeLabelValue(volumeName),
-    [scrubForJobLabel]: jobName,
+    [scrubForJobLabel]: release,
   };
   const spec = volume.spec ?? {};
   const modes = spec.accessModes?.length ? [...spec.accessModes] : ['ReadWriteOnce'];

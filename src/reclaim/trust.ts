@@ -11,7 +11,7 @@
 import type { V1Container, V1Job, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
 
 import { annReclaimRequest, failuresOf, scrubWanted } from './decide.ts';
-import { annClaimUid, annOperation, annVolumeUid, recyclerJobName } from './job.ts';
+import { annClaimUid, annOperation, annVolumeName, annVolumeUid } from './job.ts';
 import { scrubMountPath } from './scrub.ts';
 import { scrubContainerName } from './template.ts';
 
@@ -35,12 +35,64 @@ export function scrubJobRecord(volume: V1PersistentVolume): ScrubJobRecord | und
   return record && claimUid && record.claimUid === claimUid ? record : undefined;
 }
 
-/** The record as written, for whichever release; undefined when absent or malformed. */
-function anyRecord(volume: V1PersistentVolume | undefined): ScrubJobRecord | undefined {
+const jobNamePattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A Job's UID is the API server's (a UUID). */
+const jobUidPattern = /^[^/]{1,128}$/;
+
+/**
+ * The record as written, for whichever release; undefined when absent or
+ * malformed (a Job name is a DNS label). The claim uid is copied from
+ * claimRef.uid, which an administrator may set to any text: it is only
+ * compared, and not bounded here, so that no claimRef the operator recorded
+ * reads back as no record (that would replace the Job on every sync).
+ */
+export function anyRecord(volume: V1PersistentVolume | undefined): ScrubJobRecord | undefined {
   const parts = (volume?.metadata?.annotations?.[annScrubJob] ?? '').split('/');
   if (parts.length !== 3) return undefined;
   const [claimUid = '', jobName = '', jobUid = ''] = parts;
-  return claimUid && jobName && jobUid ? { claimUid, jobName, jobUid } : undefined;
+  if (claimUid === '' || !jobNamePattern.test(jobName) || !jobUidPattern.test(jobUid)) return undefined;
+  return { claimUid, jobName, jobUid };
+}
+
+/** Whether the Job says it scrubs this volume (anyone can say so: see sortReleaseJobs). */
+export function claimsVolume(volume: V1PersistentVolume, job: V1Job): boolean {
+  const name = volume.metadata?.name;
+  return name !== undefined && job.metadata?.annotations?.[annVolumeName] === name;
+}
+
+export interface ReleaseJobs {
+  /** The Job recorded on the volume for its current release, when it is among them and not being deleted. */
+  recorded?: V1Job;
+  /**
+   * Every other Job that claims the volume and is not being deleted: a
+   * look-alike, a Job of an earlier release, or one this operator created
+   * just before a restart, before it could record it. Nothing proves which
+   * (only the UID returned to the create call does, and that is the record),
+   * so none is trusted or adopted: each is deleted, and a new scrub started.
+   */
+  unrecorded: V1Job[];
+  /** Jobs that claim the volume and are being deleted: their pods may still be at work. */
+  stopping: V1Job[];
+}
+
+/**
+ * The volume's Jobs, sorted by what they are to its current release. jobs
+ * may hold the same Job twice (a live list and the cache) and Jobs of other
+ * volumes; both are skipped. A Job counts for the volume by its annotation
+ * (as the Job informer's index does), so a look-alike always counts.
+ */
+export function sortReleaseJobs(volume: V1PersistentVolume, jobs: readonly V1Job[]): ReleaseJobs {
+  const out: ReleaseJobs = { unrecorded: [], stopping: [] };
+  const seen = new Set<string>();
+  for (const job of jobs) {
+    const uid = job.metadata?.uid ?? '';
+    if (!claimsVolume(volume, job) || seen.has(uid)) continue;
+    seen.add(uid);
+    if (job.metadata?.deletionTimestamp) out.stopping.push(job);
+    else if (isRecordedJob(volume, job)) out.recorded = job;
+    else out.unrecorded.push(job);
+  }
+  return out;
 }
 
 /** Whether the volume's record names this Job, for whichever release (so it is ours). */
@@ -199,8 +251,7 @@ export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Jo
     return `its reclaim policy is ${volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain'} now`;
   }
   if (wanted !== a[annOperation]) return `it is to be ${wanted === 'delete' ? 'deleted' : 'recycled'} now`;
-  if (job.metadata?.name !== recyclerJobName(volume.metadata?.name ?? '', ref.uid)) {
-    return "the Job does not have this release's name";
-  }
+  // Whether it is the Job of this release is for the record to say, read live
+  // (sortReleaseJobs): the cached volume may not show a record just written.
   return undefined;
 }

@@ -13,6 +13,7 @@ import {
   type V1Job,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
+  type V1Pod,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
@@ -324,7 +325,12 @@ describe('scrub Jobs cannot be forged, and stop when the volume leaves the relea
         `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
         { fieldSelector: 'metadata.name=next' },
       );
-      timelines.push(jobs, claims);
+      const pods = await Timeline.start<V1Pod>(
+        testCluster().kubeConfig(),
+        `/api/v1/namespaces/${operatorNamespace}/pods`,
+        { labelSelector: `batch.kubernetes.io/controller-uid=${ours.jobUid}` },
+      );
+      timelines.push(jobs, claims, pods);
 
       // The documented way to reuse a Released volume by hand.
       await core.patchPersistentVolume(
@@ -334,11 +340,17 @@ describe('scrub Jobs cannot be forged, and stop when the volume leaves the relea
       const cancelled = await volumeEvent('cleared', 'ScrubCancelled');
       expect(cancelled.note).to.include('claimRef was cleared');
       expect(await boundTo('next')).to.equal(volumeName('cleared'));
-      const deleted = jobs.seen.find((s) => s.type === 'DELETED');
-      const bound = claims.seen.find((s) => s.object.status?.phase === 'Bound');
-      expect(deleted, 'the Job was deleted').not.to.equal(undefined);
-      expect(bound, 'the claim was bound').not.to.equal(undefined);
-      expect(deleted?.seq ?? Infinity).to.be.lessThan(bound?.seq ?? 0);
+      // Ordered by the revision of each change: separate watches may deliver in either order.
+      const revision = (o: { metadata?: { resourceVersion?: string } }) =>
+        Number(o.metadata?.resourceVersion ?? NaN);
+      const deleted = await eventually('the Job deleted', () => jobs.seen.find((s) => s.type === 'DELETED'));
+      const bound = await eventually('the claim Bound', () =>
+        claims.seen.find((s) => s.object.status?.phase === 'Bound'),
+      );
+      expect(revision(deleted.object)).to.be.lessThan(revision(bound.object));
+      // Its pod went too, before the Job (not orphaned to scrub on).
+      const podGone = await eventually('the pod deleted', () => pods.seen.find((s) => s.type === 'DELETED'));
+      expect(revision(podGone.object)).to.be.lessThan(revision(deleted.object));
       // Deleted long before its 8 s scrub would have finished: never Complete.
       expect(jobs.seen.some((s) => s.object.status?.conditions?.some((c) => c.type === 'Complete'))).to.equal(
         false,

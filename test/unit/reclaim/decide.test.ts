@@ -141,9 +141,14 @@ describe('reclaim decisions', () => {
       'finish recycle VolumeRecycled',
     ],
     [
-      'Recycle: a Job of this name that is not recorded on the volume is replaced, never trusted',
+      'Recycle: a Job that claims the volume but is not recorded on it is replaced, never trusted',
       facts(volume('Recycle'), { job: { state: 'unrecorded', message: 'Job x is not recorded' } }),
       'replaceJob ReclaimJobMismatch',
+    ],
+    [
+      'Recycle: no Job left, but a pod that says it scrubs the volume still runs: wait, and say so',
+      facts(volume('Recycle'), { job: { state: 'stopping', pods: ['ops/recycle-pv-1-abcde-x'] } }),
+      'wait ReclaimWaiting backoff',
     ],
     [
       'Recycle: a failed Job fails the volume and retries',

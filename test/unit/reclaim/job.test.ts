@@ -17,6 +17,8 @@ import {
   recycleDeadlineSeconds,
   recyclerJob,
   recyclerJobName,
+  recyclerJobPrefix,
+  generatedSuffixLength,
   readOnlyDeclaration,
   volumeLabel,
   volumeLabelValue,
@@ -89,9 +91,38 @@ describe('recycler Job names', () => {
     expect(recyclerJobName('ab', 'c').slice(-10)).not.to.equal(recyclerJobName('a', 'bc').slice(-10));
   });
 
-  it('is the name recyclerJob uses', () => {
-    expect(recyclerJob(volume(dotted), { namespace: 'ops' }).metadata?.name).to.equal(
-      recyclerJobName(dotted, 'claim-1'),
+  it('is not the name of any Job: recyclerJob asks the API server to generate one', () => {
+    const job = recyclerJob(volume(dotted), { namespace: 'ops' });
+    expect(job.metadata?.name).to.equal(undefined);
+    expect(job.metadata?.generateName).to.equal(recyclerJobPrefix(dotted));
+  });
+});
+
+describe('recycler Job name prefixes (generateName)', () => {
+  const long = 'a'.repeat(253);
+  const rows: [string, string, string][] = [
+    ['short', 'pv-1', 'recycle-pv-1-'],
+    ['dotted', 'pv.team-a.example.com', 'recycle-pv-team-a-example-com-'],
+    ['253 characters', long, `recycle-${'a'.repeat(49)}-`],
+    ['cut at a dot', `${'b'.repeat(48)}.${'c'.repeat(100)}`, `recycle-${'b'.repeat(48)}-`],
+    ['upper case and odd characters', 'PV_One..Two', 'recycle-pv-one-two-'],
+    ['nothing readable', '...', 'recycle-'],
+  ];
+  for (const [what, name, prefix] of rows) {
+    it(`${what}: with the API server's 5 characters, a DNS-1123 label of at most 63`, () => {
+      expect(recyclerJobPrefix(name)).to.equal(prefix);
+      // The API server's suffix is 5 characters of [bcdfghjklmnpqrstvwxz2456789].
+      const generated = `${recyclerJobPrefix(name)}${'z'.repeat(generatedSuffixLength)}`;
+      expect(generated).to.match(dnsLabel);
+      expect(generated.length).to.be.at.most(63);
+    });
+  }
+
+  it('is the same for every release of a volume (Jobs are told apart by the record, not the name)', () => {
+    const v = volume('pv-1');
+    const other = { ...v, spec: { ...v.spec, claimRef: { ...v.spec?.claimRef, uid: 'claim-2' } } };
+    expect(recyclerJob(v, { namespace: 'ops' }).metadata?.generateName).to.equal(
+      recyclerJob(other, { namespace: 'ops' }).metadata?.generateName,
     );
   });
 });

@@ -5,6 +5,7 @@ import {
   annBetaMountOptions,
   needsScrubClaim,
   recyclerJob,
+  recyclerJobName,
   scrubClaimName,
 } from '../../../src/reclaim/job.ts';
 import {
@@ -31,7 +32,8 @@ function nfsVolume(mountOptions?: string[], annotations?: Record<string, string>
 
 const created = (v: V1PersistentVolume) => {
   const job = recyclerJob(v, { namespace: 'ops' });
-  job.metadata = { ...job.metadata, uid: 'job-uid' };
+  // As the API server makes it from generateName.
+  job.metadata = { ...job.metadata, name: `${job.metadata?.generateName ?? ''}x7k2q`, uid: 'job-uid' };
   return job;
 };
 
@@ -48,7 +50,10 @@ describe('scrubbing through a claim (NFS volumes with mount options)', () => {
   it('the Job mounts the scrub claim instead of the inline export', () => {
     const job = created(nfsVolume(['nfsvers=4.1']));
     expect(job.spec?.template.spec?.volumes).to.deep.equal([
-      { name: 'scrub', persistentVolumeClaim: { claimName: scrubClaimName(job.metadata?.name ?? '') } },
+      {
+        name: 'scrub',
+        persistentVolumeClaim: { claimName: scrubClaimName(recyclerJobName('pv-nfs', 'claim-1')) },
+      },
     ]);
     expect(job.spec?.template.spec?.volumes?.[0]?.nfs).to.equal(undefined);
   });
@@ -57,10 +62,12 @@ describe('scrubbing through a claim (NFS volumes with mount options)', () => {
     const v = nfsVolume(['nfsvers=4.1', 'hard'], { [annBetaMountOptions]: 'nfsvers=4.1,hard' });
     const job = created(v);
     const { claim, volume } = scrubClaimPair(v, job, 'ops');
-    const name = scrubClaimName(job.metadata?.name ?? '');
+    // Named per release (the pod template names it before the Job has its generated name), owned by the Job.
+    const name = scrubClaimName(recyclerJobName('pv-nfs', 'claim-1'));
     expect(claim.metadata).to.deep.include({ name, namespace: 'ops' });
     expect(claim.metadata?.ownerReferences?.[0]).to.deep.include({
       kind: 'Job',
+      name: job.metadata?.name,
       uid: 'job-uid',
       controller: true,
     });
@@ -70,7 +77,7 @@ describe('scrubbing through a claim (NFS volumes with mount options)', () => {
       accessModes: ['ReadWriteMany'],
     });
     expect(volume.metadata?.name).to.equal(name);
-    expect(volume.metadata?.labels?.[scrubForJobLabel]).to.equal(job.metadata?.name);
+    expect(volume.metadata?.labels?.[scrubForJobLabel]).to.equal(recyclerJobName('pv-nfs', 'claim-1'));
     expect(volume.metadata?.annotations?.[annBetaMountOptions]).to.equal('nfsvers=4.1,hard');
     expect(volume.metadata?.ownerReferences?.[0]).to.deep.include({
       kind: 'PersistentVolume',

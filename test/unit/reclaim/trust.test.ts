@@ -11,6 +11,7 @@ import {
   podDiffersFromJob,
   scrubJobRecord,
   scrubJobRecordValue,
+  sortReleaseJobs,
   verifyScrub,
 } from '../../../src/reclaim/trust.ts';
 
@@ -30,9 +31,10 @@ function volume(over: { policy?: string; phase?: string; annotations?: Record<st
 }
 
 /** The Job the operator would create, as the API returns it (with a UID). */
-function createdJob(v: V1PersistentVolume = volume(), uid = 'job-uid'): V1Job {
+function createdJob(v: V1PersistentVolume = volume(), uid = 'job-uid', suffix = 'abcde'): V1Job {
   const job = recyclerJob(v, { namespace: 'pv-lifecycle-system' });
-  job.metadata = { ...job.metadata, uid };
+  // The name the API server generates.
+  job.metadata = { ...job.metadata, name: `${job.metadata?.generateName ?? ''}${suffix}`, uid };
   return job;
 }
 
@@ -105,6 +107,13 @@ describe('scrub Job record on the volume', () => {
     expect(isRecordedJob(v, job)).to.equal(false);
   });
 
+  it('reads back any claim uid an administrator may have put in claimRef (without the separator)', () => {
+    const claimUid = `${'c'.repeat(300)} x.y`;
+    const v = volume({ annotations: { [annScrubJob]: `${claimUid}/recycle-pv-1-abcde/job-uid` } });
+    v.spec = { ...v.spec, claimRef: { ...v.spec?.claimRef, uid: claimUid } };
+    expect(scrubJobRecord(v)).to.deep.equal({ claimUid, jobName: 'recycle-pv-1-abcde', jobUid: 'job-uid' });
+  });
+
   it('a Job with the recorded name but another UID (deleted and re-created by someone) is not the recorded one', () => {
     const job = createdJob();
     const v = recorded(job);
@@ -118,11 +127,67 @@ describe('scrub Job record on the volume', () => {
     'claim-1//uid',
     'claim-1/name/uid/extra',
     '/name/uid',
+    'claim-1/Not_A_Job_Name/uid',
+    `claim-1/${'a'.repeat(64)}/uid`,
+    `claim-1/name/${'u'.repeat(129)}`,
   ]) {
     it(`a malformed record ${JSON.stringify(value)} counts as none`, () => {
       expect(scrubJobRecord(volume({ annotations: { [annScrubJob]: value } }))).to.equal(undefined);
     });
   }
+});
+
+describe("sorting a volume's Jobs by the record", () => {
+  const ours = createdJob(volume(), 'job-uid', 'abcde');
+  const v = recorded(ours);
+  const lookAlike = createdJob(volume(), 'forged-uid', 'fghjk');
+  const sameName = createdJob(volume(), 'forged-uid-2', 'abcde');
+  const otherVolume = createdJob(
+    { ...volume(), metadata: { name: 'pv-2', uid: 'pv2-uid' } },
+    'other-volume-uid',
+    'mnpqr',
+  );
+  const deleting = (j: V1Job): V1Job => ({
+    ...j,
+    metadata: { ...j.metadata, deletionTimestamp: new Date(0) },
+  });
+
+  it('the recorded Job is ours; a look-alike of another generated name is not', () => {
+    const got = sortReleaseJobs(v, [ours, lookAlike]);
+    expect(got.recorded?.metadata?.uid).to.equal('job-uid');
+    expect(got.unrecorded.map((j) => j.metadata?.uid)).to.deep.equal(['forged-uid']);
+    expect(got.stopping).to.deep.equal([]);
+  });
+
+  it('a Job at the recorded name with another UID is not ours', () => {
+    const got = sortReleaseJobs(v, [sameName]);
+    expect(got.recorded).to.equal(undefined);
+    expect(got.unrecorded.map((j) => j.metadata?.uid)).to.deep.equal(['forged-uid-2']);
+  });
+
+  it('without a record (a restart between creating a Job and recording it), no Job is adopted', () => {
+    const got = sortReleaseJobs(volume(), [ours]);
+    expect(got.recorded).to.equal(undefined);
+    expect(got.unrecorded.map((j) => j.metadata?.uid)).to.deep.equal(['job-uid']);
+  });
+
+  it("a record of the volume's earlier release adopts nothing", () => {
+    const got = sortReleaseJobs(recorded(ours, 'claim-0'), [ours]);
+    expect(got.recorded).to.equal(undefined);
+    expect(got.unrecorded).to.have.length(1);
+  });
+
+  it('Jobs being deleted, ours or not, are stopping, never recorded', () => {
+    const got = sortReleaseJobs(v, [deleting(ours), deleting(lookAlike)]);
+    expect(got.recorded).to.equal(undefined);
+    expect(got.unrecorded).to.deep.equal([]);
+    expect(got.stopping.map((j) => j.metadata?.uid)).to.deep.equal(['job-uid', 'forged-uid']);
+  });
+
+  it('skips Jobs of other volumes and counts a Job seen twice (live and cached) once', () => {
+    const got = sortReleaseJobs(v, [lookAlike, otherVolume, structuredClone(lookAlike)]);
+    expect(got.unrecorded.map((j) => j.metadata?.uid)).to.deep.equal(['forged-uid']);
+  });
 });
 
 describe('scrub result line', () => {
@@ -292,10 +357,10 @@ describe('whether a scrub Job still belongs to its release', () => {
     });
   }
 
-  it('a Job of another name (a look-alike with the right annotations) does not belong', () => {
+  it('its name does not matter here: Jobs have generated names, and the live record decides (sortReleaseJobs)', () => {
     const other = createdJob();
-    other.metadata = { ...other.metadata, name: 'recycle-pv-1-0000000000' };
-    expect(jobLeftRelease(volume(), other)).to.include("this release's name");
+    other.metadata = { ...other.metadata, name: 'recycle-pv-1-zzzzz' };
+    expect(jobLeftRelease(volume(), other)).to.equal(undefined);
   });
 
   it('a delete Job on a volume that is to be recycled now does not belong', () => {
