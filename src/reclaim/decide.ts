@@ -246,21 +246,12 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       if (volume.spec?.csi || hasAnnotation(volume, annMigratedTo)) return { action: 'none' };
       if (phase === 'Failed') return { action: 'none' };
       const message = `error getting deleter volume plugin for volume "${volume.metadata?.name ?? ''}": no deletable volume plugin matched`;
-      return {
-        action: 'fail',
+      return undeletable(
         message,
-        event: {
-          type: 'Warning',
-          reason: 'VolumeFailedDelete',
-          note:
-            `${message}. ` +
-            'This volume was not made by a provisioner, so nothing can delete its storage: delete the ' +
-            'data and the PersistentVolume yourself, or set persistentVolumeReclaimPolicy to Retain or ' +
-            `Recycle, or annotate it ${annReclaimRequest}=recycle to scrub and reuse it`,
-        },
-        deleteJob: false,
-        retry: false,
-      };
+        'This volume was not made by a provisioner, so nothing can delete its storage: delete the ' +
+          'data and the PersistentVolume yourself, or set persistentVolumeReclaimPolicy to Retain or ' +
+          `Recycle, or annotate it ${annReclaimRequest}=recycle to scrub and reuse it`,
+      );
     }
     operation = 'delete';
   } else {
@@ -390,6 +381,17 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       return { action: 'startJob', operation, resetFailures: askedAgain };
     }
   }
+}
+
+/** A Delete nothing can carry out: Failed for good (no Job, no retry), with what to do in the event. */
+export function undeletable(message: string, advice: string): ReclaimPlan {
+  return {
+    action: 'fail',
+    message,
+    event: { type: 'Warning', reason: 'VolumeFailedDelete', note: `${message}. ${advice}` },
+    deleteJob: false,
+    retry: false,
+  };
 }
 
 /**

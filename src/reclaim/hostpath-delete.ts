@@ -9,7 +9,7 @@
 // PersistentVolume object, for the same paths, and says the data was kept.
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
-import type { JobState, ReclaimPlan } from './decide.ts';
+import { type JobState, type ReclaimPlan, undeletable } from './decide.ts';
 
 /** The name kube-controller-manager's own hostPath provisioner writes into pv.kubernetes.io/provisioned-by. */
 export const inTreeHostPathPlugin = 'kubernetes.io/host-path';
@@ -44,19 +44,11 @@ export function planHostPathDelete(
   if (!upstreamDeletesHostPath(path)) {
     if (volume.status?.phase === 'Failed') return { action: 'none' };
     const message = `host_path deleter only supports /tmp/.+ but received provided ${shown(path)}`;
-    return {
-      action: 'fail',
+    return undeletable(
       message,
-      event: {
-        type: 'Warning',
-        reason: 'VolumeFailedDelete',
-        note:
-          `${message}. Nothing deletes this volume's data on its node: delete the data and the ` +
-          'PersistentVolume yourself, or set persistentVolumeReclaimPolicy to Retain or Recycle',
-      },
-      deleteJob: false,
-      retry: false,
-    };
+      "Nothing deletes this volume's data on its node: delete the data and the " +
+        'PersistentVolume yourself, or set persistentVolumeReclaimPolicy to Retain or Recycle',
+    );
   }
   // A scrub Job of an earlier plan (the policy was Recycle) stops first: it is deleted as a stray.
   if (job.state !== 'absent') {
