@@ -26,7 +26,7 @@ import { BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kuber
 
 import { LocalCluster } from '../cluster/local-cluster.ts';
 import { volumeNameFor } from '../src/nfs/export.ts';
-import { apiFailure, apiMessage } from '../src/runtime/api-errors.ts';
+import { apiFailure, apiMessage } from '../src/kube/api-errors.ts';
 import { installCrds } from '../test/support/kubectl.ts';
 import { pv, pvc } from '../test/support/objects.ts';
 import { installOperatorIdentity } from '../test/support/operator-identity.ts';

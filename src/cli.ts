@@ -8,7 +8,7 @@ import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from
 import { defaultRequestTimeoutMs, Operator } from './operator.ts';
 import { maxTemplateLength, parseRecyclerTemplate } from './reclaim/template.ts';
 import { ApiClients } from './runtime/api-clients.ts';
-import { apiMessage } from './runtime/api-errors.ts';
+import { apiMessage } from './kube/api-errors.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
 import { parseBindAddress } from './runtime/http-server.ts';

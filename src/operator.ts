@@ -22,7 +22,7 @@ import { ReclaimController } from './reclaim/controller.ts';
 import type { RecycleTimeouts } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
 import { ApiClients } from './runtime/api-clients.ts';
-import { apiMessage } from './runtime/api-errors.ts';
+import { apiMessage } from './kube/api-errors.ts';
 import { formatDuration } from './runtime/duration.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { type HttpServer, startHttpServer } from './runtime/http-server.ts';

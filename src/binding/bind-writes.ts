@@ -9,7 +9,7 @@ import {
   annBoundByController,
   annPreResizeCapacity,
   hasAnnotation,
-} from './annotations.ts';
+} from '../kube/annotations.ts';
 import { isVolumeBoundToClaim, sizeOf } from './objects.ts';
 
 function withAnnotation<T extends { metadata?: { annotations?: Record<string, string> } }>(

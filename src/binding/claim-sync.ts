@@ -3,7 +3,7 @@
 // controller carries the plan out.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { annBindCompleted, annSelectedNode, hasAnnotation } from './annotations.ts';
+import { annBindCompleted, annSelectedNode, hasAnnotation } from '../kube/annotations.ts';
 import { delayBindingEvent } from './consumers.ts';
 import { explainNoMatch } from './explain.ts';
 import {
@@ -21,25 +21,9 @@ import {
   provisioningOf,
   waitsForFirstConsumer,
 } from './storage-classes.ts';
+import type { PlannedEvent } from '../kube/planned-event.ts';
 import type { VolumeIndex } from './volume-index.ts';
 import { volumeMismatchReason } from './volume-name-check.ts';
-
-export interface PlannedEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  note: string;
-  /**
-   * Why no volume fits, appended to note after ": ". Computing it walks every
-   * volume, so it is a function: the controller calls it only when it is about
-   * to emit the event, not on every reconcile of a Pending claim.
-   */
-  explain?: () => string;
-}
-
-/** The event's full text, explanation included. */
-export function eventNote(e: PlannedEvent): string {
-  return e.explain ? `${e.note}: ${e.explain()}` : e.note;
-}
 
 export type ClaimPlan =
   /** Run the four bind writes; `chosen` when the volume comes from the free pool (not pre-bound). */

@@ -3,7 +3,7 @@
 // WaitForFirstConsumer; these are the pure parts of that decision.
 import type { V1ContainerStatus, V1Pod, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import type { PlannedEvent } from './claim-sync.ts';
+import type { PlannedEvent } from '../kube/planned-event.ts';
 
 /** The longest note events.k8s.io/v1 keeps; a longer list of pods is cut here. */
 const maxNote = 1024;

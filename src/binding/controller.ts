@@ -23,7 +23,7 @@ import {
   type V1StorageClass,
 } from '@kubernetes/client-node';
 
-import { apiMessage, isNotFound } from '../runtime/api-errors.ts';
+import { apiMessage, isNotFound } from '../kube/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -36,7 +36,7 @@ import {
   annBindCompleted,
   annStorageProvisioner,
   hasAnnotation,
-} from './annotations.ts';
+} from '../kube/annotations.ts';
 import {
   claimBoundToVolume,
   claimWithPhase,
@@ -44,9 +44,11 @@ import {
   volumeUnbound,
   volumeWithPhase,
 } from './bind-writes.ts';
-import { type PlannedEvent, eventNote, planClaim } from './claim-sync.ts';
+import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
+import { planClaim } from './claim-sync.ts';
 import { delayBindingEvent, unscheduledPodsUsing } from './consumers.ts';
-import { claimKey, storageClassOf } from './objects.ts';
+import { namespacedName } from '../kube/refs.ts';
+import { storageClassOf } from './objects.ts';
 import { VolumeIndex, isFree } from './volume-index.ts';
 import { capacityWarning, planVolume } from './volume-sync.ts';
 
@@ -173,7 +175,7 @@ export class BindingController {
       this.index.upsert(v);
       this.volumeController.enqueue(v.metadata?.name ?? '');
       const ref = v.spec?.claimRef;
-      if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
+      if (ref) this.claimController.enqueue(namespacedName(ref.namespace, ref.name));
       // A volume that became free may be what a Pending claim of its class waits for.
       if (isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
     };
@@ -189,7 +191,7 @@ export class BindingController {
         this.index.remove(v.metadata?.name ?? '');
         this.capacityWarned.delete(v.metadata?.name ?? '');
         const ref = v.spec?.claimRef;
-        if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
+        if (ref) this.claimController.enqueue(namespacedName(ref.namespace, ref.name));
       },
     });
     const onClaim = (c: V1PersistentVolumeClaim) => {
@@ -225,7 +227,7 @@ export class BindingController {
     const v = this.volumes.store.get(volumeName);
     if (!v) return;
     const ref = v.spec?.claimRef;
-    if (ref) this.claimController.enqueue(claimKey(ref.namespace, ref.name));
+    if (ref) this.claimController.enqueue(namespacedName(ref.namespace, ref.name));
     if (isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
   }
 
@@ -472,7 +474,7 @@ export class BindingController {
     if (!volume) return undefined;
     this.warnCapacity(name, volume);
     const ref = volume.spec?.claimRef;
-    let claim = ref ? this.claims.store.get(claimKey(ref.namespace, ref.name)) : undefined;
+    let claim = ref ? this.claims.store.get(namespacedName(ref.namespace, ref.name)) : undefined;
     if (ref?.uid && claim?.metadata?.uid !== ref.uid) {
       // Releasing a volume leads to reclaim: confirm the claim is really gone, not just missing from our cache.
       claim = await this.readClaim(ref.namespace ?? '', ref.name ?? '');
@@ -491,7 +493,7 @@ export class BindingController {
       case 'unbind': {
         this.opts.log.info('freeing volume: the claim it names is bound elsewhere or gone', {
           volume: name,
-          claim: ref ? claimKey(ref.namespace, ref.name) : undefined,
+          claim: ref ? namespacedName(ref.namespace, ref.name) : undefined,
         });
         const freed = this.rememberVolume(
           await this.opts.core.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
@@ -536,7 +538,7 @@ export class BindingController {
       from: volume.status?.phase ?? '',
       to: phase,
       claim: volume.spec?.claimRef
-        ? claimKey(volume.spec.claimRef.namespace, volume.spec.claimRef.name)
+        ? namespacedName(volume.spec.claimRef.namespace, volume.spec.claimRef.name)
         : undefined,
     });
     this.rememberVolume(

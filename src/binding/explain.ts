@@ -13,7 +13,7 @@ import {
   volumeAttributesClassOf,
   volumeModeOf,
 } from './objects.ts';
-import { beyondInt64Nano, formatBytes } from './quantity.ts';
+import { beyondInt64Nano, formatBytes } from '../kube/quantity.ts';
 import { compileSelector } from './selector.ts';
 
 export interface Miss {

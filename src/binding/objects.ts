@@ -2,7 +2,13 @@
 // the PersistentVolume API that matching depends on.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { QuantityError, beyondInt64Nano, int64BytesText, parseQuantity, shortText } from './quantity.ts';
+import {
+  QuantityError,
+  beyondInt64Nano,
+  int64BytesText,
+  parseQuantity,
+  shortText,
+} from '../kube/quantity.ts';
 
 export const betaStorageClassAnnotation = 'volume.beta.kubernetes.io/storage-class';
 
@@ -87,10 +93,6 @@ export function describeSize(field: string, size: Size): string {
 /** Access modes as a canonical key: sorted, de-duplicated, comma-joined. */
 export function accessModesKey(modes: readonly string[] | undefined): string {
   return [...new Set(modes ?? [])].sort().join(',');
-}
-
-export function claimKey(namespace: string | undefined, name: string | undefined): string {
-  return `${namespace ?? ''}/${name ?? ''}`;
 }
 
 export function isBeingDeleted(obj: Stored): boolean {

@@ -2,7 +2,7 @@
 // provisioner to wait for, and which class is the cluster default.
 import type { V1StorageClass } from '@kubernetes/client-node';
 
-import { annBetaDefaultClass, annDefaultClass } from './annotations.ts';
+import { annBetaDefaultClass, annDefaultClass } from '../kube/annotations.ts';
 
 export interface ClassLookup {
   get(name: string): V1StorageClass | undefined;

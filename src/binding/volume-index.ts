@@ -10,10 +10,10 @@
 // they name, for pre-binding and crash repair.
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
+import { namespacedName } from '../kube/refs.ts';
 import {
   accessModesKey,
   capacityOf,
-  claimKey,
   isBeingDeleted,
   isVolumeBoundToClaim,
   requestOf,
@@ -112,7 +112,7 @@ export class VolumeIndex {
     this.entries.set(name, entry);
     const ref = volume.spec?.claimRef;
     if (ref) {
-      const key = claimKey(ref.namespace, ref.name);
+      const key = namespacedName(ref.namespace, ref.name);
       let names = this.byClaim.get(key);
       if (!names) this.byClaim.set(key, (names = new Set()));
       names.add(name);
@@ -126,7 +126,7 @@ export class VolumeIndex {
     this.entries.delete(name);
     const ref = entry.volume.spec?.claimRef;
     if (ref) {
-      const key = claimKey(ref.namespace, ref.name);
+      const key = namespacedName(ref.namespace, ref.name);
       const names = this.byClaim.get(key);
       names?.delete(name);
       if (names?.size === 0) this.byClaim.delete(key);
@@ -159,7 +159,7 @@ export class VolumeIndex {
 
   /** Volumes whose claimRef names this claim (by namespace and name). */
   volumesNamingClaim(namespace: string, name: string): V1PersistentVolume[] {
-    const names = this.byClaim.get(claimKey(namespace, name)) ?? new Set<string>();
+    const names = this.byClaim.get(namespacedName(namespace, name)) ?? new Set<string>();
     return [...names].flatMap((n) => {
       const v = this.entries.get(n)?.volume;
       return v ? [v] : [];

@@ -5,9 +5,10 @@ import { createHash } from 'node:crypto';
 
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { annProvisionedBy, hasAnnotation } from './annotations.ts';
-import type { PlannedEvent } from './claim-sync.ts';
-import { capacityField, capacityOf, claimKey, describeSize, volumeModeOf } from './objects.ts';
+import { annProvisionedBy, hasAnnotation } from '../kube/annotations.ts';
+import type { PlannedEvent } from '../kube/planned-event.ts';
+import { namespacedName } from '../kube/refs.ts';
+import { capacityField, capacityOf, describeSize, volumeModeOf } from './objects.ts';
 
 export type VolumePlan =
   | { action: 'phase'; phase: 'Available' | 'Bound' | 'Released'; syncClaim?: string }
@@ -29,7 +30,7 @@ export function planVolume(
   if (!ref) return { action: 'phase', phase: 'Available' };
   if (!ref.uid) {
     // Pre-bound by a user and waiting for its claim.
-    return { action: 'phase', phase: 'Available', syncClaim: claimKey(ref.namespace, ref.name) };
+    return { action: 'phase', phase: 'Available', syncClaim: namespacedName(ref.namespace, ref.name) };
   }
   const sameClaim = claim !== undefined && claim.metadata?.uid === ref.uid ? claim : undefined;
   if (!sameClaim) {
@@ -38,7 +39,7 @@ export function planVolume(
       ? { action: 'none' }
       : { action: 'phase', phase: 'Released' };
   }
-  const key = claimKey(sameClaim.metadata?.namespace, sameClaim.metadata?.name);
+  const key = namespacedName(sameClaim.metadata?.namespace, sameClaim.metadata?.name);
   const volumeName = sameClaim.spec?.volumeName;
   if (!volumeName) {
     if (volumeModeOf(volume) !== volumeModeOf(sameClaim)) {

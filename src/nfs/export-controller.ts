@@ -9,7 +9,7 @@ import {
   type V1PersistentVolume,
 } from '@kubernetes/client-node';
 
-import { isNotFound } from '../runtime/api-errors.ts';
+import { isNotFound } from '../kube/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 
 import type { V1ObjectMeta, V1OwnerReference, V1PersistentVolume } from '@kubernetes/client-node';
 
-import { QuantityError, parseQuantity } from '../binding/quantity.ts';
-import { ourProvisioner } from '../reclaim/decide.ts';
+import { QuantityError, parseQuantity } from '../kube/quantity.ts';
+import { annProvisionedBy, ourProvisioner } from '../kube/annotations.ts';
 import { labelValue } from '../runtime/label-value.ts';
 
 export const group = 'pvlifecycle.io';
@@ -114,7 +114,7 @@ export function desiredVolume(e: NfsExport): V1PersistentVolume {
     metadata: {
       name: volumeNameFor(name),
       labels: { ...e.metadata?.labels, [exportLabel]: exportLabelValue(name) },
-      annotations: { 'pv.kubernetes.io/provisioned-by': ourProvisioner },
+      annotations: { [annProvisionedBy]: ourProvisioner },
       ownerReferences: [ownerOf(e)],
     },
     spec: {

@@ -3,7 +3,7 @@
 // waits, longer after each refusal, while the export says why in its status.
 // Any change to what would be written (the export's spec or labels, the
 // volume) is a different write and is tried at once.
-import { apiMessage, apiStatus } from '../runtime/api-errors.ts';
+import { apiMessage, apiStatus } from '../kube/api-errors.ts';
 
 /** The Ready condition a refusal leaves on the export. */
 export interface RefusalCondition {

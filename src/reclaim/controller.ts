@@ -20,7 +20,9 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 
-import { annBoundByController } from '../binding/annotations.ts';
+import { annBoundByController } from '../kube/annotations.ts';
+import type { PlannedEvent } from '../kube/planned-event.ts';
+import { namespacedName } from '../kube/refs.ts';
 import {
   apiMessage,
   apiStatus,
@@ -28,7 +30,7 @@ import {
   isConflict,
   isNotFound,
   unlessNotFound,
-} from '../runtime/api-errors.ts';
+} from '../kube/api-errors.ts';
 import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -37,7 +39,6 @@ import type { WorkQueueObserver } from '../runtime/work-queue.ts';
 import {
   type JobState,
   type Operation,
-  type PlannedEvent,
   type ReclaimFacts,
   annReclaimFailures,
   annReclaimRequest,
@@ -912,8 +913,7 @@ function jobSeconds(job: V1Job | undefined): number | undefined {
 }
 
 function claimOf(volume: V1PersistentVolume): string {
-  const ref = volume.spec?.claimRef;
-  return `${ref?.namespace ?? ''}/${ref?.name ?? ''}`;
+  return namespacedName(volume.spec?.claimRef?.namespace, volume.spec?.claimRef?.name);
 }
 
 /** The policy a reclaim ran under, for metrics ("Retain" when an administrator asked for a recycle). */

@@ -4,7 +4,14 @@
 // (claims and pods by live reads, not the cache) and carries the plan out.
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
-import { annBoundByController, hasAnnotation } from '../binding/annotations.ts';
+import {
+  annBoundByController,
+  annMigratedTo,
+  annProvisionedBy,
+  hasAnnotation,
+  ourProvisioner,
+} from '../kube/annotations.ts';
+import type { PlannedEvent } from '../kube/planned-event.ts';
 import { isUpstreamHostPathDelete, planHostPathDelete } from './hostpath-delete.ts';
 
 /** Set by an administrator on a Released volume to ask for a one-off action. */
@@ -17,12 +24,6 @@ export type ReclaimRequest = (typeof reclaimRequests)[number];
  * scrub failures of the current release, so retries back off across restarts.
  */
 export const annReclaimFailures = 'pvlifecycle.io/reclaim-failures';
-
-/** The provisioner name this operator writes into pv.kubernetes.io/provisioned-by. */
-export const ourProvisioner = 'pvlifecycle.io/nfs-export';
-export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
-/** Set by kube-controller-manager on volumes of in-tree plugins migrated to CSI. */
-export const annMigratedTo = 'pv.kubernetes.io/migrated-to';
 
 export type JobState =
   | { state: 'absent' }
@@ -68,12 +69,6 @@ export interface ReclaimFacts {
   /** ms since epoch. */
   now: number;
   retryBaseMs?: number;
-}
-
-export interface PlannedEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  note: string;
 }
 
 export type Operation = 'recycle' | 'delete';

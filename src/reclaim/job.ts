@@ -15,7 +15,7 @@ import type {
   V1Volume,
 } from '@kubernetes/client-node';
 
-import { QuantityError, beyondInt64Nano, quantityOrZero } from '../binding/quantity.ts';
+import { QuantityError, beyondInt64Nano, quantityOrZero } from '../kube/quantity.ts';
 import { scrubCommand, scrubMountPath } from './scrub.ts';
 import { labelValue } from '../runtime/label-value.ts';
 import { defaultRecyclerTemplate, scrubContainerName } from './template.ts';

@@ -14,7 +14,7 @@ import type {
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 
-import { QuantityError, isBeyondInt64, parseQuantity, shortText } from '../binding/quantity.ts';
+import { QuantityError, isBeyondInt64, parseQuantity, shortText } from '../kube/quantity.ts';
 
 /** Pinned: the scrub script is tested against busybox sh and find. */
 export const defaultRecyclerImage = 'busybox:1.37';

@@ -2,7 +2,7 @@
 // reads the world from informer stores and converges it. Resolving is
 // success (optionally "requeue after"); throwing backs the key off.
 import { isAbandoned } from './api-clients.ts';
-import { apiMessage, isConflict } from './api-errors.ts';
+import { apiMessage, isConflict } from '../kube/api-errors.ts';
 import type { Log } from './log.ts';
 import { type WorkQueueObserver, type WorkResult, WorkQueue } from './work-queue.ts';
 

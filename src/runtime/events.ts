@@ -27,7 +27,7 @@ import {
 import PQueue from 'p-queue';
 
 import { isAbandoned } from './api-clients.ts';
-import { apiFailure, apiMessage, apiStatus } from './api-errors.ts';
+import { apiFailure, apiMessage, apiStatus } from '../kube/api-errors.ts';
 import { type Log, silentLog } from './log.ts';
 
 /** The object an event is about. */

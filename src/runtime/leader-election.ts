@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 
 import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 
-import { apiFailure, apiMessage } from './api-errors.ts';
+import { apiFailure, apiMessage } from '../kube/api-errors.ts';
 import type { Log } from './log.ts';
 
 /** The fields of a Lease's spec that the election reads and writes. */

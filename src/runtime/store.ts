@@ -1,5 +1,6 @@
 // An in-memory copy of one resource kind, keyed "namespace/name" (or "name"
 // for cluster-scoped objects), with secondary indexes.
+import { namespacedName } from '../kube/refs.ts';
 
 export interface StoredObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -10,8 +11,7 @@ export type IndexFunction<T> = (obj: T) => readonly string[];
 
 export function objectKey(obj: StoredObject): string {
   const ns = obj.metadata?.namespace;
-  const name = obj.metadata?.name ?? '';
-  return ns ? `${ns}/${name}` : name;
+  return ns ? namespacedName(ns, obj.metadata?.name) : (obj.metadata?.name ?? '');
 }
 
 /**

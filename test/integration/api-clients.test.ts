@@ -9,7 +9,7 @@ import { expect } from 'chai';
 
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { ApiClients, isAbandoned, RequestAbandoned } from '../../src/runtime/api-clients.ts';
-import { apiMessage } from '../../src/runtime/api-errors.ts';
+import { apiMessage } from '../../src/kube/api-errors.ts';
 import { apiServerOf, FreezableProxy } from '../support/tcp-proxy.ts';
 
 describe('API clients (time limits and abandonment)', function () {

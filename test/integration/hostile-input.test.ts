@@ -20,7 +20,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { apiMessage, apiStatus } from '../../src/runtime/api-errors.ts';
+import { apiMessage, apiStatus } from '../../src/kube/api-errors.ts';
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { pv, pvc } from '../support/objects.ts';
 import { OperatorProcess } from '../support/operator-process.ts';

@@ -17,7 +17,7 @@ import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import type { NfsExport } from '../../src/nfs/export.ts';
-import { apiMessage } from '../../src/runtime/api-errors.ts';
+import { apiMessage } from '../../src/kube/api-errors.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { pvc } from '../support/objects.ts';
 import { OperatorProcess } from '../support/operator-process.ts';

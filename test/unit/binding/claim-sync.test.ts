@@ -1,7 +1,8 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { type ClaimPlan, eventNote, planClaim } from '../../../src/binding/claim-sync.ts';
+import { type ClaimPlan, planClaim } from '../../../src/binding/claim-sync.ts';
+import { eventNote } from '../../../src/kube/planned-event.ts';
 import { VolumeIndex } from '../../../src/binding/volume-index.ts';
 import { pv, pvc } from '../../support/objects.ts';
 

@@ -8,12 +8,12 @@ import {
   annReclaimRequest,
   failuresOf,
   failuresValue,
-  ourProvisioner,
   planReclaim,
   recycledVolume,
   retryDelayAfter,
   retryDelayMs,
 } from '../../../src/reclaim/decide.ts';
+import { annProvisionedBy, ourProvisioner } from '../../../src/kube/annotations.ts';
 import { pv } from '../../support/objects.ts';
 
 const now = 1_000_000_000;
@@ -76,10 +76,7 @@ function hostPath(path: string, annotations?: Record<string, string>): V1Persist
 }
 
 const failed: JobState = { state: 'failed', message: 'rm: cannot remove: Permission denied' };
-const ours = { [annProvisionedByKey()]: ourProvisioner };
-function annProvisionedByKey() {
-  return 'pv.kubernetes.io/provisioned-by';
-}
+const ours = { [annProvisionedBy]: ourProvisioner };
 const failures = (n: number, at = now - 5_000) => ({
   [annReclaimFailures]: failuresValue('claim-uid', n, at),
 });

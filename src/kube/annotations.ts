@@ -4,6 +4,10 @@
 export const annBindCompleted = 'pv.kubernetes.io/bind-completed';
 export const annBoundByController = 'pv.kubernetes.io/bound-by-controller';
 export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
+/** The provisioner name this operator writes into annProvisionedBy (on its NfsExports' volumes). */
+export const ourProvisioner = 'pvlifecycle.io/nfs-export';
+/** Set by kube-controller-manager on volumes of in-tree plugins migrated to CSI. */
+export const annMigratedTo = 'pv.kubernetes.io/migrated-to';
 export const annStorageProvisioner = 'volume.kubernetes.io/storage-provisioner';
 export const annBetaStorageProvisioner = 'volume.beta.kubernetes.io/storage-provisioner';
 export const annSelectedNode = 'volume.kubernetes.io/selected-node';

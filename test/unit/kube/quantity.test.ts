@@ -9,7 +9,7 @@ import {
   maxInt64Bytes,
   parseQuantity,
   shortText,
-} from '../../../src/binding/quantity.ts';
+} from '../../../src/kube/quantity.ts';
 
 const G = 10n ** 9n; // nano-units per unit
 const maxNano = maxInt64Bytes * G;

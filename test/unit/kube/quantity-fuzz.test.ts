@@ -12,7 +12,7 @@ import {
   maxWorkingDigits,
   parseQuantity,
   shortText,
-} from '../../../src/binding/quantity.ts';
+} from '../../../src/kube/quantity.ts';
 
 const G = 10n ** 9n;
 const maxNano = maxInt64Bytes * G;
