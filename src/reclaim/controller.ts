@@ -32,13 +32,7 @@ import {
 } from './apply.ts';
 import { type FailPlan, type Operation, type ReclaimPlan, annReclaimRequest, planReclaim } from './decide.ts';
 import { type FactSources, cachedFacts, gatherFacts, readVolume } from './facts.ts';
-import {
-  annVolumeName,
-  managedByLabel,
-  needsScrubClaim,
-  recyclerJob,
-  type RecyclerJobOptions,
-} from './job.ts';
+import { annVolumeName, managedByLabel, recyclerJob, type RecyclerJobOptions } from './job.ts';
 import { isRunning, mayBeScrubbing, scrubStartedEvent, strayJobEvent } from './job-state.ts';
 import { isScrubClaimVolume, scrubClaimVolumeSpent } from './scrub-claim.ts';
 import { type ReleaseJobs, jobLeftRelease } from './trust.ts';
@@ -234,9 +228,7 @@ export class ReclaimController {
       case 'none':
         return undefined;
       case 'wait':
-        // The claim a running scrub mounts, in case a restart came between the Job and its claim.
-        if (facts.job.state === 'running' && needsScrubClaim(volume))
-          await ensureScrubClaim(this.api, volume, jobs.recorded);
+        if (plan.mountClaim) await ensureScrubClaim(this.api, volume, jobs.recorded);
         if (plan.event && this.lastWait.get(name) !== plan.event.note) {
           this.lastWait.set(name, plan.event.note);
           this.event(volume, plan.event);

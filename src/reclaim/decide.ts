@@ -9,6 +9,7 @@ import { annMigratedTo, annProvisionedBy, hasAnnotation, ourProvisioner } from '
 import type { PlannedEvent } from '../kube/planned-event.ts';
 import { namespacedName } from '../kube/refs.ts';
 import { isUpstreamHostPathDelete, planHostPathDelete } from './hostpath-delete.ts';
+import { needsScrubClaim } from './job.ts';
 
 /** Set by an administrator on a Released volume to ask for a one-off action. */
 export const annReclaimRequest = 'pvlifecycle.io/reclaim';
@@ -94,8 +95,12 @@ export type FailPlan = {
 /** requeueAfterMs: how soon to look at the volume again (absent: when something changes). */
 export type ReclaimPlan =
   | { action: 'none' }
-  /** Preconditions not met yet; look again later. */
-  | { action: 'wait'; why: string; event?: PlannedEvent; requeueAfterMs?: number }
+  /**
+   * Preconditions not met yet; look again later. mountClaim: make the claim
+   * the running scrub mounts if it is missing (a restart may have come
+   * between the Job and its claim).
+   */
+  | { action: 'wait'; why: string; event?: PlannedEvent; requeueAfterMs?: number; mountClaim?: true }
   /** Drop a request annotation that cannot be honoured, saying why. */
   | { action: 'dropRequest'; event: PlannedEvent }
   /** Clear claimRef keeping the data: the volume becomes Available. */
@@ -169,6 +174,15 @@ export function isOurs(volume: V1PersistentVolume): boolean {
  * release we are retrying) are reclaimed; anything else is left to the binder.
  */
 export function planReclaim(f: ReclaimFacts): ReclaimPlan {
+  const plan = planRelease(f);
+  // Whatever the volume waits for, a running scrub through a claim needs its claim.
+  if (plan.action === 'wait' && f.job.state === 'running' && needsScrubClaim(f.volume)) {
+    return { ...plan, mountClaim: true };
+  }
+  return plan;
+}
+
+function planRelease(f: ReclaimFacts): ReclaimPlan {
   const { volume } = f;
   const phase = volume.status?.phase;
   const request = requestOf(volume);

@@ -430,6 +430,31 @@ describe('reclaim decisions', () => {
     expect(planReclaim(facts(early, { job: failed }))).to.deep.include({ retry: true, answerRequest: false });
   });
 
+  it('while a scrub through a claim runs, every wait makes sure its claim is there', () => {
+    const nfs = (over: { annotations?: Record<string, string> } = {}) => {
+      const v = volume('Recycle', over);
+      return {
+        ...v,
+        spec: { ...v.spec, hostPath: undefined, nfs: { server: 'nfs', path: '/x' }, mountOptions: ['hard'] },
+      };
+    };
+    const running: JobState = { state: 'running' };
+    expect(planReclaim(facts(nfs(), { job: running }))).to.deep.include({ action: 'wait', mountClaim: true });
+    expect(planReclaim(facts(nfs(), { job: { state: 'running', noPodYet: true } }))).to.deep.include({
+      mountClaim: true,
+    });
+    // Waiting on the claim or on a requested release, for instance.
+    expect(planReclaim(facts(nfs(), { job: running, claimExists: true }))).to.deep.include({
+      mountClaim: true,
+    });
+    const release = nfs({ annotations: { [annReclaimRequest]: 'release' } });
+    expect(planReclaim(facts(release, { job: running }))).to.deep.include({ mountClaim: true });
+    // No claim to make: a hostPath scrub, a scrub that is not running, or no wait at all.
+    expect(planReclaim(facts(volume('Recycle'), { job: running }))).to.not.have.property('mountClaim');
+    expect(planReclaim(facts(nfs(), { job: { state: 'stopping' } }))).to.not.have.property('mountClaim');
+    expect(planReclaim(facts(nfs(), { job: { state: 'succeeded' } }))).to.not.have.property('mountClaim');
+  });
+
   it('says which reclaim failed, so metrics need not read it from the event reason', () => {
     const recycle = planReclaim(facts(volume('Recycle'), { job: failed }));
     const del = planReclaim(facts(volume('Delete', { annotations: ours }), { job: failed }));
