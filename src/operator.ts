@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { CoreV1Api, EventsV1Api, type KubeConfig, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
+import { persistentVolumes } from './kube/kinds.ts';
 import { apiMessage } from './kube/api-errors.ts';
 import { exportOfVolume, volumeNameFor } from './nfs/export.ts';
 import { overlaps } from './nfs/conflict.ts';
@@ -16,6 +17,7 @@ import type { RecycleTimeouts } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
 import { type TemplateSource, loadRecyclerTemplate } from './reclaim/template-source.ts';
 import { EventRecorder } from './runtime/events.ts';
+import type { Informer } from './runtime/informer.ts';
 import { type LeaderElectionConfig, runManager } from './runtime/lifecycle.ts';
 import type { Log } from './runtime/log.ts';
 import { Manager } from './runtime/manager.ts';
@@ -126,6 +128,7 @@ export class Operator {
       stop: () => Promise.resolve(),
     });
 
+    const volumes = manager.informer(persistentVolumes);
     // How the features tell each other of changes.
     const volumeUnblocked = new Trigger<string>('volume-unblocked');
     const scrubJobChanged = new Trigger<string>('scrub-job-changed');
@@ -157,7 +160,7 @@ export class Operator {
       retryBaseMs: config.recycleRetryBaseMs,
       metrics: this.metrics,
       scrubJobChanged,
-      sharingData: (volume) => this.sharingData(volume),
+      sharingData: (volume) => sharingData(volumes, volume),
     });
     scrubJobChanged.listen((volumeName) => {
       if (!this.reclaim.isScrubbing(volumeName)) volumeUnblocked.fire(volumeName);
@@ -194,16 +197,6 @@ export class Operator {
     });
     this.metrics.onCollectVolumeCounts(() => this.binding.volumeCounts());
     this.metrics.onCollectJobsInFlight(() => this.reclaim.jobsInFlight());
-  }
-
-  /** The other NFS volumes that see the same files as this one. */
-  private sharingData(volume: V1PersistentVolume): V1PersistentVolume[] {
-    const nfs = volume.spec?.nfs;
-    if (!nfs) return [];
-    const name = volume.metadata?.name;
-    return this.binding.volumes.store
-      .list()
-      .filter((v) => v.metadata?.name !== name && v.spec?.nfs !== undefined && overlaps(nfs, v.spec.nfs));
   }
 
   ready(): boolean {
@@ -258,4 +251,17 @@ export class Operator {
       });
     }
   }
+}
+
+/** The other NFS volumes that see the same files as this one (exports may nest). */
+function sharingData(
+  volumes: Informer<V1PersistentVolume>,
+  volume: V1PersistentVolume,
+): V1PersistentVolume[] {
+  const nfs = volume.spec?.nfs;
+  if (!nfs) return [];
+  const name = volume.metadata?.name;
+  return volumes.store
+    .list()
+    .filter((v) => v.metadata?.name !== name && v.spec?.nfs !== undefined && overlaps(nfs, v.spec.nfs));
 }

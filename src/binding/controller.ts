@@ -21,7 +21,7 @@ import {
   type V1StorageClass,
 } from '@kubernetes/client-node';
 
-import { apiMessage, isNotFound } from '../kube/api-errors.ts';
+import { apiMessage, unlessNotFound } from '../kube/api-errors.ts';
 import { persistentVolumeClaims, persistentVolumes, storageClasses } from '../kube/kinds.ts';
 import { type Controller, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
@@ -345,13 +345,7 @@ export class BindingController {
   }
 
   private async volumeExists(name: string): Promise<boolean> {
-    try {
-      await this.core.readPersistentVolume({ name });
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    return (await unlessNotFound(this.core.readPersistentVolume({ name }))) !== undefined;
   }
 
   /** The four writes, each only when it changes something, in upstream's order. */
@@ -470,13 +464,7 @@ export class BindingController {
   private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
     // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
     if (!namespace || !name) return undefined;
-    try {
-      return await this.core.readNamespacedPersistentVolumeClaim({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      this.opts.log.warn('could not read claim', { claim: `${namespace}/${name}`, error: apiMessage(err) });
-      throw err;
-    }
+    return unlessNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
   }
 
   private async writeVolumePhase(volume: V1PersistentVolume, phase: string): Promise<void> {
