@@ -182,9 +182,9 @@ describe('manager', () => {
     const run = m.start(new Promise<void>((r) => (lead = r)));
     await sleep(20);
     expect(started).to.deep.equal(['always']);
-    expect(() => { m.add({ name: 'late', start: () => undefined, stop: () => Promise.resolve() }); }).to.throw(
-      /started already/,
-    );
+    expect(() => {
+      m.add({ name: 'late', start: () => undefined, stop: () => Promise.resolve() });
+    }).to.throw(/started already/);
     lead();
     await run;
     expect(started).to.deep.equal(['always', 'leader']);
