@@ -10,6 +10,7 @@ import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
 import { parseBindAddress } from './runtime/http-server.ts';
 import { leaderElectionDefaults } from './runtime/leader-election.ts';
+import type { LeaderElectionConfig } from './runtime/lifecycle.ts';
 import { packageInfo } from './version.ts';
 
 const defaults = {
@@ -144,15 +145,7 @@ export interface RunOptions {
   gracefulShutdownTimeoutMs: number;
   logLevel: string;
   logFormat: string;
-  leaderElection: {
-    enabled: boolean;
-    /** The Lease's name and namespace. */
-    id: string;
-    namespace: string;
-    leaseDurationMs: number;
-    renewDeadlineMs: number;
-    retryPeriodMs: number;
-  };
+  leaderElection: LeaderElectionConfig;
 }
 
 export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: RunOptions };
