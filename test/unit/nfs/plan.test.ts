@@ -1,6 +1,8 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
+import type { PlannedEvent } from '../../../src/kube/planned-event.ts';
+
 import type { Verdict } from '../../../src/nfs/conflict.ts';
 import { type StoredExport, desiredVolume, exportFinalizer } from '../../../src/nfs/export.ts';
 import type { Ready } from '../../../src/nfs/export-writes.ts';
@@ -63,6 +65,25 @@ function as<A extends ExportPlan['action']>(p: ExportPlan, action: A): Extract<E
   return p as Extract<ExportPlan, { action: A }>;
 }
 
+const notReady = (reason: string, message: string): Ready => ({
+  type: 'Ready',
+  status: 'False',
+  reason,
+  message,
+});
+
+const normal = (reason: string, note: string): PlannedEvent => ({ type: 'Normal', reason, note });
+
+/** A bound volume of the export as it was: 2Gi, ReadWriteOnce (the mode may not change while bound). */
+const grownAndNarrowed = () =>
+  vol(
+    exp((x) => {
+      x.spec.capacity = '2Gi';
+      x.spec.accessModes = ['ReadWriteOnce'];
+    }),
+    'bound',
+  );
+
 const conflictWarning = { type: 'Warning', reason: 'ExportConflict', note: 'overlaps export older (none)' };
 
 describe('planExport', () => {
@@ -75,12 +96,12 @@ describe('planExport', () => {
     it('is reported and never adopted', () => {
       const e = exp();
       const p = as(plan({ export: e, volume: foreign() }), 'nameTaken');
-      expect(p.ready).to.deep.equal({
-        type: 'Ready',
-        status: 'False',
-        reason: 'VolumeNameTaken',
-        message: 'a PersistentVolume named nfsx-data exists and does not belong to this export',
-      });
+      expect(p.ready).to.deep.equal(
+        notReady(
+          'VolumeNameTaken',
+          'a PersistentVolume named nfsx-data exists and does not belong to this export',
+        ),
+      );
     });
 
     it('is reported also while the export is being deleted, and never deleted', () => {
@@ -116,12 +137,9 @@ describe('planExport', () => {
       const e = exp(deleting);
       const p = as(plan({ export: e, volume: vol(e, 'bound'), claim: claim() }), 'deletionBlocked');
       expect(p.requeueAfterMs).to.equal(deletionRecheckMs).and.equal(30_000);
-      expect(p.ready).to.deep.equal({
-        type: 'Ready',
-        status: 'False',
-        reason: 'DeletionBlocked',
-        message: 'deletion waits until claim ns/c no longer uses volume nfsx-data',
-      });
+      expect(p.ready).to.deep.equal(
+        notReady('DeletionBlocked', 'deletion waits until claim ns/c no longer uses volume nfsx-data'),
+      );
     });
 
     it('waits for any claim of the name while the claimRef has no uid (a pre-binding)', () => {
@@ -172,11 +190,7 @@ describe('planExport', () => {
       const p = as(plan({ export: e }), 'createVolume');
       expect(p.body).to.deep.equal(desiredVolume(e));
       expect(p).to.deep.include({ ready, what: 'create PersistentVolume nfsx-data', events: [] });
-      expect(p.done).to.deep.equal({
-        type: 'Normal',
-        reason: 'VolumeCreated',
-        note: 'created PersistentVolume nfsx-data',
-      });
+      expect(p.done).to.deep.equal(normal('VolumeCreated', 'created PersistentVolume nfsx-data'));
     });
 
     it('only writes the status when the volume matches', () => {
@@ -190,11 +204,9 @@ describe('planExport', () => {
       const p = as(plan({ export: e, volume: v }), 'recreateVolume');
       expect(p.volume).to.equal(v);
       expect(p).to.deep.include({ what: 'replace PersistentVolume nfsx-data', events: [] });
-      expect(p.done).to.deep.equal({
-        type: 'Normal',
-        reason: 'VolumeReplaced',
-        note: 'the NFS source changed: PersistentVolume nfsx-data is made anew',
-      });
+      expect(p.done).to.deep.equal(
+        normal('VolumeReplaced', 'the NFS source changed: PersistentVolume nfsx-data is made anew'),
+      );
     });
 
     it('brings a drifted volume in line, naming what changes', () => {
@@ -203,30 +215,17 @@ describe('planExport', () => {
       const p = as(plan({ export: e, volume: v }), 'updateVolume');
       expect(p.body.spec?.capacity).to.deep.equal({ storage: '1Gi' });
       expect(p).to.deep.include({ ready, drift: ['capacity'], what: 'update PersistentVolume nfsx-data' });
-      expect(p.done).to.deep.equal({
-        type: 'Normal',
-        reason: 'VolumeUpdated',
-        note: 'PersistentVolume nfsx-data updated: capacity',
-      });
+      expect(p.done).to.deep.equal(normal('VolumeUpdated', 'PersistentVolume nfsx-data updated: capacity'));
     });
 
-    const refused = {
-      type: 'Ready',
-      status: 'False',
-      reason: 'UnsafeChangeRefused',
-      message:
-        'accessModes cannot change while claim ns/c holds the volume; the change applies once the volume is free',
-    };
+    const refused = notReady(
+      'UnsafeChangeRefused',
+      'accessModes cannot change while claim ns/c holds the volume; the change applies once the volume is free',
+    );
 
     it('takes the safe changes of a bound volume and says which wait for it to be free', () => {
       const e = exp();
-      const v = vol(
-        exp((x) => {
-          x.spec.capacity = '2Gi';
-          x.spec.accessModes = ['ReadWriteOnce'];
-        }),
-        'bound',
-      );
+      const v = grownAndNarrowed();
       const p = as(plan({ export: e, volume: v }), 'updateVolume');
       expect(p.drift).to.deep.equal(['capacity']);
       expect(p.body.spec?.accessModes).to.deep.equal(['ReadWriteOnce']);
@@ -244,12 +243,8 @@ describe('planExport', () => {
   });
 
   describe('in conflict', () => {
-    const ready = (volume: 'none' | 'keep' | 'withdraw'): Ready => ({
-      type: 'Ready',
-      status: 'False',
-      reason: 'ExportConflict',
-      message: `overlaps export older (${volume})`,
-    });
+    const ready = (volume: 'none' | 'keep' | 'withdraw'): Ready =>
+      notReady('ExportConflict', `overlaps export older (${volume})`);
 
     it('makes no volume, and warns', () => {
       const e = exp();
@@ -283,11 +278,12 @@ describe('planExport', () => {
       expect(p.volume).to.equal(v);
       expect(p).to.deep.include({ ready: ready('withdraw'), what: 'delete PersistentVolume nfsx-data' });
       expect(p.events.map((x) => x.reason)).to.deep.equal(['ExportConflict']);
-      expect(p.done).to.deep.equal({
-        type: 'Normal',
-        reason: 'VolumeWithdrawn',
-        note: 'unbound PersistentVolume nfsx-data deleted: the export conflicts with older (the data on the server is untouched)',
-      });
+      expect(p.done).to.deep.equal(
+        normal(
+          'VolumeWithdrawn',
+          'unbound PersistentVolume nfsx-data deleted: the export conflicts with older (the data on the server is untouched)',
+        ),
+      );
     });
 
     it('has nothing to withdraw without a volume', () => {
@@ -297,13 +293,7 @@ describe('planExport', () => {
 
     it('keeps a bound volume in line, Ready saying the conflict (not a refused change)', () => {
       const e = exp();
-      const v = vol(
-        exp((x) => {
-          x.spec.capacity = '2Gi';
-          x.spec.accessModes = ['ReadWriteOnce'];
-        }),
-        'bound',
-      );
+      const v = grownAndNarrowed();
       const p = as(plan({ export: e, volume: v, verdict: conflict('keep') }), 'updateVolume');
       expect(p.ready).to.deep.equal(ready('keep'));
       expect(p.drift).to.deep.equal(['capacity']);
