@@ -1,12 +1,14 @@
 // NfsExport lifecycle with the operator process: export → volume; claims
 // bind; reclaim by policy (scrub Jobs run by kwok, 8 s each here so the
-// Recycling phase can be seen); deletion held while bound; drift put back.
+// Recycling phase can be seen); deletion held while bound; drift put back;
+// a moved export's volume made anew; a foreign volume of its name never adopted.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
   CoreV1Api,
   CustomObjectsApi,
+  EventsV1Api,
   PatchStrategy,
   type V1PersistentVolume,
   setHeaderOptions,
@@ -26,6 +28,7 @@ describe('NfsExport lifecycle (operator process)', function () {
   this.timeout(90_000);
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
+  let events: EventsV1Api;
   let operator: OperatorProcess;
   let n = 0;
   let ns = '';
@@ -34,6 +37,7 @@ describe('NfsExport lifecycle (operator process)', function () {
     const kc = testCluster().kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
+    events = kc.makeApiClient(EventsV1Api);
     await core
       .createNamespace({ body: { metadata: { name: 'pv-lifecycle-system' } } })
       .catch(() => undefined);
@@ -110,6 +114,13 @@ describe('NfsExport lifecycle (operator process)', function () {
       return c.status?.phase === 'Bound' ? c.spec?.volumeName : undefined;
     });
   const condition = (e: NfsExport, type: string) => e.status?.conditions?.find((c) => c.type === type);
+  // Events of a cluster-scoped object are written to the default namespace.
+  const eventOf = (name: string, reason: string) =>
+    eventually(`event ${reason} on ${exportName(name)}`, async () =>
+      (await events.listNamespacedEvent({ namespace: 'default' })).items.find(
+        (x) => x.regarding?.name === exportName(name) && x.reason === reason,
+      ),
+    );
 
   it('makes one Available volume per export, as declared, and shows it in kubectl get', async () => {
     const created = (await createExport(
@@ -253,5 +264,63 @@ describe('NfsExport lifecycle (operator process)', function () {
     expect(condition(e, 'Ready')?.message).to.contain('accessModes cannot change while claim');
     const v: V1PersistentVolume = await readVolume('unsafe');
     expect(v.spec?.accessModes).to.deep.equal(['ReadWriteMany']);
+  });
+
+  it('makes a free volume anew when the export moves to another path', async () => {
+    await createExport('moved');
+    await exportWhere('moved', 'Available', (x) => x.status?.phase === 'Available');
+    const before = await readVolume('moved');
+    await custom.patchClusterCustomObject(
+      { ...api, name: exportName('moved'), body: { spec: { path: '/exports/moved-on' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const after = await eventually('the volume made anew', async () => {
+      const v = await readVolume('moved').catch(() => undefined);
+      return v && v.metadata?.uid !== before.metadata?.uid ? v : undefined;
+    });
+    expect(after.spec?.nfs).to.deep.include({ server: '10.0.0.5', path: '/exports/moved-on' });
+    expect((await eventOf('moved', 'VolumeReplaced')).type).to.equal('Normal');
+    await exportWhere('moved', 'Available again', (x) => x.status?.phase === 'Available');
+  });
+
+  it('never adopts a volume of its name that is not its own', async () => {
+    const foreign = await core.createPersistentVolume({
+      body: {
+        metadata: { name: volumeName('taken') },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteMany'],
+          nfs: { server: '10.0.0.9', path: '/elsewhere' },
+          storageClassName: `other-${ns}`,
+        },
+      },
+    });
+    try {
+      await createExport('taken');
+      const e = await exportWhere(
+        'taken',
+        'reporting the name taken',
+        (x) => condition(x, 'Ready')?.reason === 'VolumeNameTaken',
+      );
+      expect(condition(e, 'Ready')?.message).to.contain(`${volumeName('taken')} exists and does not belong`);
+      expect(e.status?.phase).to.equal('Pending');
+      const v = await readVolume('taken');
+      expect(v.metadata?.uid).to.equal(foreign.metadata?.uid);
+      expect(v.metadata?.ownerReferences).to.equal(undefined);
+      expect(v.spec?.nfs?.path).to.equal('/elsewhere');
+      // It never held the export: deleting the export leaves the volume alone.
+      await custom.deleteClusterCustomObject({ ...api, name: exportName('taken') });
+      await eventually('the export gone', async () =>
+        (await readExport('taken').then(
+          () => false,
+          () => true,
+        ))
+          ? true
+          : undefined,
+      );
+      expect((await readVolume('taken')).metadata?.uid).to.equal(foreign.metadata?.uid);
+    } finally {
+      await core.deletePersistentVolume({ name: volumeName('taken') });
+    }
   });
 });
