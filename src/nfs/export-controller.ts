@@ -2,20 +2,17 @@
 // export declares it. It never touches what belongs to the binder (claimRef,
 // status) nor any data on the server: deleting an export removes its volume
 // object once no claim holds it, nothing more.
-import {
-  type CoreV1Api,
-  type CustomObjectsApi,
-  type KubeConfig,
-  type V1PersistentVolume,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { apiFailure, deleteUnlessGone, unlessNotFound } from '../kube/api-errors.ts';
+import { persistentVolumes } from '../kube/kinds.ts';
 import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
-import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
+import type { Controller, ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, objectRef } from '../runtime/events.ts';
-import { Informer } from '../runtime/informer.ts';
+import type { Informer } from '../runtime/informer.ts';
+import type { Kind, Manager } from '../runtime/manager.ts';
+import { type Trigger, watchInformer, watchTrigger } from '../runtime/source.ts';
 import type { Log } from '../runtime/log.ts';
-import type { WorkQueueObserver } from '../runtime/work-queue.ts';
 import { type Verdict, decideConflict, normalServer, overlaps } from './conflict.ts';
 import {
   type Condition,
@@ -37,129 +34,102 @@ import { WriteRefusals, refusalCondition, refusalReason } from './write-refusals
 const byServer = 'server';
 
 export interface ExportControllerOptions {
-  kubeConfig: KubeConfig;
-  core: CoreV1Api;
-  custom: CustomObjectsApi;
   events: EventSink;
   log: Log;
-  /** The binder's volume informer, shared. */
-  volumes: Informer<V1PersistentVolume>;
   /** Whether a scrub Job runs for a volume (the reclaim controller knows). */
   isScrubbing: (volumeName: string) => boolean;
+  /** Fired with a volume's name when one of its scrub Jobs changed: the export's phase follows (Recycling). */
+  scrubJobChanged?: Trigger<string>;
+  /** Fired with an export's name when its server's answer changed. */
+  probeChanged?: Trigger<string>;
   /** The server probes: told what to probe, asked for the ServerReachable condition. */
   probes?: {
     track(exportName: string, target: { server: string; path: string }): void;
     forget(exportName: string): void;
     condition(exportName: string): Omit<Condition, 'lastTransitionTime'> | undefined;
   };
-  workers: number;
-  resyncPeriodMs: number;
-  metrics?: {
-    queueObserver(name: string): WorkQueueObserver;
-    reconcileObserver(controller: string): ReconcileObserver;
-  };
-  baseDelayMs?: number;
 }
+
+/** What the reconcile works with: the options, and the clients and caches the manager gave. */
+interface Wired extends ExportControllerOptions {
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  volumes: Informer<V1PersistentVolume>;
+}
+
+const nfsExports: Kind<StoredExport> = {
+  name: plural,
+  path: `/apis/${group}/${version}/${plural}`,
+  list: (api) =>
+    api.make(CustomObjectsApi).listClusterCustomObject({ group, version, plural }) as Promise<{
+      items: StoredExport[];
+      metadata?: { resourceVersion?: string };
+    }>,
+};
 
 export const exportControllerName = 'nfsexport';
 
 export class ExportController {
   readonly exports: Informer<StoredExport>;
   readonly controller: Controller;
-  private readonly opts: ExportControllerOptions;
+  private readonly opts: Wired;
   private readonly refusals = new WriteRefusals();
 
-  constructor(opts: ExportControllerOptions) {
-    this.opts = opts;
-    const { kubeConfig, custom, log } = opts;
-    this.exports = new Informer({
-      name: plural,
-      kubeConfig,
-      path: `/apis/${group}/${version}/${plural}`,
-      list: () =>
-        custom.listClusterCustomObject({ group, version, plural }) as Promise<{
-          items: StoredExport[];
-          metadata?: { resourceVersion?: string };
-        }>,
+  constructor(manager: Manager, options: ExportControllerOptions) {
+    const volumes = manager.informer(persistentVolumes);
+    this.opts = {
+      ...options,
+      core: manager.api.make(CoreV1Api),
+      custom: manager.api.make(CustomObjectsApi),
+      volumes,
+    };
+    this.exports = manager.informer(nfsExports, {
       indexers: { [byServer]: (e) => [normalServer(e.spec.server)] },
-      resyncPeriodMs: opts.resyncPeriodMs,
-      log,
     });
-    this.controller = new Controller({
+    const exportOf = (volumeName: string): string[] => {
+      const name = exportOfVolume(volumes.store.get(volumeName));
+      return name ? [name] : [];
+    };
+    this.controller = manager.controller({
       name: exportControllerName,
-      workers: opts.workers,
-      log,
-      baseDelayMs: opts.baseDelayMs,
+      readiness: 'nfsexports',
       reconcile: (key) => this.sync(key),
-      queueObserver: opts.metrics?.queueObserver(exportControllerName),
-      reconcileObserver: opts.metrics?.reconcileObserver(exportControllerName),
-    });
-    const onExport = (e: NfsExport) => {
-      this.controller.enqueue(e.metadata?.name ?? '');
-    };
-    // An export's coming, going or moving changes what its overlapping peers may do.
-    const withPeers = (e: NfsExport) => {
-      onExport(e);
-      this.enqueuePeers(e);
-    };
-    this.exports.on({
-      add: withPeers,
-      update: (o, e) => {
-        onExport(e);
-        if (o.spec.server !== e.spec.server || o.spec.path !== e.spec.path) {
-          this.enqueuePeers(o);
-          this.enqueuePeers(e);
-        }
-      },
-      delete: withPeers,
-      resync: onExport,
-    });
-    // So does its volume's coming, going, binding and release.
-    const onVolume = (v: V1PersistentVolume) => {
-      const name = exportOfVolume(v);
-      if (!name) return;
-      this.controller.enqueue(name);
-      const e = this.exports.store.get(name);
-      if (e) this.enqueuePeers(e);
-    };
-    opts.volumes.on({
-      add: onVolume,
-      update: (_o, v) => {
-        onVolume(v);
-      },
-      delete: onVolume,
+      watches: [
+        // An export's coming, going or moving changes what its overlapping peers may do.
+        watchInformer(this.exports, ({ type, obj: e, old }) => {
+          const own = [e.metadata.name ?? ''];
+          if (type === 'add' || type === 'delete') return [...own, ...this.peers(e)];
+          if (
+            type === 'update' &&
+            old &&
+            (old.spec.server !== e.spec.server || old.spec.path !== e.spec.path)
+          )
+            return [...own, ...this.peers(old), ...this.peers(e)];
+          return own;
+        }),
+        // So does its volume's coming, going, binding and release.
+        watchInformer(
+          volumes,
+          ({ obj: v }) => {
+            const name = exportOfVolume(v);
+            if (!name) return [];
+            const e = this.exports.store.get(name);
+            return [name, ...(e ? this.peers(e) : [])];
+          },
+          { types: ['add', 'update', 'delete'] },
+        ),
+        ...(options.scrubJobChanged ? [watchTrigger(options.scrubJobChanged, exportOf)] : []),
+        ...(options.probeChanged ? [watchTrigger(options.probeChanged, (name) => [name])] : []),
+      ],
     });
   }
 
-  /** Call when a scrub Job of a volume changed, so the export's phase follows (Recycling). */
-  volumeJobChanged(volumeName: string): void {
-    const name = exportOfVolume(this.opts.volumes.store.get(volumeName));
-    if (name) this.controller.enqueue(name);
-  }
-
-  /** Enqueues the other exports whose server and path overlap e's. */
-  private enqueuePeers(e: NfsExport): void {
-    for (const peer of this.exports.store.byIndex(byServer, normalServer(e.spec.server))) {
-      if (peer.metadata.name !== e.metadata?.name && overlaps(peer.spec, e.spec))
-        this.controller.enqueue(peer.metadata.name ?? '');
-    }
-  }
-
-  /** Syncs the informers, then starts the workers once leading resolves (at once by default). */
-  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
-    this.exports.start();
-    await this.exports.waitForSync();
-    await leading;
-    this.controller.start();
-  }
-
-  hasSynced(): boolean {
-    return this.exports.hasSynced();
-  }
-
-  async stop(): Promise<void> {
-    await this.controller.stop();
-    await this.exports.stop();
+  /** The other exports whose server and path overlap e's. */
+  private peers(e: NfsExport): string[] {
+    return this.exports.store
+      .byIndex(byServer, normalServer(e.spec.server))
+      .filter((peer) => peer.metadata.name !== e.metadata?.name && overlaps(peer.spec, e.spec))
+      .map((peer) => peer.metadata.name ?? '');
   }
 
   /** Reads the facts (the caches; a claim while a deletion may have to wait), plans, applies. */
