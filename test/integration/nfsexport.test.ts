@@ -114,6 +114,16 @@ describe('NfsExport lifecycle (operator process)', function () {
       return c.status?.phase === 'Bound' ? c.spec?.volumeName : undefined;
     });
   const condition = (e: NfsExport, type: string) => e.status?.conditions?.find((c) => c.type === type);
+  /** Waits until read fails: the object is gone. */
+  const gone = (what: string, read: () => Promise<unknown>) =>
+    eventually(`${what} gone`, async () =>
+      (await read().then(
+        () => false,
+        () => true,
+      ))
+        ? true
+        : undefined,
+    );
   // Events of a cluster-scoped object are written to the default namespace.
   const eventOf = (name: string, reason: string) =>
     eventually(`event ${reason} on ${exportName(name)}`, async () =>
@@ -206,22 +216,8 @@ describe('NfsExport lifecycle (operator process)', function () {
     expect(condition(blocked, 'Ready')?.message).to.contain(`claim ${ns}/c`);
     expect((await readVolume('held')).status?.phase).to.equal('Bound');
     await core.deleteNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
-    await eventually('the export gone', async () =>
-      (await readExport('held').then(
-        () => false,
-        () => true,
-      ))
-        ? true
-        : undefined,
-    );
-    await eventually('the volume gone', async () =>
-      (await readVolume('held').then(
-        () => false,
-        () => true,
-      ))
-        ? true
-        : undefined,
-    );
+    await gone('the export', () => readExport('held'));
+    await gone('the volume', () => readVolume('held'));
   });
 
   it('puts back a hand edit of the volume, and takes safe spec changes', async () => {
@@ -310,14 +306,7 @@ describe('NfsExport lifecycle (operator process)', function () {
       expect(v.spec?.nfs?.path).to.equal('/elsewhere');
       // It never held the export: deleting the export leaves the volume alone.
       await custom.deleteClusterCustomObject({ ...api, name: exportName('taken') });
-      await eventually('the export gone', async () =>
-        (await readExport('taken').then(
-          () => false,
-          () => true,
-        ))
-          ? true
-          : undefined,
-      );
+      await gone('the export', () => readExport('taken'));
       expect((await readVolume('taken')).metadata?.uid).to.equal(foreign.metadata?.uid);
     } finally {
       await core.deletePersistentVolume({ name: volumeName('taken') });
