@@ -2,8 +2,8 @@
 // bind; reclaim by policy (scrub Jobs run by kwok, 8 s each here so the
 // Recycling phase can be seen); deletion held while bound; drift put back;
 // a moved export's volume made anew; a foreign volume of its name never adopted.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import {
   CoreV1Api,
@@ -42,6 +42,8 @@ describe('NfsExport lifecycle (operator process)', function () {
       .createNamespace({ body: { metadata: { name: 'pv-lifecycle-system' } } })
       .catch(() => undefined);
     const template = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-nfsexport.yaml');
+    // Run alone in a fresh checkout, nothing has made the log folder yet.
+    mkdirSync(dirname(template), { recursive: true });
     writeFileSync(template, 'metadata:\n  labels:\n    kwokoutcome: slow\n');
     operator = await OperatorProcess.start({
       kubeconfig: operatorKubeconfig(),
