@@ -1,18 +1,16 @@
 // Command line of pv-lifecycle-operator: parse flags, load the kubeconfig,
 // run the operator until SIGINT or SIGTERM.
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 
-import { defaultRequestTimeoutMs, Operator } from './operator.ts';
-import { maxTemplateLength, parseRecyclerTemplate } from './reclaim/template.ts';
-import { ApiClients } from './runtime/api-clients.ts';
-import { apiMessage } from './kube/api-errors.ts';
+import { defaultRequestTimeoutMs, Operator, TemplateError } from './operator.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
 import { parseBindAddress } from './runtime/http-server.ts';
-import { LeaderElector, leaderElectionDefaults } from './runtime/leader-election.ts';
+import { leaderElectionDefaults } from './runtime/leader-election.ts';
+import type { LeaderElectionConfig } from './runtime/lifecycle.ts';
 import { packageInfo } from './version.ts';
 
 const defaults = {
@@ -147,15 +145,7 @@ export interface RunOptions {
   gracefulShutdownTimeoutMs: number;
   logLevel: string;
   logFormat: string;
-  leaderElection: {
-    enabled: boolean;
-    /** The Lease's name and namespace. */
-    id: string;
-    namespace: string;
-    leaseDurationMs: number;
-    renewDeadlineMs: number;
-    retryPeriodMs: number;
-  };
+  leaderElection: LeaderElectionConfig;
 }
 
 export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: RunOptions };
@@ -414,48 +404,6 @@ interface Output {
   write(text: string): unknown;
 }
 
-/** At most limit bytes of the file as UTF-8: a wrong path (a device, a huge file) cannot stall start-up. */
-function readBounded(path: string, limit: number): string {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(limit);
-    let length = 0;
-    while (length < limit) {
-      const n = readSync(fd, buf, length, limit - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    return buf.subarray(0, length).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The administrator's recycler pod template, from a file or a ConfigMap, checked; throws with the reason. */
-async function loadRecyclerTemplate(
-  options: RunOptions,
-  kubeConfig: KubeConfig,
-): Promise<V1PodTemplateSpec | undefined> {
-  const source = options.recyclerPodTemplate;
-  if (!source) return undefined;
-  if ('file' in source) {
-    return parseRecyclerTemplate(readBounded(source.file, maxTemplateLength + 1), `file ${source.file}`);
-  }
-  const where = `ConfigMap ${options.namespace}/${source.configMap}`;
-  let data: Record<string, string> | undefined;
-  try {
-    const cm = await new ApiClients(kubeConfig, { timeoutMs: options.requestTimeoutMs })
-      .make(CoreV1Api)
-      .readNamespacedConfigMap({ name: source.configMap, namespace: options.namespace });
-    data = cm.data;
-  } catch (e) {
-    throw new Error(`recycler template (${where}): cannot read it: ${apiMessage(e)}`, { cause: e });
-  }
-  const text = data?.[source.key];
-  if (text === undefined) throw new Error(`recycler template (${where}): it has no key "${source.key}"`);
-  return parseRecyclerTemplate(text, `${where} key ${source.key}`);
-}
-
 /** Runs the command; resolves with the exit code. */
 export async function main(
   argv: string[],
@@ -495,29 +443,15 @@ async function run(options: RunOptions, err: Output): Promise<number> {
     server: loaded.kubeConfig.getCurrentCluster()?.server,
     resyncPeriod: formatDuration(options.resyncPeriodMs),
   });
-  let recyclerTemplate;
+  let operator: Operator;
   try {
-    recyclerTemplate = await loadRecyclerTemplate(options, loaded.kubeConfig);
+    operator = await Operator.create({ ...options, kubeConfig: loaded.kubeConfig, log });
   } catch (e) {
-    log.error('invalid recycler pod template', { error: (e as Error).message });
-    err.write(`pv-lifecycle-operator: ${(e as Error).message}\n`);
+    if (!(e instanceof TemplateError)) throw e;
+    log.error('invalid recycler pod template', { error: e.message });
+    err.write(`pv-lifecycle-operator: ${e.message}\n`);
     return 1;
   }
-  const operator = new Operator({
-    kubeConfig: loaded.kubeConfig,
-    log,
-    namespace: options.namespace,
-    recyclerTemplate,
-    recycleTimeouts: options.timeouts,
-    recycleMaxRetries: options.recycleMaxRetries,
-    recycleRetryBaseMs: options.recycleRetryBaseMs,
-    probe: options.probe,
-    workers: options.workers,
-    resyncPeriodMs: options.resyncPeriodMs,
-    metricsBindAddress: options.metricsBindAddress,
-    requestTimeoutMs: options.requestTimeoutMs,
-  });
-
   const stopped = new Promise<string>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -531,92 +465,5 @@ async function run(options: RunOptions, err: Output): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
-
-  // Under leader election the workers start only once this replica holds the
-  // lease. Losing it (no renewal within the renew deadline, or another holder)
-  // ends the process with 1: it never leads again, and its supervisor starts a
-  // fresh one that rejoins the election as a standby.
-  const election = options.leaderElection;
-  let elector: LeaderElector | undefined;
-  let leading: Promise<void> = Promise.resolve();
-  let lost: Promise<'lost'> = new Promise<never>(() => undefined);
-  if (election.enabled) {
-    let startLeading: () => void = () => undefined;
-    let stopLeading: () => void = () => undefined;
-    leading = new Promise<void>((resolve) => {
-      startLeading = resolve;
-    });
-    lost = new Promise<'lost'>((resolve) => {
-      stopLeading = () => {
-        resolve('lost');
-      };
-    });
-    elector = new LeaderElector({
-      // Its own clients: the lease is still handed back after the operator's
-      // requests were abandoned.
-      api: new ApiClients(loaded.kubeConfig, {
-        timeoutMs: Math.max(100, Math.floor(election.renewDeadlineMs / 2)),
-      }).make(CoordinationV1Api),
-      namespace: election.namespace,
-      name: election.id,
-      leaseDurationMs: election.leaseDurationMs,
-      renewDeadlineMs: election.renewDeadlineMs,
-      retryPeriodMs: election.retryPeriodMs,
-      log,
-      metrics: operator.metrics,
-      onStartedLeading: () => {
-        log.info('leading: starting the controllers', { lease: `${election.namespace}/${election.id}` });
-        startLeading();
-      },
-      onStoppedLeading: ({ released }) => {
-        if (!released) stopLeading();
-      },
-    });
-    log.info('leader election: waiting for the lease before reconciling', {
-      lease: `${election.namespace}/${election.id}`,
-      identity: elector.identity,
-    });
-    elector.start();
-  }
-
-  const started = operator.start(leading).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  const first = await Promise.race([
-    started.then((e) => ({ failed: e })),
-    stopped.then((s) => ({ signal: s })),
-    lost.then(() => ({ lost: true as const })),
-  ]);
-  if ('failed' in first && first.failed !== undefined) {
-    log.error('could not start', { error: first.failed });
-    elector?.stop();
-    await operator.stop(options.gracefulShutdownTimeoutMs);
-    await elector?.release();
-    return 1;
-  }
-  const next =
-    'failed' in first
-      ? await Promise.race([stopped.then((s) => ({ signal: s })), lost.then(() => ({ lost: true as const }))])
-      : first;
-  if ('lost' in next) {
-    log.error(
-      'lost leadership: abandoning in-flight work and exiting so a fresh process rejoins the election',
-    );
-    // Nothing of this process may land after another replica took over.
-    operator.abandon('lost the lease');
-    await operator.stop(0);
-    return 1;
-  }
-  log.info('shutting down', { signal: next.signal });
-  // Stop reconciling first (abandoning what outlives the grace period), then
-  // hand the lease over so a standby takes it at once. Should the lease be
-  // lost meanwhile, nothing more of this process may land: abandon at once.
-  void lost.then(() => {
-    operator.abandon('lost the lease while stopping');
-  });
-  await operator.stop(options.gracefulShutdownTimeoutMs);
-  await elector?.release();
-  log.info('stopped');
-  return 0;
+  return operator.run(stopped);
 }

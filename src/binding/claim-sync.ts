@@ -99,9 +99,11 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
 
   const className = storageClassOf(claim);
   const delayBinding = waitsForFirstConsumer(className, world.classes);
+  // The matcher and the explanation read the same context, so they agree (fit.ts).
+  const fit = { delayBinding, blocked: world.blocked };
   let volume: V1PersistentVolume | undefined;
   try {
-    volume = world.volumes.findBestMatch(claim, { delayBinding, blocked: world.blocked });
+    volume = world.volumes.findBestMatch(claim, fit);
   } catch (err) {
     if (!(err instanceof SelectorError)) throw err;
     return pending('Warning', 'FailedBinding', `invalid label selector: ${err.message}`);
@@ -120,7 +122,7 @@ function planUnboundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
   if (delayBinding && !hasAnnotation(claim, annSelectedNode)) {
     return { action: 'pending', event: delayBindingEvent([]), awaitsConsumer: true };
   }
-  const why = () => explainNoMatch(claim, world.volumes.all(), 3, 400, world.blocked);
+  const why = () => explainNoMatch(claim, world.volumes.all(), 3, 400, fit);
   if (className !== '') {
     const sc = world.classes.get(className);
     if (!sc) {

@@ -15,22 +15,22 @@
 //  - Each successful write is written back into the informer's store at once,
 //    and older copies arriving later from the watch are ignored.
 import {
-  type CoreV1Api,
-  type KubeConfig,
-  type StorageV1Api,
+  CoreV1Api,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
   type V1StorageClass,
 } from '@kubernetes/client-node';
 
-import { apiMessage, isNotFound } from '../kube/api-errors.ts';
-import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
+import { apiMessage, unlessNotFound } from '../kube/api-errors.ts';
+import { persistentVolumeClaims, persistentVolumes, storageClasses } from '../kube/kinds.ts';
+import { type Controller, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
-import { Informer } from '../runtime/informer.ts';
+import type { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
+import type { Manager } from '../runtime/manager.ts';
+import { type Trigger, watchInformer, watchTrigger } from '../runtime/source.ts';
 import { objectKey } from '../runtime/store.ts';
 import type { VolumeCounts } from '../runtime/metrics.ts';
-import type { WorkQueueObserver } from '../runtime/work-queue.ts';
 import {
   annBetaStorageProvisioner,
   annBindCompleted,
@@ -52,29 +52,22 @@ import { storageClassOf } from './objects.ts';
 import { VolumeIndex, isFree } from './volume-index.ts';
 import { capacityWarning, planVolume } from './volume-sync.ts';
 
-export interface BindingMetrics {
-  queueObserver(name: string): WorkQueueObserver;
-  reconcileObserver(controller: string): ReconcileObserver;
-  retroactiveStorageClass(ok: boolean): void;
-}
-
 export interface BindingControllerOptions {
-  kubeConfig: KubeConfig;
-  core: CoreV1Api;
-  storage: StorageV1Api;
   events: EventSink;
   log: Log;
-  workers: number;
-  resyncPeriodMs: number;
-  metrics?: BindingMetrics;
-  /** For tests: quicker retries. */
-  baseDelayMs?: number;
+  metrics?: { retroactiveStorageClass(ok: boolean): void };
   /** How often a Pending claim's explanation may be recomputed for the same reason (default 30 s). */
   explainIntervalMs?: number;
   /** Free volumes not to bind now, with the reason (an NFS server that does not answer). */
   blocked?: (volume: V1PersistentVolume) => string | undefined;
   /** Volumes not to bind at all now, pre-bound ones too (a scrub may be running on them). */
   busy?: (volume: V1PersistentVolume) => string | undefined;
+  /**
+   * Fired with a volume's name when it may be handed out again (its server
+   * answers now, its scrub is over): the claim it names, or the Pending
+   * claims of its class, look again.
+   */
+  volumeUnblocked?: Trigger<string>;
 }
 
 const claimRefOf = (c: V1PersistentVolumeClaim): ObjectRef => objectRef('PersistentVolumeClaim', 'v1', c);
@@ -82,6 +75,11 @@ const volumeRefOf = (v: V1PersistentVolume): ObjectRef => objectRef('PersistentV
 
 const unboundClass = (c: V1PersistentVolumeClaim): readonly string[] =>
   hasAnnotation(c, annBindCompleted) || c.spec?.volumeName ? [] : [storageClassOf(c)];
+
+const claimOfVolume = (v: V1PersistentVolume): string[] => {
+  const ref = v.spec?.claimRef;
+  return ref ? [namespacedName(ref.namespace, ref.name)] : [];
+};
 
 export class BindingController {
   readonly volumes: Informer<V1PersistentVolume>;
@@ -91,6 +89,7 @@ export class BindingController {
   readonly claimController: Controller;
   readonly volumeController: Controller;
   private readonly opts: BindingControllerOptions;
+  private readonly core: CoreV1Api;
   /**
    * Last pending event per claim uid, so the same explanation is not repeated:
    * kind is the plan's reason (WaitForFirstConsumer also for WaitForPodScheduled).
@@ -102,139 +101,88 @@ export class BindingController {
   /** Per volume name, the capacityWarning key last said, so it is said once. */
   private readonly capacityWarned = new Map<string, string>();
 
-  constructor(opts: BindingControllerOptions) {
+  constructor(manager: Manager, opts: BindingControllerOptions) {
     this.opts = opts;
-    const { kubeConfig, core, storage, log, resyncPeriodMs } = opts;
-    this.volumes = new Informer<V1PersistentVolume>({
-      name: 'persistentvolumes',
-      kubeConfig,
-      path: '/api/v1/persistentvolumes',
-      list: () => core.listPersistentVolume(),
-      model: 'V1PersistentVolume',
-      resyncPeriodMs,
-      log,
-    });
-    this.claims = new Informer<V1PersistentVolumeClaim>({
-      name: 'persistentvolumeclaims',
-      kubeConfig,
-      path: '/api/v1/persistentvolumeclaims',
-      list: () => core.listPersistentVolumeClaimForAllNamespaces(),
-      model: 'V1PersistentVolumeClaim',
-      indexers: { unboundByClass: unboundClass },
-      resyncPeriodMs,
-      log,
-    });
-    this.classes = new Informer<V1StorageClass>({
-      name: 'storageclasses',
-      kubeConfig,
-      path: '/apis/storage.k8s.io/v1/storageclasses',
-      list: () => storage.listStorageClass(),
-      model: 'V1StorageClass',
-      log,
-    });
-    const common = { workers: opts.workers, log, baseDelayMs: opts.baseDelayMs };
-    this.claimController = new Controller({
-      ...common,
-      name: 'persistentvolumeclaim-binder',
-      reconcile: (key) => this.syncClaim(key),
-      queueObserver: opts.metrics?.queueObserver('persistentvolumeclaim-binder'),
-      reconcileObserver: opts.metrics?.reconcileObserver('persistentvolumeclaim-binder'),
-    });
-    this.volumeController = new Controller({
-      ...common,
-      name: 'persistentvolume-binder',
-      reconcile: (key) => this.syncVolume(key),
-      queueObserver: opts.metrics?.queueObserver('persistentvolume-binder'),
-      reconcileObserver: opts.metrics?.reconcileObserver('persistentvolume-binder'),
-    });
-    this.wire();
-  }
-
-  /** Syncs the informers, then starts the workers once leading resolves (at once by default). */
-  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
-    this.volumes.start();
-    this.claims.start();
-    this.classes.start();
-    await Promise.all([this.volumes.waitForSync(), this.claims.waitForSync(), this.classes.waitForSync()]);
-    await leading;
-    this.volumeController.start();
-    this.claimController.start();
-  }
-
-  hasSynced(): boolean {
-    return this.volumes.hasSynced() && this.claims.hasSynced() && this.classes.hasSynced();
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all([this.claimController.stop(), this.volumeController.stop()]);
-    await Promise.all([this.volumes.stop(), this.claims.stop(), this.classes.stop()]);
-  }
-
-  private wire(): void {
-    const onVolume = (v: V1PersistentVolume) => {
-      this.index.upsert(v);
-      this.volumeController.enqueue(v.metadata?.name ?? '');
-      const ref = v.spec?.claimRef;
-      if (ref) this.claimController.enqueue(namespacedName(ref.namespace, ref.name));
-      // A volume that became free may be what a Pending claim of its class waits for.
-      if (isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
-    };
+    this.core = manager.api.make(CoreV1Api);
+    this.volumes = manager.informer(persistentVolumes);
+    this.claims = manager.informer(persistentVolumeClaims, { indexers: { unboundByClass: unboundClass } });
+    this.classes = manager.informer(storageClasses);
+    // The index and the said-once memories are views of the caches, kept before any key runs.
     this.volumes.on({
-      add: onVolume,
-      update: (_old, v) => {
-        onVolume(v);
+      add: (v) => {
+        this.index.upsert(v);
       },
-      resync: (v) => {
-        this.volumeController.enqueue(v.metadata?.name ?? '');
+      update: (_old, v) => {
+        this.index.upsert(v);
       },
       delete: (v) => {
         this.index.remove(v.metadata?.name ?? '');
         this.capacityWarned.delete(v.metadata?.name ?? '');
-        const ref = v.spec?.claimRef;
-        if (ref) this.claimController.enqueue(namespacedName(ref.namespace, ref.name));
       },
     });
-    const onClaim = (c: V1PersistentVolumeClaim) => {
-      this.claimController.enqueue(objectKey(c));
-    };
     this.claims.on({
-      add: onClaim,
-      update: (_old, c) => {
-        onClaim(c);
-      },
-      resync: onClaim,
       delete: (c) => {
         this.lastPending.delete(c.metadata?.uid ?? '');
-        const name = c.spec?.volumeName;
-        if (name) this.volumeController.enqueue(name);
-        for (const v of this.index.volumesNamingClaim(c.metadata?.namespace ?? '', c.metadata?.name ?? '')) {
-          this.volumeController.enqueue(v.metadata?.name ?? '');
-        }
       },
     });
-    const onClass = () => {
-      for (const c of this.claims.store.list())
-        if (unboundClass(c).length) this.claimController.enqueue(objectKey(c));
-    };
-    this.classes.on({ add: onClass, update: onClass, delete: onClass });
+    const triggers = opts.volumeUnblocked
+      ? [watchTrigger(opts.volumeUnblocked, (name) => this.claimsWaitingFor(name))]
+      : [];
+    this.claimController = manager.controller({
+      name: 'persistentvolumeclaim-binder',
+      readiness: 'binding',
+      reconcile: (key) => this.syncClaim(key),
+      watches: [
+        watchInformer(this.claims, ({ obj }) => [objectKey(obj)], { types: ['add', 'update', 'resync'] }),
+        // A volume that became free may be what a Pending claim of its class waits for.
+        watchInformer(
+          this.volumes,
+          ({ type, obj }) =>
+            type !== 'delete' && isFree(obj)
+              ? [...claimOfVolume(obj), ...this.pendingClaims(storageClassOf(obj))]
+              : claimOfVolume(obj),
+          { types: ['add', 'update', 'delete'] },
+        ),
+        watchInformer(this.classes, () =>
+          this.claims.store
+            .list()
+            .filter((c) => unboundClass(c).length > 0)
+            .map(objectKey),
+        ),
+        ...triggers,
+      ],
+    });
+    this.volumeController = manager.controller({
+      name: 'persistentvolume-binder',
+      readiness: 'binding',
+      reconcile: (key) => this.syncVolume(key),
+      watches: [
+        watchInformer(this.volumes, ({ obj }) => [obj.metadata?.name ?? ''], {
+          types: ['add', 'update', 'resync'],
+        }),
+        watchInformer(
+          this.claims,
+          ({ obj: c }) => [
+            ...(c.spec?.volumeName ? [c.spec.volumeName] : []),
+            ...this.index
+              .volumesNamingClaim(c.metadata?.namespace ?? '', c.metadata?.name ?? '')
+              .map((v) => v.metadata?.name ?? ''),
+          ],
+          { types: ['delete'] },
+        ),
+      ],
+    });
   }
 
-  /**
-   * A volume may be handed out again (its server answers now, its scrub is
-   * over): the claim it names, or the Pending claims of its class, look again.
-   */
-  volumeUnblocked(volumeName: string): void {
+  /** The claim a volume names, or the Pending claims of its class if it is free. */
+  private claimsWaitingFor(volumeName: string): string[] {
     const v = this.volumes.store.get(volumeName);
-    if (!v) return;
-    const ref = v.spec?.claimRef;
-    if (ref) this.claimController.enqueue(namespacedName(ref.namespace, ref.name));
-    if (isFree(v)) this.enqueuePendingClaims(storageClassOf(v));
+    if (!v) return [];
+    return isFree(v) ? [...claimOfVolume(v), ...this.pendingClaims(storageClassOf(v))] : claimOfVolume(v);
   }
 
-  private enqueuePendingClaims(storageClass: string): void {
-    for (const c of this.claims.store.byIndex('unboundByClass', storageClass)) {
-      this.claimController.enqueue(objectKey(c));
-    }
+  private pendingClaims(storageClass: string): string[] {
+    return this.claims.store.byIndex('unboundByClass', storageClass).map(objectKey);
   }
 
   /**
@@ -293,7 +241,7 @@ export class BindingController {
   private async delayBindingEvent(claim: V1PersistentVolumeClaim): Promise<PlannedEvent> {
     const namespace = claim.metadata?.namespace ?? '';
     try {
-      const pods = await this.opts.core.listNamespacedPod({
+      const pods = await this.core.listNamespacedPod({
         namespace,
         fieldSelector: 'spec.nodeName=',
         limit: 500,
@@ -336,7 +284,7 @@ export class BindingController {
         let current = claim;
         if (plan.provisioner && claim.metadata?.annotations?.[annStorageProvisioner] !== plan.provisioner) {
           current = this.rememberClaim(
-            await this.opts.core.replaceNamespacedPersistentVolumeClaim({
+            await this.core.replaceNamespacedPersistentVolumeClaim({
               name: claim.metadata?.name ?? '',
               namespace: claim.metadata?.namespace ?? '',
               body: {
@@ -365,7 +313,7 @@ export class BindingController {
       case 'assignDefaultClass': {
         try {
           this.rememberClaim(
-            await this.opts.core.replaceNamespacedPersistentVolumeClaim({
+            await this.core.replaceNamespacedPersistentVolumeClaim({
               name: claim.metadata?.name ?? '',
               namespace: claim.metadata?.namespace ?? '',
               body: { ...claim, spec: { ...claim.spec, storageClassName: plan.storageClass } },
@@ -397,13 +345,7 @@ export class BindingController {
   }
 
   private async volumeExists(name: string): Promise<boolean> {
-    try {
-      await this.opts.core.readPersistentVolume({ name });
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    return (await unlessNotFound(this.core.readPersistentVolume({ name }))) !== undefined;
   }
 
   /** The four writes, each only when it changes something, in upstream's order. */
@@ -412,7 +354,8 @@ export class BindingController {
     chosen: V1PersistentVolume,
     fromFreePool: boolean,
   ): Promise<void> {
-    const { core, log } = this.opts;
+    const { core } = this;
+    const { log } = this.opts;
     let volume = chosen;
     const before = claim.status?.phase;
     const withRef = volumeBoundToClaim(volume, claim);
@@ -458,7 +401,7 @@ export class BindingController {
     const updated = claimWithPhase(claim, phase, volume);
     if (!updated) return false;
     this.rememberClaim(
-      await this.opts.core.replaceNamespacedPersistentVolumeClaimStatus({
+      await this.core.replaceNamespacedPersistentVolumeClaimStatus({
         name: claim.metadata?.name ?? '',
         namespace: claim.metadata?.namespace ?? '',
         body: updated,
@@ -496,7 +439,7 @@ export class BindingController {
           claim: ref ? namespacedName(ref.namespace, ref.name) : undefined,
         });
         const freed = this.rememberVolume(
-          await this.opts.core.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
+          await this.core.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
         );
         await this.writeVolumePhase(freed, 'Available');
         return undefined;
@@ -521,13 +464,7 @@ export class BindingController {
   private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
     // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
     if (!namespace || !name) return undefined;
-    try {
-      return await this.opts.core.readNamespacedPersistentVolumeClaim({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      this.opts.log.warn('could not read claim', { claim: `${namespace}/${name}`, error: apiMessage(err) });
-      throw err;
-    }
+    return unlessNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
   }
 
   private async writeVolumePhase(volume: V1PersistentVolume, phase: string): Promise<void> {
@@ -542,7 +479,7 @@ export class BindingController {
         : undefined,
     });
     this.rememberVolume(
-      await this.opts.core.replacePersistentVolumeStatus({
+      await this.core.replacePersistentVolumeStatus({
         name: volume.metadata?.name ?? '',
         body: updated,
       }),

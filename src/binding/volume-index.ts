@@ -6,30 +6,25 @@
 // one list per access-mode set, sorted by capacity. A claim looks only at the
 // lists whose mode set holds all its modes, fewest modes first, and in each
 // binary-searches the smallest volume that is large enough; only a selector
-// can make it walk further. Volumes with a claimRef are indexed by the claim
-// they name, for pre-binding and crash repair.
+// or a held-back volume can make it walk further. Volumes with a claimRef are
+// indexed by the claim they name, for pre-binding and crash repair.
+//
+// The buckets are only a fast path: whether a candidate fits is the fit
+// table's to say (fit.ts), and every volume the buckets leave out fails one
+// of its rules (claimRef, deleting, phase, storageClass, volumeMode,
+// attributesClass, accessModes, capacity, size, delayBinding).
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { namespacedName } from '../kube/refs.ts';
-import {
-  accessModesKey,
-  capacityOf,
-  isBeingDeleted,
-  isVolumeBoundToClaim,
-  requestOf,
-  storageClassOf,
-  volumeAttributesClassOf,
-  volumeModeOf,
-} from './objects.ts';
-import { compileSelector } from './selector.ts';
+import { type FitContext, type VolumeFacts, claimFacts, fits, volumeFacts } from './fit.ts';
+import { accessModesKey, isBeingDeleted } from './objects.ts';
 
 interface Entry {
   name: string;
+  /** For sorting; 0 for an unusable capacity, which never goes into a bucket. */
   capacity: bigint;
-  /** The capacity is unusable (see capacityOf): never matched, whatever else fits. */
-  unusable: boolean;
-  modes: ReadonlySet<string>;
   volume: V1PersistentVolume;
+  facts: VolumeFacts;
 }
 
 interface ModeGroup {
@@ -39,14 +34,9 @@ interface ModeGroup {
   entries: Entry[];
 }
 
-export interface MatchOptions {
+export interface MatchOptions extends FitContext {
   /** The claim's class binds on first consumer: only volumes pre-bound to it qualify. */
   delayBinding: boolean;
-  /**
-   * Free volumes not to hand out now, with the reason (an NFS server that does
-   * not answer, say). Volumes pre-bound to the claim are never held back.
-   */
-  blocked?: (volume: V1PersistentVolume) => string | undefined;
 }
 
 const bucketKey = (storageClass: string, volumeMode: string, attributesClass: string) =>
@@ -101,13 +91,12 @@ export class VolumeIndex {
     const name = volume.metadata?.name;
     if (!name) return;
     this.remove(name);
-    const size = capacityOf(volume);
+    const facts = volumeFacts(volume);
     const entry: Entry = {
       name,
-      capacity: size.nano ?? 0n,
-      unusable: size.nano === undefined,
-      modes: new Set(volume.spec?.accessModes ?? []),
+      capacity: facts.size.nano ?? 0n,
       volume,
+      facts,
     };
     this.entries.set(name, entry);
     const ref = volume.spec?.claimRef;
@@ -174,20 +163,18 @@ export class VolumeIndex {
    * The volume the claim should bind to, by the upstream rules: the access-mode
    * groups whose set holds all the claim's modes are walked fewest modes first,
    * and the first group with any match wins. Inside a group, a volume pre-bound
-   * to the claim (if its size, volume mode and attributes class fit) wins
-   * outright; otherwise the smallest free volume of the claim's class, volume
-   * mode and attributes class that the selector accepts. So a pre-bound volume
-   * in a wider group loses to a free one in a narrower group, and stays
-   * Available and reserved. Throws SelectorError for a selector the apiserver
-   * would not accept.
+   * to the claim (if it fits by the table's rules for pre-bound volumes) wins
+   * outright; otherwise the smallest free volume of the claim's bucket that
+   * fits by the whole table. So a pre-bound volume in a wider group loses to a
+   * free one in a narrower group, and stays Available and reserved. Throws
+   * SelectorError for a selector the apiserver would not accept.
    */
   findBestMatch(claim: V1PersistentVolumeClaim, opts: MatchOptions): V1PersistentVolume | undefined {
-    const wanted = new Set(claim.spec?.accessModes ?? []);
-    const request = requestOf(claim).nano;
+    const c = claimFacts(claim);
+    const wanted = new Set(c.modes);
+    const request = c.request;
     // planClaim reports an unusable request; nothing matches it.
     if (request === undefined) return undefined;
-    const mode = volumeModeOf(claim);
-    const attributesClass = volumeAttributesClassOf(claim);
 
     interface Candidates {
       size: number;
@@ -203,26 +190,15 @@ export class VolumeIndex {
     };
     for (const v of this.volumesNamingClaim(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')) {
       const e = this.entries.get(v.metadata?.name ?? '');
-      if (
-        e === undefined ||
-        e.unusable ||
-        !isVolumeBoundToClaim(e.volume, claim) ||
-        !isSubset(wanted, e.modes) ||
-        e.capacity < request ||
-        volumeModeOf(e.volume) !== mode ||
-        volumeAttributesClassOf(e.volume) !== attributesClass ||
-        isBeingDeleted(e.volume)
-      ) {
-        continue;
-      }
+      if (e === undefined || !fits(c, e.facts, opts)) continue;
       // Upstream returns whichever it meets first; the smallest is as good and stable.
-      const g = groupOf(e.modes, accessModesKey([...e.modes]));
+      const g = groupOf(e.facts.modes, accessModesKey([...e.facts.modes]));
       if (!g.preBound || compareEntries(e, g.preBound) < 0) g.preBound = e;
     }
     // WaitForFirstConsumer: free volumes are the scheduler's to pick.
     const bucket = opts.delayBinding
       ? undefined
-      : this.free.get(bucketKey(storageClassOf(claim), mode, attributesClass));
+      : this.free.get(bucketKey(c.storageClass, c.volumeMode, c.attributesClass));
     for (const group of bucket?.values() ?? []) {
       if (group.entries.length > 0 && isSubset(wanted, group.modes))
         groupOf(group.modes, group.key).free = group;
@@ -230,35 +206,35 @@ export class VolumeIndex {
     const groups = [...byGroup.values()].sort(
       (a, b) => a.size - b.size || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
     );
-    let selects: ((labels: Record<string, string> | undefined) => boolean) | undefined;
     for (const g of groups) {
       if (g.preBound) return g.preBound.volume;
+      if ('error' in c.selector) throw c.selector.error;
       const entries = g.free?.entries ?? [];
-      selects ??= compileSelector(claim.spec?.selector);
       for (let i = lowerBound(entries, { capacity: request, name: '' }); i < entries.length; i++) {
         const e = entries[i];
-        if (e && selects(e.volume.metadata?.labels) && !opts.blocked?.(e.volume)) return e.volume;
+        if (e && fits(c, e.facts, opts)) return e.volume;
       }
     }
     return undefined;
   }
 
   private group(entry: Entry, create: boolean): ModeGroup | undefined {
-    const v = entry.volume;
-    const bKey = bucketKey(storageClassOf(v), volumeModeOf(v), volumeAttributesClassOf(v));
+    const f = entry.facts;
+    const bKey = bucketKey(f.storageClass, f.volumeMode, f.attributesClass);
     let bucket = this.free.get(bKey);
     if (!bucket) {
       if (!create) return undefined;
       this.free.set(bKey, (bucket = new Map<string, ModeGroup>()));
     }
-    const mKey = accessModesKey([...entry.modes]);
+    const mKey = accessModesKey([...f.modes]);
     let group = bucket.get(mKey);
-    if (!group && create) bucket.set(mKey, (group = { modes: entry.modes, key: mKey, entries: [] }));
+    if (!group && create) bucket.set(mKey, (group = { modes: f.modes, key: mKey, entries: [] }));
     return group;
   }
 
   private addFree(entry: Entry): void {
-    if (entry.unusable) return;
+    // The capacity rule: an unusable one is never matched (see capacityOf).
+    if (entry.facts.size.nano === undefined) return;
     const group = this.group(entry, true);
     if (!group) return;
     const at = lowerBound(group.entries, entry);

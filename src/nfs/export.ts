@@ -64,6 +64,9 @@ export interface NfsExport {
   status?: NfsExportStatus;
 }
 
+/** An export as the API stores it: its metadata is always there. */
+export type StoredExport = NfsExport & { metadata: NonNullable<NfsExport['metadata']> };
+
 /** The volume's name: nfsx-<export name>, shortened with a hash when too long for a name. */
 export function volumeNameFor(exportName: string): string {
   const name = `nfsx-${exportName}`;

@@ -10,15 +10,17 @@
 // very release, known by the UID recorded on the volume, and only when its pods
 // prove the scrub ran (trust.ts). A Job that no longer belongs to the volume's
 // current release is deleted at once, with its pods, even mid-scrub.
-import type { BatchV1Api, CoreV1Api, KubeConfig, V1Job, V1PersistentVolume } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type V1Job, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import type { PlannedEvent } from '../kube/planned-event.ts';
+import { persistentVolumes } from '../kube/kinds.ts';
 import { namespacedName } from '../kube/refs.ts';
-import { Controller, type ReconcileObserver, type ReconcileResult } from '../runtime/controller.ts';
+import type { Controller, ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
-import { Informer } from '../runtime/informer.ts';
+import type { Informer } from '../runtime/informer.ts';
+import type { Kind, Manager } from '../runtime/manager.ts';
+import { type Trigger, watchInformer } from '../runtime/source.ts';
 import type { Log } from '../runtime/log.ts';
-import type { WorkQueueObserver } from '../runtime/work-queue.ts';
 import {
   deleteFinishedJob,
   deleteJobNow,
@@ -39,33 +41,42 @@ import { type ReleaseJobs, jobLeftRelease } from './trust.ts';
 import { recycledVolume, releasedVolume, withoutRequest } from './writes.ts';
 
 export interface ReclaimMetrics {
-  queueObserver(name: string): WorkQueueObserver;
-  reconcileObserver(controller: string): ReconcileObserver;
   reclaimStarted(operation: Operation, policy: string): void;
   reclaimFinished(operation: Operation, policy: string, ok: boolean, seconds: number | undefined): void;
 }
 
 export interface ReclaimControllerOptions {
-  kubeConfig: KubeConfig;
-  core: CoreV1Api;
-  batch: BatchV1Api;
   events: EventSink;
   log: Log;
-  /** The binder's volume informer, shared. */
-  volumes: Informer<V1PersistentVolume>;
   /** Where recycler Jobs run: the operator's namespace. */
   namespace: string;
   job: Omit<RecyclerJobOptions, 'namespace' | 'operation'>;
-  workers: number;
-  resyncPeriodMs: number;
   maxRetries: number;
   retryBaseMs?: number;
   metrics?: ReclaimMetrics;
-  baseDelayMs?: number;
-  /** Told the volume's name whenever one of its scrub Jobs is created, changes or goes. */
-  onScrubJobChanged?: (volumeName: string) => void;
+  /** Fired with the volume's name whenever one of its scrub Jobs is created, changes or goes. */
+  scrubJobChanged?: Trigger<string>;
   /** The other volumes that see the same files as this one (the composition root knows how NFS exports nest). */
   sharingData?: (volume: V1PersistentVolume) => V1PersistentVolume[];
+}
+
+/** What the reconcile works with: the options, and the clients and caches the manager gave. */
+interface Wired extends ReclaimControllerOptions {
+  core: CoreV1Api;
+  batch: BatchV1Api;
+  volumes: Informer<V1PersistentVolume>;
+}
+
+/** The scrub Jobs of this operator, in its namespace (only those with its label are cached). */
+function recyclerJobs(namespace: string): Kind<V1Job> {
+  const labelSelector = `${managedByLabel.key}=${managedByLabel.value}`;
+  return {
+    name: 'recycler-jobs',
+    path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+    labelSelector,
+    list: (api) => api.make(BatchV1Api).listNamespacedJob({ namespace, labelSelector }),
+    model: 'V1Job',
+  };
 }
 
 export const reclaimControllerName = 'persistentvolume-reclaimer';
@@ -83,88 +94,64 @@ function interesting(v: V1PersistentVolume): boolean {
 export class ReclaimController {
   readonly jobs: Informer<V1Job>;
   readonly controller: Controller;
-  private readonly opts: ReclaimControllerOptions;
+  private readonly opts: Wired;
   /** Last wait event per volume, so a waiting volume does not repeat itself every resync. */
   private readonly lastWait = new Map<string, string>();
 
-  constructor(opts: ReclaimControllerOptions) {
-    this.opts = opts;
-    const { kubeConfig, batch, namespace, log } = opts;
-    const labelSelector = `${managedByLabel.key}=${managedByLabel.value}`;
-    this.jobs = new Informer<V1Job>({
-      name: 'recycler-jobs',
-      kubeConfig,
-      path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-      labelSelector,
-      list: () => batch.listNamespacedJob({ namespace, labelSelector }),
-      model: 'V1Job',
+  constructor(manager: Manager, options: ReclaimControllerOptions) {
+    const volumes = manager.informer(persistentVolumes);
+    this.opts = {
+      ...options,
+      core: manager.api.make(CoreV1Api),
+      batch: manager.api.make(BatchV1Api),
+      volumes,
+    };
+    this.jobs = manager.informer(recyclerJobs(options.namespace), {
       indexers: {
         byVolume: (j) =>
           j.metadata?.annotations?.[annVolumeName] ? [j.metadata.annotations[annVolumeName]] : [],
       },
-      resyncPeriodMs: opts.resyncPeriodMs,
-      log,
     });
-    this.controller = new Controller({
-      name: reclaimControllerName,
-      workers: opts.workers,
-      log,
-      baseDelayMs: opts.baseDelayMs,
-      reconcile: (key) => this.sync(key),
-      queueObserver: opts.metrics?.queueObserver(reclaimControllerName),
-      reconcileObserver: opts.metrics?.reconcileObserver(reclaimControllerName),
-    });
-    const onVolume = (v: V1PersistentVolume) => {
-      const name = v.metadata?.name ?? '';
-      // A volume with a scrub Job is looked at whatever its phase: the Job may have to stop.
-      if (interesting(v) || this.jobsOf(name).length > 0) this.controller.enqueue(name);
-      if (!interesting(v)) this.lastWait.delete(name);
-    };
-    opts.volumes.on({
-      add: onVolume,
+    // The said-once memory follows the volumes.
+    volumes.on({
       update: (_o, v) => {
-        onVolume(v);
+        if (!interesting(v)) this.lastWait.delete(v.metadata?.name ?? '');
       },
-      resync: onVolume,
       delete: (v) => {
         this.lastWait.delete(v.metadata?.name ?? '');
-        if (this.jobsOf(v.metadata?.name ?? '').length > 0) this.controller.enqueue(v.metadata?.name ?? '');
       },
     });
-    const onJob = (j: V1Job) => {
+    const volumeOfJob = (j: V1Job): string[] => {
       const volume = j.metadata?.annotations?.[annVolumeName];
-      if (!volume) return;
-      this.controller.enqueue(volume);
-      opts.onScrubJobChanged?.(volume);
+      return volume ? [volume] : [];
     };
-    this.jobs.on({
-      add: onJob,
-      update: (_o, j) => {
-        onJob(j);
-      },
-      delete: onJob,
+    const { scrubJobChanged } = options;
+    if (scrubJobChanged) {
+      const fire = (j: V1Job) => {
+        for (const v of volumeOfJob(j)) scrubJobChanged.fire(v);
+      };
+      this.jobs.on({
+        add: fire,
+        update: (_o, j) => {
+          fire(j);
+        },
+        delete: fire,
+      });
+    }
+    this.controller = manager.controller({
+      name: reclaimControllerName,
+      readiness: 'reclaim',
+      reconcile: (key) => this.sync(key),
+      watches: [
+        // A volume with a scrub Job is looked at whatever its phase: the Job may have to stop.
+        watchInformer(volumes, ({ type, obj: v }) => {
+          const name = v.metadata?.name ?? '';
+          const hasJobs = this.jobsOf(name).length > 0;
+          return hasJobs || (type !== 'delete' && interesting(v)) ? [name] : [];
+        }),
+        watchInformer(this.jobs, ({ obj }) => volumeOfJob(obj), { types: ['add', 'update', 'delete'] }),
+      ],
     });
-  }
-
-  /**
-   * The volume informer is started by its owner; this starts and syncs the Job
-   * informer, then the workers once leading resolves (at once by default).
-   */
-  async start(leading: Promise<void> = Promise.resolve()): Promise<void> {
-    this.jobs.start();
-    // Both caches first: a volume missing from an unsynced cache is not a deleted volume.
-    await Promise.all([this.jobs.waitForSync(), this.opts.volumes.waitForSync()]);
-    await leading;
-    this.controller.start();
-  }
-
-  hasSynced(): boolean {
-    return this.jobs.hasSynced();
-  }
-
-  async stop(): Promise<void> {
-    await this.controller.stop();
-    await this.jobs.stop();
   }
 
   /**
@@ -190,18 +177,9 @@ export class ReclaimController {
     return this.jobs.store.list().filter(isRunning).length;
   }
 
-  /** Where the reconcile reads and writes, built once on first use. */
+  /** Where the reconcile reads and writes: the wired clients and options, and the Job cache. */
   private get api(): FactSources {
-    const { core, batch, namespace, sharingData, maxRetries, retryBaseMs } = this.opts;
-    this.apiCache ??= {
-      core,
-      batch,
-      namespace,
-      sharingData,
-      maxRetries,
-      retryBaseMs,
-      cachedJobs: (name) => this.jobsOf(name),
-    };
+    this.apiCache ??= { ...this.opts, cachedJobs: (name) => this.jobsOf(name) };
     return this.apiCache;
   }
 

@@ -81,6 +81,10 @@ export class Informer<T extends StoredObject> {
     this.store = new Store<T>(opts.indexers);
   }
 
+  get name(): string {
+    return this.opts.name;
+  }
+
   on(handlers: InformerHandlers<T>): void {
     this.handlers.push(handlers);
   }

@@ -28,12 +28,24 @@ export function isOlder(candidate: StoredObject, current: StoredObject): boolean
 
 export class Store<T extends StoredObject> {
   private readonly objects = new Map<string, T>();
-  private readonly indexers: Readonly<Record<string, IndexFunction<T>>>;
+  private readonly indexers: Record<string, IndexFunction<T>> = {};
   private readonly indexes = new Map<string, Map<string, Set<string>>>();
 
   constructor(indexers: Record<string, IndexFunction<T>> = {}) {
-    this.indexers = indexers;
-    for (const name of Object.keys(indexers)) this.indexes.set(name, new Map());
+    for (const [name, fn] of Object.entries(indexers)) this.addIndex(name, fn);
+  }
+
+  /**
+   * Files every object, those stored already and all later ones, under fn's
+   * values. Each name once: two controllers sharing a cache may not disagree
+   * on what an index means.
+   */
+  addIndex(name: string, fn: IndexFunction<T>): void {
+    if (this.indexers[name]) throw new Error(`an index named ${name} exists already`);
+    this.indexers[name] = fn;
+    const idx = new Map<string, Set<string>>();
+    this.indexes.set(name, idx);
+    for (const [key, obj] of this.objects) this.file(idx, key, fn(obj));
   }
 
   get size(): number {
@@ -72,14 +84,17 @@ export class Store<T extends StoredObject> {
     this.objects.set(key, obj);
     for (const [name, fn] of Object.entries(this.indexers)) {
       const idx = this.indexes.get(name);
-      if (!idx) continue;
-      for (const value of fn(obj)) {
-        let keys = idx.get(value);
-        if (!keys) idx.set(value, (keys = new Set()));
-        keys.add(key);
-      }
+      if (idx) this.file(idx, key, fn(obj));
     }
     return previous;
+  }
+
+  private file(idx: Map<string, Set<string>>, key: string, values: readonly string[]): void {
+    for (const value of values) {
+      let keys = idx.get(value);
+      if (!keys) idx.set(value, (keys = new Set()));
+      keys.add(key);
+    }
   }
 
   delete(key: string): T | undefined {

@@ -1,12 +1,14 @@
 // NfsExport lifecycle with the operator process: export → volume; claims
 // bind; reclaim by policy (scrub Jobs run by kwok, 8 s each here so the
-// Recycling phase can be seen); deletion held while bound; drift put back.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Recycling phase can be seen); deletion held while bound; drift put back;
+// a moved export's volume made anew; a foreign volume of its name never adopted.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import {
   CoreV1Api,
   CustomObjectsApi,
+  EventsV1Api,
   PatchStrategy,
   type V1PersistentVolume,
   setHeaderOptions,
@@ -26,6 +28,7 @@ describe('NfsExport lifecycle (operator process)', function () {
   this.timeout(90_000);
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
+  let events: EventsV1Api;
   let operator: OperatorProcess;
   let n = 0;
   let ns = '';
@@ -34,10 +37,13 @@ describe('NfsExport lifecycle (operator process)', function () {
     const kc = testCluster().kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     custom = kc.makeApiClient(CustomObjectsApi);
+    events = kc.makeApiClient(EventsV1Api);
     await core
       .createNamespace({ body: { metadata: { name: 'pv-lifecycle-system' } } })
       .catch(() => undefined);
     const template = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-nfsexport.yaml');
+    // Run alone in a fresh checkout, nothing has made the log folder yet.
+    mkdirSync(dirname(template), { recursive: true });
     writeFileSync(template, 'metadata:\n  labels:\n    kwokoutcome: slow\n');
     operator = await OperatorProcess.start({
       kubeconfig: operatorKubeconfig(),
@@ -110,6 +116,23 @@ describe('NfsExport lifecycle (operator process)', function () {
       return c.status?.phase === 'Bound' ? c.spec?.volumeName : undefined;
     });
   const condition = (e: NfsExport, type: string) => e.status?.conditions?.find((c) => c.type === type);
+  /** Waits until read fails: the object is gone. */
+  const gone = (what: string, read: () => Promise<unknown>) =>
+    eventually(`${what} gone`, async () =>
+      (await read().then(
+        () => false,
+        () => true,
+      ))
+        ? true
+        : undefined,
+    );
+  // Events of a cluster-scoped object are written to the default namespace.
+  const eventOf = (name: string, reason: string) =>
+    eventually(`event ${reason} on ${exportName(name)}`, async () =>
+      (await events.listNamespacedEvent({ namespace: 'default' })).items.find(
+        (x) => x.regarding?.name === exportName(name) && x.reason === reason,
+      ),
+    );
 
   it('makes one Available volume per export, as declared, and shows it in kubectl get', async () => {
     const created = (await createExport(
@@ -195,22 +218,8 @@ describe('NfsExport lifecycle (operator process)', function () {
     expect(condition(blocked, 'Ready')?.message).to.contain(`claim ${ns}/c`);
     expect((await readVolume('held')).status?.phase).to.equal('Bound');
     await core.deleteNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
-    await eventually('the export gone', async () =>
-      (await readExport('held').then(
-        () => false,
-        () => true,
-      ))
-        ? true
-        : undefined,
-    );
-    await eventually('the volume gone', async () =>
-      (await readVolume('held').then(
-        () => false,
-        () => true,
-      ))
-        ? true
-        : undefined,
-    );
+    await gone('the export', () => readExport('held'));
+    await gone('the volume', () => readVolume('held'));
   });
 
   it('puts back a hand edit of the volume, and takes safe spec changes', async () => {
@@ -253,5 +262,56 @@ describe('NfsExport lifecycle (operator process)', function () {
     expect(condition(e, 'Ready')?.message).to.contain('accessModes cannot change while claim');
     const v: V1PersistentVolume = await readVolume('unsafe');
     expect(v.spec?.accessModes).to.deep.equal(['ReadWriteMany']);
+  });
+
+  it('makes a free volume anew when the export moves to another path', async () => {
+    await createExport('moved');
+    await exportWhere('moved', 'Available', (x) => x.status?.phase === 'Available');
+    const before = await readVolume('moved');
+    await custom.patchClusterCustomObject(
+      { ...api, name: exportName('moved'), body: { spec: { path: '/exports/moved-on' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const after = await eventually('the volume made anew', async () => {
+      const v = await readVolume('moved').catch(() => undefined);
+      return v && v.metadata?.uid !== before.metadata?.uid ? v : undefined;
+    });
+    expect(after.spec?.nfs).to.deep.include({ server: '10.0.0.5', path: '/exports/moved-on' });
+    expect((await eventOf('moved', 'VolumeReplaced')).type).to.equal('Normal');
+    await exportWhere('moved', 'Available again', (x) => x.status?.phase === 'Available');
+  });
+
+  it('never adopts a volume of its name that is not its own', async () => {
+    const foreign = await core.createPersistentVolume({
+      body: {
+        metadata: { name: volumeName('taken') },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteMany'],
+          nfs: { server: '10.0.0.9', path: '/elsewhere' },
+          storageClassName: `other-${ns}`,
+        },
+      },
+    });
+    try {
+      await createExport('taken');
+      const e = await exportWhere(
+        'taken',
+        'reporting the name taken',
+        (x) => condition(x, 'Ready')?.reason === 'VolumeNameTaken',
+      );
+      expect(condition(e, 'Ready')?.message).to.contain(`${volumeName('taken')} exists and does not belong`);
+      expect(e.status?.phase).to.equal('Pending');
+      const v = await readVolume('taken');
+      expect(v.metadata?.uid).to.equal(foreign.metadata?.uid);
+      expect(v.metadata?.ownerReferences).to.equal(undefined);
+      expect(v.spec?.nfs?.path).to.equal('/elsewhere');
+      // It never held the export: deleting the export leaves the volume alone.
+      await custom.deleteClusterCustomObject({ ...api, name: exportName('taken') });
+      await gone('the export', () => readExport('taken'));
+      expect((await readVolume('taken')).metadata?.uid).to.equal(foreign.metadata?.uid);
+    } finally {
+      await core.deletePersistentVolume({ name: volumeName('taken') });
+    }
   });
 });

@@ -379,3 +379,24 @@ describe('claim sync: WaitForFirstConsumer', () => {
     expect(immediate.action === 'pending' && immediate.awaitsConsumer).to.not.equal(true);
   });
 });
+
+describe("claim sync: the explanation reads the matcher's context (fit.ts)", () => {
+  it('says a free volume of a WaitForFirstConsumer class is left to the scheduler, not that none exist', () => {
+    const claim = pvc('c', { storageClass: 'local' });
+    claim.metadata = { ...claim.metadata, annotations: { 'volume.kubernetes.io/selected-node': 'node-1' } };
+    const p = plan(
+      claim,
+      [pv('v', { storageClass: 'local' }), pv('small', { storageClass: 'local', size: '1Mi' })],
+      [storageClass('local', { wffc: true, provisioner: 'kubernetes.io/no-provisioner' })],
+    );
+    expect(summary(p)).to.equal(
+      'pending Warning ProvisioningFailed: no volume plugin matched name: kubernetes.io/no-provisioner; no volume fits: ' +
+        'v: left to the scheduler (WaitForFirstConsumer); small: too small (1Mi < 1Gi)',
+    );
+  });
+
+  it('checks a volume pre-bound to the claim for size, not for its class', () => {
+    const p = plan(pvc('c', { size: '2Gi' }), [pv('mine', { storageClass: 'gold', claimRef: ref() })]);
+    expect(summary(p)).to.match(/: mine: too small \(1Gi < 2Gi\)$/);
+  });
+});
