@@ -57,7 +57,7 @@ export const startRetryMs = 1_000;
 
 export interface ReclaimFacts {
   volume: V1PersistentVolume;
-  /** A claim with the released claim's UID still exists (read live). */
+  /** The claim the claimRef names still holds the volume (claimHoldsVolume, read live). */
   claimExists: boolean;
   /** Names of running pods that may still use the volume. */
   podsUsing: readonly string[];
