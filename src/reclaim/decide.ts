@@ -1,18 +1,15 @@
 // What a Released volume needs next (pv-controller.md §3): a pure decision
 // over the volume, what is known about its released claim and pods, and the
-// recycler Job of this very release. The reclaim controller gathers the facts
-// (claims and pods by live reads, not the cache) and carries the plan out.
+// recycler Job of this very release. facts.ts gathers the facts (claims and
+// pods by live reads, not the cache); the reclaim controller carries the plan
+// out with the bodies of writes.ts.
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
-import {
-  annBoundByController,
-  annMigratedTo,
-  annProvisionedBy,
-  hasAnnotation,
-  ourProvisioner,
-} from '../kube/annotations.ts';
+import { annMigratedTo, annProvisionedBy, hasAnnotation, ourProvisioner } from '../kube/annotations.ts';
 import type { PlannedEvent } from '../kube/planned-event.ts';
+import { namespacedName } from '../kube/refs.ts';
 import { isUpstreamHostPathDelete, planHostPathDelete } from './hostpath-delete.ts';
+import { needsScrubClaim } from './job.ts';
 
 /** Set by an administrator on a Released volume to ask for a one-off action. */
 export const annReclaimRequest = 'pvlifecycle.io/reclaim';
@@ -53,10 +50,14 @@ export const blockedRecheckMs = 30_000;
 export const noPodRecheckMs = 10_000;
 /** How soon a volume whose scrub Job is being deleted is looked at again (an unlabelled Job's deletion is not watched). */
 export const stoppingRecheckMs = 2_000;
+/** How soon a volume waiting for pods that use its claim is looked at again (pods are not watched). */
+export const podsUsingRecheckMs = 10_000;
+/** How soon a scrub Job that could not be created (its generated name was taken) or recorded is tried again. */
+export const startRetryMs = 1_000;
 
 export interface ReclaimFacts {
   volume: V1PersistentVolume;
-  /** A claim with the released claim's UID still exists (read live). */
+  /** The claim the claimRef names still holds the volume (claimHoldsVolume, read live). */
   claimExists: boolean;
   /** Names of running pods that may still use the volume. */
   podsUsing: readonly string[];
@@ -73,37 +74,52 @@ export interface ReclaimFacts {
 
 export type Operation = 'recycle' | 'delete';
 
+/** Phase Failed with a message and an event. */
+export type FailPlan = {
+  action: 'fail';
+  event: PlannedEvent;
+  message: string;
+  /** Failures of this release including this one, to record; absent when retrying makes no sense. */
+  failures?: number;
+  retry: boolean;
+  /** When retry: how long to wait before the next attempt. */
+  requeueAfterMs?: number;
+  /** An administrator's request has had its retries: remove it, even while the policy keeps retrying. */
+  answerRequest?: boolean;
+} & (
+  | { deleteJob: false; operation?: Operation }
+  /** The failed Job to delete so a retry can create it again; operation: what it ran, for metrics. */
+  | { deleteJob: true; operation: Operation }
+);
+
+/** requeueAfterMs: how soon to look at the volume again (absent: when something changes). */
 export type ReclaimPlan =
   | { action: 'none' }
-  /** Preconditions not met yet; look again later. */
-  | { action: 'wait'; why: string; event?: PlannedEvent; retryAtMs?: number }
+  /**
+   * Preconditions not met yet; look again later. mountClaim: make the claim
+   * the running scrub mounts if it is missing (a restart may have come
+   * between the Job and its claim).
+   */
+  | { action: 'wait'; why: string; event?: PlannedEvent; requeueAfterMs?: number; mountClaim?: true }
   /** Drop a request annotation that cannot be honoured, saying why. */
   | { action: 'dropRequest'; event: PlannedEvent }
   /** Clear claimRef keeping the data: the volume becomes Available. */
   | { action: 'release'; event: PlannedEvent }
-  /** resetFailures: an administrator asked again after the retries ran out. */
-  | { action: 'startJob'; operation: Operation; resetFailures: boolean }
-  /** Delete the unrecorded Jobs that claim the volume (and their pods), so a Job of ours can take their place. */
-  | { action: 'replaceJob'; event: PlannedEvent }
+  /**
+   * resetFailures: an administrator asked again after the retries ran out.
+   * retryAfterMs: how soon to look again when the Job could not be created or recorded.
+   */
+  | { action: 'startJob'; operation: Operation; resetFailures: boolean; retryAfterMs: number }
+  /**
+   * Delete the unrecorded Jobs that claim the volume (and their pods), so a
+   * Job of ours can take their place; until they are gone the volume waits.
+   */
+  | { action: 'replaceJob'; event: PlannedEvent; requeueAfterMs: number }
   /** Delete the PersistentVolume object only, its data left where it is (hostpath-delete.ts). */
   | { action: 'deleteObject'; event: PlannedEvent }
   /** The scrub finished for this release: clear claimRef (recycle) or delete the volume. */
   | { action: 'finish'; operation: Operation; event?: PlannedEvent }
-  /** Phase Failed with a message and an event. */
-  | {
-      action: 'fail';
-      event: PlannedEvent;
-      message: string;
-      /** The failed Job to delete so a retry can create it again. */
-      deleteJob: boolean;
-      /** Failures of this release including this one, to record; absent when retrying makes no sense. */
-      failures?: number;
-      retry: boolean;
-      /** When retry: how long to wait before the next attempt. */
-      retryAfterMs?: number;
-      /** An administrator's request has had its retries: remove it, even while the policy keeps retrying. */
-      answerRequest?: boolean;
-    };
+  | FailPlan;
 
 export function releasedClaimUid(volume: V1PersistentVolume): string | undefined {
   return volume.spec?.claimRef?.uid ?? undefined;
@@ -158,6 +174,15 @@ export function isOurs(volume: V1PersistentVolume): boolean {
  * release we are retrying) are reclaimed; anything else is left to the binder.
  */
 export function planReclaim(f: ReclaimFacts): ReclaimPlan {
+  const plan = planRelease(f);
+  // Whatever the volume waits for, a running scrub through a claim needs its claim.
+  if (plan.action === 'wait' && f.job.state === 'running' && needsScrubClaim(f.volume)) {
+    return { ...plan, mountClaim: true };
+  }
+  return plan;
+}
+
+function planRelease(f: ReclaimFacts): ReclaimPlan {
   const { volume } = f;
   const phase = volume.status?.phase;
   const request = requestOf(volume);
@@ -203,6 +228,7 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
         reason: 'ReclaimWaiting',
         note: `waiting for pods that use claim ${claimName(volume)} to finish: ${f.podsUsing.slice(0, 5).join(', ')}`,
       },
+      requeueAfterMs: podsUsingRecheckMs,
     };
   }
 
@@ -211,7 +237,7 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       return {
         action: 'wait',
         why: 'a scrub Job of this release is still running',
-        retryAtMs: f.now + stoppingRecheckMs,
+        requeueAfterMs: stoppingRecheckMs,
       };
     return {
       action: 'release',
@@ -232,7 +258,7 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
   } else if (policy === 'Delete') {
     const provisioner = volume.metadata?.annotations?.[annProvisionedBy];
     if (isUpstreamHostPathDelete(volume, provisioner)) {
-      return planHostPathDelete(volume, f.job, f.now, stoppingRecheckMs);
+      return planHostPathDelete(volume, f.job, stoppingRecheckMs);
     }
     if (provisioner !== undefined && provisioner !== ourProvisioner) return { action: 'none' };
     if (provisioner === undefined) {
@@ -278,6 +304,7 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
         note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.scrubbable.why}`,
       },
       deleteJob: false,
+      operation,
       retry: false,
     };
   }
@@ -290,18 +317,19 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
           action: 'wait',
           why: note,
           event: { type: 'Normal', reason: 'ReclaimWaiting', note },
-          retryAtMs: f.now + stoppingRecheckMs,
+          requeueAfterMs: stoppingRecheckMs,
         };
       }
       return {
         action: 'wait',
         why: 'a scrub Job of this release is being deleted',
-        retryAtMs: f.now + stoppingRecheckMs,
+        requeueAfterMs: stoppingRecheckMs,
       };
     case 'unrecorded':
       return {
         action: 'replaceJob',
         event: { type: 'Warning', reason: 'ReclaimJobMismatch', note: f.job.message },
+        requeueAfterMs: stoppingRecheckMs,
       };
     case 'running':
       if (f.job.blocked) {
@@ -312,12 +340,12 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
           action: 'wait',
           why: note,
           event: { type: 'Warning', reason: 'RecycleBlocked', note },
-          retryAtMs: f.now + blockedRecheckMs,
+          requeueAfterMs: blockedRecheckMs,
         };
       }
       // A Job without a pod changes no more if its pod is refused: look again.
       if (f.job.noPodYet) {
-        return { action: 'wait', why: 'the scrub Job has no pod yet', retryAtMs: f.now + noPodRecheckMs };
+        return { action: 'wait', why: 'the scrub Job has no pod yet', requeueAfterMs: noPodRecheckMs };
       }
       return { action: 'wait', why: 'the scrub Job is running' };
     case 'succeeded':
@@ -334,8 +362,9 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       // The policy's own reclaim is retried for good, as upstream does; an
       // administrator's request is answered once its retries are spent.
       const retry = byPolicy || failures <= f.maxRetries;
-      const retryAfterMs = retry ? retryDelayAfter(failures, f.maxRetries, f.retryBaseMs) : undefined;
-      const next = retryAfterMs === undefined ? 'no more attempts' : `next in ${formatDelay(retryAfterMs)}`;
+      const requeueAfterMs = retry ? retryDelayAfter(failures, f.maxRetries, f.retryBaseMs) : undefined;
+      const next =
+        requeueAfterMs === undefined ? 'no more attempts' : `next in ${formatDelay(requeueAfterMs)}`;
       return {
         action: 'fail',
         message: `scrub Job failed (attempt ${String(failures)}, ${next}): ${f.job.message}`,
@@ -345,9 +374,10 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
           note: `${operation === 'recycle' ? 'Recycle' : 'Delete'} failed: ${f.job.message} (attempt ${String(failures)}, ${next})`,
         },
         deleteJob: true,
+        operation,
         failures,
         retry,
-        retryAfterMs,
+        requeueAfterMs,
         answerRequest: request !== undefined && failures > f.maxRetries,
       };
     }
@@ -362,7 +392,7 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
           action: 'wait',
           why: note,
           event: { type: 'Warning', reason: 'RecycleBlocked', note },
-          retryAtMs: f.now + blockedRecheckMs,
+          requeueAfterMs: blockedRecheckMs,
         };
       }
       const failed = failuresOf(volume);
@@ -371,9 +401,11 @@ export function planReclaim(f: ReclaimFacts): ReclaimPlan {
       const askedAgain = request !== undefined && failed.count > f.maxRetries;
       if (failed.count > 0 && !askedAgain) {
         const due = failed.lastAt + retryDelayAfter(failed.count, f.maxRetries, f.retryBaseMs);
-        if (f.now < due) return { action: 'wait', why: 'backing off after a failed scrub', retryAtMs: due };
+        if (f.now < due) {
+          return { action: 'wait', why: 'backing off after a failed scrub', requeueAfterMs: due - f.now };
+        }
       }
-      return { action: 'startJob', operation, resetFailures: askedAgain };
+      return { action: 'startJob', operation, resetFailures: askedAgain, retryAfterMs: startRetryMs };
     }
   }
 }
@@ -385,30 +417,8 @@ export function undeletable(message: string, advice: string): ReclaimPlan {
     message,
     event: { type: 'Warning', reason: 'VolumeFailedDelete', note: `${message}. ${advice}` },
     deleteJob: false,
+    operation: 'delete',
     retry: false,
-  };
-}
-
-/**
- * The volume after a successful recycle, with the annotations of the release
- * (ownAnnotations) removed. As upstream: a volume the binder bound loses its
- * claimRef and the bound-by-controller mark; one an administrator pre-bound
- * keeps the claim's namespace and name and loses only the uid, so it stays
- * reserved for a claim of that name.
- */
-export function recycledVolume(
-  volume: V1PersistentVolume,
-  ownAnnotations: readonly string[],
-): V1PersistentVolume {
-  const annotations = { ...volume.metadata?.annotations };
-  for (const k of ownAnnotations) Reflect.deleteProperty(annotations, k);
-  const byBinder = hasAnnotation(volume, annBoundByController);
-  if (byBinder) Reflect.deleteProperty(annotations, annBoundByController);
-  const ref = volume.spec?.claimRef;
-  return {
-    ...volume,
-    metadata: { ...volume.metadata, annotations: Object.keys(annotations).length ? annotations : undefined },
-    spec: { ...volume.spec, claimRef: byBinder || !ref ? undefined : { ...ref, uid: undefined } },
   };
 }
 
@@ -437,6 +447,5 @@ function formatDelay(ms: number): string {
 }
 
 function claimName(volume: V1PersistentVolume): string {
-  const ref = volume.spec?.claimRef;
-  return `${ref?.namespace ?? ''}/${ref?.name ?? ''}`;
+  return namespacedName(volume.spec?.claimRef?.namespace, volume.spec?.claimRef?.name);
 }

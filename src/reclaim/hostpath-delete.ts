@@ -37,7 +37,6 @@ export function isUpstreamHostPathDelete(
 export function planHostPathDelete(
   volume: V1PersistentVolume,
   job: JobState,
-  now: number,
   recheckMs: number,
 ): ReclaimPlan {
   const path = volume.spec?.hostPath?.path ?? '';
@@ -52,7 +51,7 @@ export function planHostPathDelete(
   }
   // A scrub Job of an earlier plan (the policy was Recycle) stops first: it is deleted as a stray.
   if (job.state !== 'absent') {
-    return { action: 'wait', why: 'a scrub Job of this volume is still there', retryAtMs: now + recheckMs };
+    return { action: 'wait', why: 'a scrub Job of this volume is still there', requeueAfterMs: recheckMs };
   }
   return {
     action: 'deleteObject',

@@ -45,6 +45,16 @@ export function isScrubClaimVolume(v: V1PersistentVolume, namespace: string, own
 }
 
 /**
+ * Whether a scrub claim's volume is spent: once its claim is gone (the
+ * garbage collector removes it with its Job) the binder marks it Released,
+ * and it is deleted. Its export's data is not touched: it is Retain and
+ * nothing scrubs it.
+ */
+export function scrubClaimVolumeSpent(v: V1PersistentVolume): boolean {
+  return v.status?.phase === 'Released' && !v.metadata?.deletionTimestamp;
+}
+
+/**
  * The claim and volume a scrub Job of this volume mounts. job is the created
  * Job (its UID owns the claim); namespace is the operator's. The volume is
  * made after the claim, with the claim's UID in its claimRef: should the

@@ -10,6 +10,7 @@
 // whoever created it. Everything here is pure.
 import type { V1Container, V1Job, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
 
+import { namespacedName } from '../kube/refs.ts';
 import { annReclaimRequest, failuresOf, scrubWanted } from './decide.ts';
 import { annClaimUid, annOperation, annVolumeName, annVolumeUid } from './job.ts';
 import { scrubMountPath } from './scrub.ts';
@@ -238,7 +239,7 @@ export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Jo
   const ref = volume.spec?.claimRef;
   if (!ref) return 'its claimRef was cleared';
   if (!ref.uid || ref.uid !== a[annClaimUid]) {
-    return `its claimRef now names ${ref.namespace ?? ''}/${ref.name ?? ''}${ref.uid ? '' : ' without a uid'}`;
+    return `its claimRef now names ${namespacedName(ref.namespace, ref.name)}${ref.uid ? '' : ' without a uid'}`;
   }
   const wanted = scrubWanted(volume);
   if (wanted === undefined) {

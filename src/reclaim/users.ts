@@ -1,24 +1,11 @@
-// Who may still use a Released volume's data: the released claim itself, and
-// pods that name it. Pure decisions over live reads (the claim of that name
-// now, the pods of its namespace); the reclaim controller waits while either
-// says someone may.
+// Who may still use a Released volume's data: pods that name the released
+// claim. A pure decision over live reads (the claim of that name now, the pods
+// of its namespace); whether the claim itself still holds the volume is
+// claimHoldsVolume's (kube/claims.ts). The reclaimer waits while either says
+// someone may.
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 
-/**
- * Whether the released claim still holds the volume: a claim with the
- * claimRef's uid exists and is not bound to another volume. As upstream, a
- * claim of that uid bound elsewhere (its volumeName names another volume)
- * released this one.
- */
-export function releasedClaimHolds(
-  volume: V1PersistentVolume,
-  current: V1PersistentVolumeClaim | undefined,
-): boolean {
-  const uid = volume.spec?.claimRef?.uid;
-  if (!uid || !current || current.metadata?.uid !== uid) return false;
-  const boundTo = current.spec?.volumeName;
-  return !boundTo || boundTo === volume.metadata?.name;
-}
+import { namespacedName } from '../kube/refs.ts';
 
 function finished(pod: V1Pod): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -75,5 +62,5 @@ export function podsThatMayUse(
       return at === undefined || since === undefined || at <= since;
     });
   }
-  return users.map((p) => `${namespace}/${p.metadata?.name ?? ''}`);
+  return users.map((p) => namespacedName(namespace, p.metadata?.name));
 }

@@ -9,7 +9,6 @@ import {
   failuresOf,
   failuresValue,
   planReclaim,
-  recycledVolume,
   retryDelayAfter,
   retryDelayMs,
 } from '../../../src/reclaim/decide.ts';
@@ -45,6 +44,9 @@ function facts(v: V1PersistentVolume, over: Partial<ReclaimFacts> = {}): Reclaim
   };
 }
 
+/** When the plan looks again, as " in <seconds>s". */
+const requeue = (ms: number | undefined) => (ms === undefined ? '' : ` in ${String(ms / 1000)}s`);
+
 /** A plan as one line, so the table reads like the rules. */
 function summary(f: ReclaimFacts): string {
   const p = planReclaim(f);
@@ -52,7 +54,7 @@ function summary(f: ReclaimFacts): string {
     case 'none':
       return 'none';
     case 'wait':
-      return `wait${p.event ? ` ${p.event.reason}` : ''}${p.retryAtMs ? ' backoff' : ''}`;
+      return `wait${p.event ? ` ${p.event.reason}` : ''}${requeue(p.requeueAfterMs)}`;
     case 'dropRequest':
       return `dropRequest ${p.event.reason}`;
     case 'release':
@@ -64,7 +66,7 @@ function summary(f: ReclaimFacts): string {
     case 'finish':
       return `finish ${p.operation}${p.event ? ` ${p.event.reason}` : ''}`;
     case 'replaceJob':
-      return `replaceJob ${p.event.reason}`;
+      return `replaceJob ${p.event.reason}${requeue(p.requeueAfterMs)}`;
     case 'fail':
       return `fail ${p.event.reason}${p.deleteJob ? ' deleteJob' : ''}${p.retry ? ' retry' : ''}${p.failures ? ` #${String(p.failures)}` : ''}`;
   }
@@ -107,30 +109,30 @@ describe('reclaim decisions', () => {
     [
       'Recycle: never while a pod may use the data',
       facts(volume('Recycle'), { podsUsing: ['ns/app-0'] }),
-      'wait ReclaimWaiting',
+      'wait ReclaimWaiting in 10s',
     ],
     ['Recycle: Job running', facts(volume('Recycle'), { job: { state: 'running' } }), 'wait'],
     [
       'Recycle: never while another volume sees the same files',
       facts(volume('Recycle'), { sharedWith: ['pv-inside'] }),
-      'wait RecycleBlocked backoff',
+      'wait RecycleBlocked in 30s',
     ],
     [
       'Delete: never while another volume sees the same files',
       facts(volume('Delete', { annotations: ours }), { sharedWith: ['a', 'b'] }),
-      'wait RecycleBlocked backoff',
+      'wait RecycleBlocked in 30s',
     ],
     [
       'Recycle: a Job with no pod yet is looked at again soon',
       facts(volume('Recycle'), { job: { state: 'running', noPodYet: true } }),
-      'wait backoff',
+      'wait in 10s',
     ],
     [
       'Recycle: a Job whose pod is refused says why, and is left to the Job controller',
       facts(volume('Recycle'), {
         job: { state: 'running', blocked: 'pods "x" is forbidden: violates PodSecurity "restricted:latest"' },
       }),
-      'wait RecycleBlocked backoff',
+      'wait RecycleBlocked in 30s',
     ],
     [
       'Recycle: Job done for this release',
@@ -140,12 +142,12 @@ describe('reclaim decisions', () => {
     [
       'Recycle: a Job that claims the volume but is not recorded on it is replaced, never trusted',
       facts(volume('Recycle'), { job: { state: 'unrecorded', message: 'Job x is not recorded' } }),
-      'replaceJob ReclaimJobMismatch',
+      'replaceJob ReclaimJobMismatch in 2s',
     ],
     [
       'Recycle: no Job left, but a pod that says it scrubs the volume still runs: wait, and say so',
       facts(volume('Recycle'), { job: { state: 'stopping', pods: ['ops/recycle-pv-1-abcde-x'] } }),
-      'wait ReclaimWaiting backoff',
+      'wait ReclaimWaiting in 2s',
     ],
     [
       'Recycle: a failed Job fails the volume and retries',
@@ -178,7 +180,7 @@ describe('reclaim decisions', () => {
     [
       'Recycle: a Failed volume of ours waits out the backoff',
       facts(volume('Recycle', { phase: 'Failed', annotations: failures(1) })),
-      'wait backoff',
+      'wait in 5s',
     ],
     [
       'Recycle: then tries again',
@@ -193,7 +195,7 @@ describe('reclaim decisions', () => {
     [
       'Recycle: and waits that interval, not a longer one',
       facts(volume('Recycle', { phase: 'Failed', annotations: failures(9, now - 39_000) })),
-      'wait backoff',
+      'wait in 1s',
     ],
     [
       'Retain: a Failed volume whose requested recycle was answered stays Failed',
@@ -260,7 +262,7 @@ describe('reclaim decisions', () => {
     [
       'Delete of a hostPath volume waits for a scrub Job of an earlier plan to go',
       facts(hostPath('/tmp/v'), { job: { state: 'stopping' } }),
-      'wait backoff',
+      'wait in 2s',
     ],
     [
       'Delete of a hostPath volume: never while the released claim exists',
@@ -305,6 +307,13 @@ describe('reclaim decisions', () => {
       'release VolumeReleasedByRequest',
     ],
     [
+      'request release waits for a scrub Job of the release to stop',
+      facts(volume('Recycle', { annotations: { [annReclaimRequest]: 'release' } }), {
+        job: { state: 'running' },
+      }),
+      'wait in 2s',
+    ],
+    [
       'request release waits for the claim to be gone',
       facts(volume('Retain', { annotations: { [annReclaimRequest]: 'release' } }), { claimExists: true }),
       'wait',
@@ -334,7 +343,7 @@ describe('reclaim decisions', () => {
         reason: 'RecycleBlocked',
         note: 'the scrub Job cannot create its pod: exceeded quota: pods=10',
       },
-      retryAtMs: now + 30_000,
+      requeueAfterMs: 30_000,
     });
   });
 
@@ -394,7 +403,7 @@ describe('reclaim decisions', () => {
     const p = planReclaim(facts(volume('Recycle'), { job: failed }));
     expect(p).to.deep.include({
       message: 'scrub Job failed (attempt 1, next in 10s): rm: cannot remove: Permission denied',
-      retryAfterMs: 10_000,
+      requeueAfterMs: 10_000,
     });
   });
 
@@ -402,7 +411,7 @@ describe('reclaim decisions', () => {
     const p = planReclaim(
       facts(volume('Recycle', { phase: 'Failed', annotations: failures(7) }), { job: failed }),
     );
-    expect(p).to.deep.include({ action: 'fail', retry: true, retryAfterMs: 40_000, failures: 8 });
+    expect(p).to.deep.include({ action: 'fail', retry: true, requeueAfterMs: 40_000, failures: 8 });
     if (p.action === 'fail') {
       expect(p.event.reason).to.equal('VolumeFailedRecycle');
       expect(p.event.note).to.equal(
@@ -419,6 +428,63 @@ describe('reclaim decisions', () => {
     expect(planReclaim(facts(v, { job: failed }))).to.deep.include({ retry: true, answerRequest: true });
     const early = volume('Recycle', { annotations: { [annReclaimRequest]: 'recycle', ...failures(1) } });
     expect(planReclaim(facts(early, { job: failed }))).to.deep.include({ retry: true, answerRequest: false });
+  });
+
+  it('while a scrub through a claim runs, every wait makes sure its claim is there', () => {
+    const nfs = (over: { annotations?: Record<string, string> } = {}) => {
+      const v = volume('Recycle', over);
+      return {
+        ...v,
+        spec: { ...v.spec, hostPath: undefined, nfs: { server: 'nfs', path: '/x' }, mountOptions: ['hard'] },
+      };
+    };
+    const running: JobState = { state: 'running' };
+    expect(planReclaim(facts(nfs(), { job: running }))).to.deep.include({ action: 'wait', mountClaim: true });
+    expect(planReclaim(facts(nfs(), { job: { state: 'running', noPodYet: true } }))).to.deep.include({
+      mountClaim: true,
+    });
+    // Waiting on the claim or on a requested release, for instance.
+    expect(planReclaim(facts(nfs(), { job: running, claimExists: true }))).to.deep.include({
+      mountClaim: true,
+    });
+    const release = nfs({ annotations: { [annReclaimRequest]: 'release' } });
+    expect(planReclaim(facts(release, { job: running }))).to.deep.include({ mountClaim: true });
+    // No claim to make: a hostPath scrub, a scrub that is not running, or no wait at all.
+    expect(planReclaim(facts(volume('Recycle'), { job: running }))).to.not.have.property('mountClaim');
+    expect(planReclaim(facts(nfs(), { job: { state: 'stopping' } }))).to.not.have.property('mountClaim');
+    expect(planReclaim(facts(nfs(), { job: { state: 'succeeded' } }))).to.not.have.property('mountClaim');
+  });
+
+  it('says which reclaim failed, so metrics need not read it from the event reason', () => {
+    const recycle = planReclaim(facts(volume('Recycle'), { job: failed }));
+    const del = planReclaim(facts(volume('Delete', { annotations: ours }), { job: failed }));
+    expect(recycle).to.deep.include({ action: 'fail', deleteJob: true, operation: 'recycle' });
+    expect(del).to.deep.include({ action: 'fail', deleteJob: true, operation: 'delete' });
+    // A Delete nothing can carry out is a failed delete too; an unknown policy is no operation at all.
+    expect(planReclaim(facts(volume('Delete')))).to.deep.include({ deleteJob: false, operation: 'delete' });
+    expect(planReclaim(facts(volume('Scrub')))).to.not.have.property('operation');
+  });
+
+  it('does not look again on its own after a failure it will not retry', () => {
+    const answered = planReclaim(
+      facts(
+        volume('Retain', {
+          phase: 'Failed',
+          annotations: { [annReclaimRequest]: 'recycle', ...failures(3) },
+        }),
+        { job: failed },
+      ),
+    );
+    expect(answered).to.deep.include({ action: 'fail', retry: false, requeueAfterMs: undefined });
+  });
+
+  it('tries a scrub Job again after a second when it could not be created or recorded', () => {
+    expect(planReclaim(facts(volume('Recycle')))).to.deep.equal({
+      action: 'startJob',
+      operation: 'recycle',
+      resetFailures: false,
+      retryAfterMs: 1_000,
+    });
   });
 
   it('waits the backoff for the first retries, then the longest of them for good', () => {
@@ -445,30 +511,5 @@ describe('reclaim decisions', () => {
     expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(n))).to.deep.equal([
       10_000, 20_000, 40_000, 80_000, 600_000,
     ]);
-  });
-});
-
-describe('the volume after a recycle', () => {
-  const own = [annReclaimFailures, 'pvlifecycle.io/scrub-job'];
-  const released = (annotations: Record<string, string>) =>
-    volume('Recycle', {
-      annotations: { ...annotations, [annReclaimFailures]: failuresValue('claim-uid', 1, now), keep: 'me' },
-    });
-
-  it('keeps an administrator pre-binding: the claim name stays, only the uid goes', () => {
-    const v = recycledVolume(released({}), own);
-    expect(v.spec?.claimRef).to.deep.equal({ namespace: 'ns', name: 'c', uid: undefined });
-    expect(v.metadata?.annotations).to.deep.equal({ keep: 'me' });
-  });
-
-  it('frees a volume the binder bound: claimRef and bound-by-controller removed', () => {
-    const v = recycledVolume(released({ 'pv.kubernetes.io/bound-by-controller': 'yes' }), own);
-    expect(v.spec?.claimRef).to.equal(undefined);
-    expect(v.metadata?.annotations).to.deep.equal({ keep: 'me' });
-  });
-
-  it('leaves no empty annotation map behind', () => {
-    const v = recycledVolume(volume('Recycle', { annotations: { [annReclaimFailures]: 'x' } }), own);
-    expect(v.metadata?.annotations).to.equal(undefined);
   });
 });

@@ -12,6 +12,7 @@ import {
   isScrubClaimVolume,
   scrubClaimPair,
   scrubClaimProblem,
+  scrubClaimVolumeSpent,
   scrubForJobLabel,
 } from '../../../src/reclaim/scrub-claim.ts';
 
@@ -109,6 +110,20 @@ describe('scrubbing through a claim (NFS volumes with mount options)', () => {
     expect(isScrubClaimVolume(labelled, 'ops')).to.equal(false);
     const recycled = { ...volume, spec: { ...volume.spec, persistentVolumeReclaimPolicy: 'Recycle' } };
     expect(isScrubClaimVolume(recycled, 'ops')).to.equal(false);
+  });
+
+  it('a scrub claim volume is spent once Released (its claim gone), unless already being deleted', () => {
+    const v = nfsVolume(['hard']);
+    const { volume } = scrubClaimPair(v, created(v), 'ops', 'pvc-uid');
+    const phase = (p: string, deleting = false): V1PersistentVolume => ({
+      ...volume,
+      metadata: { ...volume.metadata, deletionTimestamp: deleting ? new Date() : undefined },
+      status: { phase: p },
+    });
+    expect(scrubClaimVolumeSpent(phase('Released'))).to.equal(true);
+    expect(scrubClaimVolumeSpent(phase('Bound'))).to.equal(false);
+    expect(scrubClaimVolumeSpent(phase('Available'))).to.equal(false);
+    expect(scrubClaimVolumeSpent(phase('Released', true))).to.equal(false);
   });
 
   describe('whether the claim the pod mounted was the export scrubbed', () => {

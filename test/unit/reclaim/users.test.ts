@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { podsThatMayUse, releasedClaimHolds } from '../../../src/reclaim/users.ts';
+import { podsThatMayUse } from '../../../src/reclaim/users.ts';
 import { pv, pvc } from '../../support/objects.ts';
 
 const volume = pv('v', {
@@ -36,20 +36,6 @@ function pod(
 }
 
 describe('who may use a Released volume', () => {
-  describe('the released claim', () => {
-    it('holds the volume while it exists with the uid and no other volume', () => {
-      expect(releasedClaimHolds(volume, claim('old'))).to.equal(true);
-      expect(releasedClaimHolds(volume, claim('old', { volumeName: 'v' }))).to.equal(true);
-    });
-    it('does not once it is bound to another volume (upstream: the volume is released)', () => {
-      expect(releasedClaimHolds(volume, claim('old', { volumeName: 'other' }))).to.equal(false);
-    });
-    it('does not when gone, or when the claim of that name is another one', () => {
-      expect(releasedClaimHolds(volume, undefined)).to.equal(false);
-      expect(releasedClaimHolds(volume, claim('new'))).to.equal(false);
-    });
-  });
-
   describe('pods naming the claim', () => {
     const pods = [
       pod('running', { node: 'n1', phase: 'Running', created: '2026-01-01T10:00:00Z' }),
