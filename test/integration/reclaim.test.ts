@@ -1,8 +1,8 @@
 // Reclaim, as a user sees it: the operator process, the API and its events.
 // kwok runs the scrub Jobs' pods: they succeed at once, or, steered by the
 // kwokoutcome label from a recycler pod template, succeed late or fail.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import {
   BatchV1Api,
@@ -439,6 +439,7 @@ describe('reclaim (operator process)', function () {
   it('refuses to start with a recycler template it cannot use, naming the field', async function () {
     operatorOnly(this, 'its own command line');
     const file = join(repoRoot, '.cluster', 'test-logs', 'recycler-template-bad.yaml');
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, 'spec:\n  containers:\n    - name: scrub\n      command: ["rm", "-rf", "/"]\n');
     let failure = '';
     try {
