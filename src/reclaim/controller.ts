@@ -95,6 +95,8 @@ export class ReclaimController {
   readonly jobs: Informer<V1Job>;
   readonly controller: Controller;
   private readonly opts: Wired;
+  /** Where the reconcile reads and writes: the wired clients and options, and the Job cache. */
+  private readonly api: FactSources;
   /** Last wait event per volume, so a waiting volume does not repeat itself every resync. */
   private readonly lastWait = new Map<string, string>();
 
@@ -112,6 +114,7 @@ export class ReclaimController {
           j.metadata?.annotations?.[annVolumeName] ? [j.metadata.annotations[annVolumeName]] : [],
       },
     });
+    this.api = { ...this.opts, cachedJobs: (name) => this.jobsOf(name) };
     // The said-once memory follows the volumes.
     volumes.on({
       update: (_o, v) => {
@@ -176,14 +179,6 @@ export class ReclaimController {
   jobsInFlight(): number {
     return this.jobs.store.list().filter(isRunning).length;
   }
-
-  /** Where the reconcile reads and writes: the wired clients and options, and the Job cache. */
-  private get api(): FactSources {
-    this.apiCache ??= { ...this.opts, cachedJobs: (name) => this.jobsOf(name) };
-    return this.apiCache;
-  }
-
-  private apiCache?: FactSources;
 
   private async sync(name: string): Promise<ReconcileResult> {
     const cached = this.opts.volumes.store.get(name);
