@@ -11,6 +11,7 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { beyondInt64Nano, formatBytes } from '../kube/quantity.ts';
+import { namespacedName } from '../kube/refs.ts';
 import {
   type Size,
   capacityField,
@@ -112,7 +113,7 @@ const claimRef: FitRule = {
   fits: (c, v) => !v.volume.spec?.claimRef || isVolumeBoundToClaim(v.volume, c.claim),
   says: (_c, v) => {
     const ref = v.volume.spec?.claimRef;
-    return `bound to ${ref?.namespace ?? ''}/${ref?.name ?? ''}`;
+    return `bound to ${namespacedName(ref?.namespace, ref?.name)}`;
   },
 };
 
