@@ -26,7 +26,7 @@ export interface RunningBinder {
   /** The process whose CPU and memory are the binder's: the operator, or all of kube-controller-manager. */
   binderPid: number;
   /** The processes whose CPU the benches report, by column name. */
-  pids: Record<'binder' | 'apiserver' | 'etcd', number>;
+  pids: Record<'binder' | 'apiserver' | 'etcd' | 'kcm', number>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +87,8 @@ export async function startBinder(
       binder: binderPid,
       apiserver: componentPid(cluster, 'kube-apiserver'),
       etcd: componentPid(cluster, 'etcd'),
+      // For the operator, the controller manager runs everything but the binder.
+      kcm: componentPid(cluster, 'kube-controller-manager'),
     },
     async stop() {
       await operator?.stop();
