@@ -25,6 +25,9 @@ export const millis = (s: number | undefined): string =>
 export const duration = (s: number | undefined): string => (known(s) && s < 1 ? millis(s) : seconds(s));
 export const mib = (kib: number | undefined): string =>
   known(kib) ? `${(kib / 1024).toFixed(0)} MiB` : missing;
-/** A count per bind: whole numbers as they are, others to two places. */
-export const perBind = (n: number | undefined): string =>
-  known(n) ? (Number.isInteger(n) ? String(n) : n.toFixed(2)) : missing;
+/** A count per bind: whole numbers as they are, others to two places, or one digit when smaller (0.004). */
+export function perBind(n: number | undefined): string {
+  if (!known(n)) return missing;
+  if (Number.isInteger(n)) return String(n);
+  return Math.abs(n) >= 0.01 ? n.toFixed(2) : n.toPrecision(1);
+}

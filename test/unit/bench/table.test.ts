@@ -33,6 +33,8 @@ describe('bench support: tables', () => {
     expect(mib(151552)).to.equal('148 MiB');
     expect(perBind(4)).to.equal('4');
     expect(perBind(6.0833)).to.equal('6.08');
+    expect(perBind(0.004)).to.equal('0.004');
+    expect(perBind(0.0012)).to.equal('0.001');
     expect(seconds(undefined)).to.equal('–');
     expect(mib(NaN)).to.equal('–');
   });
