@@ -127,8 +127,12 @@ undeploy: ## remove the operator from the cluster of KUBECONFIG (keeps the CRD, 
 	bash scripts/deploy.sh undeploy
 
 .PHONY: bench-storm
-bench-storm: $(DEPS) control-plane ## a binding storm with the in-tree binder and with the operator, side by side (COUNTS=300,1000 WORKERS=4)
+bench-storm: $(DEPS) control-plane ## a binding storm, the unthrottled in-tree binder beside the operator: time, CPU, peak RSS, requests per bind (COUNTS=300,1000 WORKERS=4 INTREE_QPS=5000)
 	$(TSX) bench/binding-storm.ts
+
+.PHONY: bench-steady
+bench-steady: $(DEPS) control-plane ## steady state, one binder at a time: N Available volumes, claims one at a time, an idle resync window, N bound claims (N=10000 CLAIMS=100 IDLE_SECONDS=35)
+	$(TSX) bench/steady-state.ts
 
 .PHONY: bench-chaos
 bench-chaos: $(DEPS) control-plane ## randomized runs of claims and releases while the operator, kube-apiserver and etcd fail; checks binding and scrub invariants (RUNS=20 SEED= CLAIMS=100 VOLUMES=40 STORM_SECONDS=15-30)

@@ -1,153 +1,115 @@
 // A binding storm, side by side: the in-tree PV binder of kube-controller-
-// manager against pv-lifecycle-operator, each on a fresh local control plane.
-// N volumes and N claims are created at once; the bench records when each
-// claim is first seen Bound (a watch on claims) and prints the time until all
-// are Bound, per-claim latency percentiles and the binder process's peak
-// resident memory.
+// manager (unthrottled: --kube-api-qps and burst 5000) against
+// pv-lifecycle-operator, each on a fresh local control plane, in one run.
+// N volumes and N claims are created at once (at most CREATE_CONCURRENCY
+// requests in flight); a watch on claims records when each is first seen Bound.
+// Over the storm it measures the CPU seconds of the binder's process (all of
+// kube-controller-manager for the in-tree binder), kube-apiserver and etcd
+// (/proc/<pid>/stat), the binder's peak resident memory, and the requests the
+// API server served by verb and resource (apiserver_request_total before and
+// after, the bench's own creates taken out).
 //   make bench-storm [COUNTS=300,1000] [WORKERS=4] [BINDERS=in-tree,operator]
+//                    [INTREE_QPS=5000, 0 for kcm's default 20]
+//                    [TIMEOUT_SECONDS: how long a storm may take to bind, default
+//                     600 or 0.3 s a claim, whichever is longer (a 10,000 storm: 50 min)]
 // NODE_OPTIONS reaches the operator process (e.g. the Deployment's
-// --max-old-space-size=384).
-// It asserts nothing about speed.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// --max-old-space-size=384). It asserts nothing about speed.
+import { CoreV1Api } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
 
-import { CoreV1Api, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { minus, onlyWrites, requestsBetween, total } from './support/api-requests.ts';
+import { type BinderName, binderLabel, bindersFromEnv, intFromEnv, startBinder } from './support/binders.ts';
+import { scrapeApiServer } from './support/cluster-probe.ts';
+import { benchClaim, benchVolume } from './support/objects.ts';
+import { cpuSnapshot, cpuSpent, memory } from './support/proc.ts';
+import { duration, markdownTable, mib, millis, perBind, percentile, seconds } from './support/table.ts';
+import { watchBoundClaims } from './support/watch.ts';
 
-import { LocalCluster } from '../cluster/local-cluster.ts';
-import { Informer } from '../src/runtime/informer.ts';
-import { installCrds } from '../test/support/kubectl.ts';
-import { pv, pvc } from '../test/support/objects.ts';
-import { OperatorProcess } from '../test/support/operator-process.ts';
+const counts = (process.env.COUNTS ?? '300,1000').split(',').map((c) => {
+  if (!/^\d{1,6}$/.test(c.trim()) || Number(c) < 1 || Number(c) > 100_000) {
+    throw new Error(`COUNTS takes whole numbers from 1 to 100000, comma-separated: ${c.slice(0, 40)}`);
+  }
+  return Number(c);
+});
+const workers = String(intFromEnv('WORKERS', 4, 1, 256));
+const inTreeQpsSetting = intFromEnv('INTREE_QPS', 5000, 0, 100_000);
+const inTreeQps = inTreeQpsSetting === 0 ? undefined : inTreeQpsSetting;
+const timeoutSetting = intFromEnv('TIMEOUT_SECONDS', 0, 0, 86_400);
+const timeoutMs = (count: number) => (timeoutSetting || Math.max(600, Math.ceil(0.3 * count))) * 1000;
+const createConcurrency = intFromEnv('CREATE_CONCURRENCY', 200, 1, 10_000);
+const binders = bindersFromEnv(process.env.BINDERS);
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const counts = (process.env.COUNTS ?? '300,1000').split(',').map(Number);
-const workers = process.env.WORKERS ?? '4';
-const timeoutMs = Number(process.env.TIMEOUT_SECONDS ?? '600') * 1000;
-// BINDERS=operator skips the (slow) in-tree run.
-const binders = (process.env.BINDERS ?? 'in-tree,operator')
-  .split(',')
-  .filter((b): b is 'in-tree' | 'operator' => b === 'in-tree' || b === 'operator');
-
-interface Result {
-  binder: string;
+interface StormResult {
+  binder: BinderName;
   count: number;
+  bound: number;
   allBoundSeconds: number;
   p50: number;
   p99: number;
-  bound: number;
-  /** Peak resident memory of the binder's process (VmHWM), MiB. */
-  peakRssMiB: number;
+  /** CPU seconds over the storm, by process. */
+  cpu: Record<string, number>;
+  peakRssKiB: number;
+  /** Requests the API server served during the storm but the bench's own creates. */
+  requests: Map<string, number>;
 }
 
-/** A process's peak resident set (VmHWM) in MiB, from /proc. */
-function peakRssMiB(pid: number): number {
+async function storm(binder: BinderName, count: number): Promise<StormResult> {
+  const run = await startBinder(binder, 'bench-storm', { inTreeQps, operatorArgs: ['--workers', workers] });
   try {
-    const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
-    return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? 'NaN') / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-
-async function storm(binder: 'in-tree' | 'operator', count: number): Promise<Result> {
-  const cluster = await LocalCluster.start({
-    dir: join(repoRoot, '.cluster', 'bench-storm'),
-    inTreeBinder: binder === 'in-tree',
-    tieToParent: true,
-  });
-  let operator: OperatorProcess | undefined;
-  try {
-    if (binder === 'operator') {
-      // The operator is ready only once its NfsExport informer syncs too.
-      const kubectlBin = join(cluster.state.binDir, 'kubectl');
-      await installCrds(kubectlBin, cluster.kubeconfig);
-      operator = await OperatorProcess.start({
-        kubeconfig: cluster.kubeconfig,
-        args: ['--workers', workers, '--log-level', 'info'],
-      });
-    }
-    const kc = cluster.kubeConfig();
+    const kc = run.cluster.kubeConfig();
     const core = kc.makeApiClient(CoreV1Api);
     const ns = 'storm';
     await core.createNamespace({ body: { metadata: { name: ns } } });
+    const claims = watchBoundClaims(kc, ns);
+    await claims.start();
 
-    const boundAt = new Map<string, number>();
-    let resolveAll: () => void = () => undefined;
-    const allBound = new Promise<void>((resolve) => (resolveAll = resolve));
-    const claims = new Informer<V1PersistentVolumeClaim>({
-      name: 'bench-claims',
-      kubeConfig: kc,
-      path: `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
-      list: () => core.listNamespacedPersistentVolumeClaim({ namespace: ns }),
-      model: 'V1PersistentVolumeClaim',
-    });
-    const seen = (c: V1PersistentVolumeClaim) => {
-      const name = c.metadata?.name ?? '';
-      if (c.status?.phase === 'Bound' && !boundAt.has(name)) {
-        boundAt.set(name, performance.now());
-        if (boundAt.size === count) resolveAll();
-      }
-    };
-    claims.on({
-      add: seen,
-      update: (_old, c) => {
-        seen(c);
-      },
-    });
-    claims.start();
-    await claims.waitForSync();
-
+    const metricsBefore = await scrapeApiServer(kc);
+    const cpuBefore = cpuSnapshot(run.pids);
     const started = performance.now();
     const createdAt = new Map<string, number>();
-    const creates: Promise<unknown>[] = [];
+    const queue = new PQueue({ concurrency: createConcurrency });
     for (let i = 0; i < count; i++) {
-      const v = pv(`v${String(i)}`, { storageClass: 'storm', size: `${String(1 + (i % 7))}Gi` });
-      delete v.status;
-      const c = pvc(`c${String(i)}`, {
-        storageClass: 'storm',
-        namespace: ns,
-        size: `${String(256 * (1 + (i % 4)))}Mi`,
+      void queue.add(() => core.createPersistentVolume({ body: benchVolume(i, 'storm') }));
+      // Latency counts from the moment the create is sent: the watch may report a
+      // claim Bound before the create's own response has been read.
+      void queue.add(() => {
+        const claim = benchClaim(i, 'storm', ns);
+        createdAt.set(claim.metadata?.name ?? '', performance.now());
+        return core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim });
       });
-      delete c.metadata?.uid;
-      creates.push(core.createPersistentVolume({ body: v }));
-      creates.push(
-        core
-          .createNamespacedPersistentVolumeClaim({ namespace: ns, body: c })
-          .then(() => createdAt.set(`c${String(i)}`, performance.now())),
-      );
     }
-    await Promise.all(creates);
-    await Promise.race([allBound, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
+    await queue.onIdle();
+    await claims.untilCount(count, timeoutMs(count));
     const end = performance.now();
-    // The operator's own process; for the in-tree binder, the whole
-    // kube-controller-manager (all its controllers, not the binder alone).
-    const binderPid =
-      operator?.pid ?? cluster.state.processes.find((p) => p.name === 'kube-controller-manager')?.pid ?? 0;
-    const peak = peakRssMiB(binderPid);
+    const cpu = cpuSpent(cpuBefore, cpuSnapshot(run.pids));
+    const metricsAfter = await scrapeApiServer(kc);
+    const peakRssKiB = memory(run.binderPid).peakRssKiB;
     await claims.stop();
-    const latencies = [...boundAt].map(([name, at]) => (at - (createdAt.get(name) ?? started)) / 1000);
+
+    const own = new Map([
+      ['POST persistentvolumes', count],
+      ['POST persistentvolumeclaims', count],
+    ]);
+    const latencies = [...claims.reachedAt].map(
+      ([name, at]) => (at - (createdAt.get(name) ?? started)) / 1000,
+    );
     return {
       binder,
       count,
+      bound: claims.reachedAt.size,
       allBoundSeconds: (end - started) / 1000,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
-      bound: boundAt.size,
-      peakRssMiB: peak,
+      cpu,
+      peakRssKiB,
+      requests: minus(requestsBetween(metricsBefore, metricsAfter), own),
     };
   } finally {
-    await operator?.stop();
-    await cluster.stop();
+    await run.stop();
   }
 }
 
-const results: Result[] = [];
+const results: StormResult[] = [];
 for (const count of counts) {
   for (const binder of binders) {
     process.stderr.write(`storm of ${String(count)} with the ${binder} binder...\n`);
@@ -159,14 +121,84 @@ for (const count of counts) {
   }
 }
 
-console.log(`\nbinding storm, operator with --workers ${workers}; latency = claim created -> seen Bound`);
+const label = (b: BinderName) =>
+  b === 'operator' ? `${binderLabel(b, inTreeQps)}, ${workers} workers` : binderLabel(b, inTreeQps);
+const cpuCell = (r: StormResult, p: string) => seconds(r.cpu[p]);
+
 console.log(
-  'claims  binder     all bound    p50 latency  p99 latency  bound  peak RSS (operator; in-tree: all of kube-controller-manager)',
+  `\n## Binding storm\n\nLatency is from sending a claim's create until the bench's watch sees it Bound; CPU seconds are` +
+    ` over the storm (from /proc/<pid>/stat). The in-tree binder's CPU and memory are all of kube-controller-manager;` +
+    ` kcm CPU is the controller manager's in either run (beside the operator it runs every controller but the binder).\n`,
 );
-for (const r of results) {
+console.log(
+  markdownTable(
+    [
+      'claims',
+      'binder',
+      'Bound',
+      'all Bound',
+      'p50',
+      'p99',
+      'binder CPU',
+      'apiserver CPU',
+      'etcd CPU',
+      'binder peak RSS',
+      'kcm CPU',
+    ],
+    results.map((r) => [
+      String(r.count),
+      label(r.binder),
+      `${String(r.bound)}/${String(r.count)}`,
+      seconds(r.allBoundSeconds),
+      duration(r.p50),
+      duration(r.p99),
+      cpuCell(r, 'binder'),
+      cpuCell(r, 'apiserver'),
+      cpuCell(r, 'etcd'),
+      mib(r.peakRssKiB),
+      cpuCell(r, 'kcm'),
+    ]),
+  ),
+);
+
+const per = (r: StormResult, x: number) => (r.bound > 0 ? x / r.bound : NaN);
+console.log('\n### Per bind\n');
+console.log(
+  markdownTable(
+    ['claims', 'binder', 'binder CPU', 'apiserver CPU', 'etcd CPU', 'API requests', 'API writes'],
+    results.map((r) => [
+      String(r.count),
+      label(r.binder),
+      millis(per(r, r.cpu.binder ?? NaN)),
+      millis(per(r, r.cpu.apiserver ?? NaN)),
+      millis(per(r, r.cpu.etcd ?? NaN)),
+      perBind(per(r, total(r.requests))),
+      perBind(per(r, total(onlyWrites(r.requests)))),
+    ]),
+  ),
+);
+
+// Requests by verb and resource, one column per binder, one table per storm size.
+for (const count of counts) {
+  const row = results.filter((r) => r.count === count);
+  const keys = [...new Set(row.flatMap((r) => [...r.requests.keys()]))].sort((a, b) => {
+    const [va = '', ra = ''] = a.split(' ');
+    const [vb = '', rb = ''] = b.split(' ');
+    return ra === rb ? va.localeCompare(vb) : ra.localeCompare(rb);
+  });
   console.log(
-    `${String(r.count).padStart(6)}  ${r.binder.padEnd(9)}  ${r.allBoundSeconds.toFixed(1).padStart(8)} s  ` +
-      `${r.p50.toFixed(2).padStart(9)} s  ${r.p99.toFixed(2).padStart(9)} s  ${String(r.bound).padStart(5)}  ` +
-      `${r.peakRssMiB.toFixed(0).padStart(5)} MiB`,
+    `\n### API requests per bind, storm of ${String(count)}\n\nFrom apiserver_request_total over the storm,` +
+      ` divided by the claims Bound; the bench's own creates (one volume and one claim per bind) are taken out.` +
+      ` Everything else on the control plane (other controllers, kwok's node heartbeats, the bench's watch) is in.\n`,
+  );
+  console.log(
+    markdownTable(
+      ['verb resource', ...row.map((r) => label(r.binder))],
+      [
+        ...keys.map((k) => [k, ...row.map((r) => perBind(per(r, r.requests.get(k) ?? 0)))]),
+        ['all writes', ...row.map((r) => perBind(per(r, total(onlyWrites(r.requests)))))],
+        ['all requests', ...row.map((r) => perBind(per(r, total(r.requests))))],
+      ],
+    ),
   );
 }

@@ -1,8 +1,9 @@
 // Command line for the local control plane, used by the Makefile:
-//   up [--foreground] [--in-tree-binder] [--name N]   start (or report the running one)
+//   up [--foreground] [--in-tree-binder] [--kube-api-qps N] [--name N]   start (or report the running one)
 //   down [--name N]                                   stop, free every port, remove the data
 //   status [--name N]                                 what runs, where
-// KUBE_INTREE_BINDER=1 has the same effect as --in-tree-binder.
+// KUBE_INTREE_BINDER=1 has the same effect as --in-tree-binder; KUBE_API_QPS=N as
+// --kube-api-qps N (the controller manager's client rate and burst; default its own 20 QPS).
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,7 +15,7 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 function usage(): never {
   process.stderr.write(
-    'usage: cluster/cli.ts up [--foreground] [--in-tree-binder] [--name NAME]\n' +
+    'usage: cluster/cli.ts up [--foreground] [--in-tree-binder] [--kube-api-qps N] [--name NAME]\n' +
       '       cluster/cli.ts down [--name NAME]\n' +
       '       cluster/cli.ts status [--name NAME]\n',
   );
@@ -27,6 +28,7 @@ const { values, positionals } = parseArgs({
     name: { type: 'string', default: 'local' },
     foreground: { type: 'boolean', default: false },
     'in-tree-binder': { type: 'boolean', default: false },
+    'kube-api-qps': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -39,6 +41,12 @@ const dir = join(repoRoot, '.cluster', values.name);
 const inTreeBinder =
   values['in-tree-binder'] || ['1', 'true', 'yes'].includes(process.env.KUBE_INTREE_BINDER ?? '');
 const say = (line: string) => process.stderr.write(`${line}\n`);
+const qpsText = values['kube-api-qps'] ?? process.env.KUBE_API_QPS;
+if (qpsText !== undefined && !/^[0-9]{1,6}$/.test(qpsText)) {
+  say(`--kube-api-qps must be a whole number of requests a second: ${qpsText.slice(0, 40)}`);
+  process.exit(2);
+}
+const controllerManagerQps = qpsText === undefined ? undefined : Number(qpsText);
 
 function running(): boolean {
   const state = readState(dir);
@@ -74,6 +82,7 @@ async function up(): Promise<void> {
   const cluster = await LocalCluster.start({
     dir,
     inTreeBinder,
+    controllerManagerQps,
     tieToParent: values.foreground,
     log: (line) => say(`  ${line}`),
   });

@@ -27,12 +27,34 @@ export interface ComponentContext {
   kubeconfig: string;
   /** Run kube-controller-manager with its PersistentVolume binder, as upstream does. */
   inTreeBinder: boolean;
+  /**
+   * kube-controller-manager's client rate (--kube-api-qps, and a burst of as many);
+   * unset keeps its own default of 20 QPS with a burst of 30.
+   */
+  controllerManagerQps?: number;
 }
 
 export interface Component {
   name: string;
   command: string;
   args: string[];
+}
+
+/** Most requests a second the controller manager may be given; more is surely a typo. */
+export const maxControllerManagerQps = 100_000;
+
+/**
+ * --kube-api-qps and --kube-api-burst for the controller manager, both set to qps
+ * (a burst below the rate would throttle it again); nothing when qps is unset.
+ */
+export function clientRateFlags(qps: number | undefined): string[] {
+  if (qps === undefined) return [];
+  if (!Number.isInteger(qps) || qps < 1 || qps > maxControllerManagerQps) {
+    throw new Error(
+      `the controller manager's client rate must be a whole number of requests a second from 1 to ${String(maxControllerManagerQps)}, not ${String(qps)}`,
+    );
+  }
+  return [`--kube-api-qps=${String(qps)}`, `--kube-api-burst=${String(qps)}`];
 }
 
 /** Value of kube-controller-manager's --controllers flag. */
@@ -104,6 +126,7 @@ export function kubeControllerManager(ctx: ComponentContext): Component {
       `--secure-port=${ctx.ports.controllerManager}`,
       `--cert-dir=${join(ctx.dir, 'controller-manager-certs')}`,
       '--use-service-account-credentials=false',
+      ...clientRateFlags(ctx.controllerManagerQps),
       '--profiling=false',
       '--v=1',
     ],

@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
   /** Absolute directory for the cluster's keys, data, logs and kubeconfig. */
   dir: string;
   inTreeBinder?: boolean;
+  /** kube-controller-manager's --kube-api-qps and --kube-api-burst; unset keeps its default (20 QPS). */
+  controllerManagerQps?: number;
   /**
    * Processes die with the Node process that started them (tests, `make run`).
    * False for `make cluster-up`, whose cluster outlives the command.
@@ -50,6 +52,7 @@ export interface ClusterState {
   kubeconfig: string;
   server: string;
   inTreeBinder: boolean;
+  controllerManagerQps?: number;
   ports: Ports;
   processes: ProcessRecord[];
   binDir: string;
@@ -197,6 +200,7 @@ export class LocalCluster {
       kubeconfig,
       server,
       inTreeBinder: opts.inTreeBinder ?? false,
+      controllerManagerQps: opts.controllerManagerQps,
       ports,
       processes: [],
       binDir: join(cacheDir, 'bin'),
@@ -218,6 +222,7 @@ export class LocalCluster {
       pki,
       kubeconfig,
       inTreeBinder: state.inTreeBinder,
+      controllerManagerQps: state.controllerManagerQps,
     };
     cluster.ctx = ctx;
     cluster.tieToParent = tieToParent;

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import {
   type ComponentContext,
   components,
+  clientRateFlags,
   controllersFlag,
   kubeControllerManager,
   projectStagesDir,
@@ -41,6 +42,24 @@ describe('local control plane components', () => {
 
   it('runs every controller, the binder included, when the switch is on', () => {
     expect(kubeControllerManager(context(true)).args).to.include('--controllers=*');
+  });
+
+  it("keeps the controller manager's own client rate unless one is asked for", () => {
+    const args = kubeControllerManager(context(true)).args;
+    expect(args.filter((a) => a.startsWith('--kube-api-'))).to.deep.equal([]);
+  });
+
+  it('lifts the controller manager to the client rate asked for, with a burst of as many', () => {
+    const args = kubeControllerManager({ ...context(true), controllerManagerQps: 5000 }).args;
+    expect(args).to.include('--kube-api-qps=5000');
+    expect(args).to.include('--kube-api-burst=5000');
+  });
+
+  it('refuses a client rate that is not a whole number from 1 to 100000', () => {
+    for (const bad of [0, -5, 2.5, Number.NaN, 100_001]) {
+      expect(() => clientRateFlags(bad), String(bad)).to.throw(/client rate must be a whole number/);
+    }
+    expect(clientRateFlags(1)).to.deep.equal(['--kube-api-qps=1', '--kube-api-burst=1']);
   });
 
   it('starts etcd, the apiserver, the controller manager, the scheduler and kwok in that order', () => {
