@@ -130,6 +130,10 @@ undeploy: ## remove the operator from the cluster of KUBECONFIG (keeps the CRD, 
 bench-storm: $(DEPS) control-plane ## a binding storm with the in-tree binder and with the operator, side by side (COUNTS=300,1000 WORKERS=4)
 	$(TSX) bench/binding-storm.ts
 
+.PHONY: bench-memory
+bench-memory: $(DEPS) control-plane ## the operator's memory at 10,000 volumes: after sync, 100 binds, resyncs; then 10,000 bound claims (VOLUMES= HEAP_SNAPSHOTS=1 OPERATOR_DIR= OPERATOR_NODE_OPTIONS=)
+	$(TSX) bench/memory.ts
+
 .PHONY: bench-chaos
 bench-chaos: $(DEPS) control-plane ## randomized runs of claims and releases while the operator, kube-apiserver and etcd fail; checks binding and scrub invariants (RUNS=20 SEED= CLAIMS=100 VOLUMES=40 STORM_SECONDS=15-30)
 	$(TSX) bench/chaos.ts
