@@ -40,7 +40,8 @@ const snapshots = process.env.HEAP_SNAPSHOTS === '1';
 const operatorDir = resolve(process.env.OPERATOR_DIR ?? repoRoot);
 const nodeOptions = (process.env.OPERATOR_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
 const runtime = process.env.RUNTIME === 'tsx' ? 'tsx' : 'dist';
-const dir = join(repoRoot, '.cluster', 'bench-memory');
+// BENCH_NAME keeps two runs at once apart (each has its own cluster).
+const dir = join(repoRoot, '.cluster', process.env.BENCH_NAME ?? 'bench-memory');
 const buildDir = join(dir, 'build');
 const snapshotDir = join(dir, 'snapshots');
 const ns = 'memory';
