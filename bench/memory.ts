@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, type V1PersistentVolume, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { LocalCluster } from '../cluster/local-cluster.ts';
+import { ApiClients } from '../src/runtime/api-clients.ts';
 import { Informer } from '../src/runtime/informer.ts';
 import { installCrds } from '../test/support/kubectl.ts';
 import { OperatorProcess } from '../test/support/operator-process.ts';
@@ -225,7 +226,8 @@ async function main(): Promise<Point[]> {
   try {
     await installCrds(cluster.kubectl, cluster.kubeconfig);
     const kc = cluster.kubeConfig();
-    const core = kc.makeApiClient(CoreV1Api);
+    // The operator's clients, whose connections are kept (client-node's make one per request).
+    const core = new ApiClients(kc, { timeoutMs: 60_000 }).make(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: ns } } });
     const indices = Array.from({ length: volumes }, (_, i) => i);
     process.stderr.write(`creating ${String(volumes)} Available volumes...\n`);
