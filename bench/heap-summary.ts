@@ -172,3 +172,13 @@ const interesting = rpo.filter(
 interesting.sort((a, b) => (retained[b] ?? 0) - (retained[a] ?? 0));
 for (const v of interesting.slice(0, top))
   console.log(`| ${label(v).slice(0, 60)} | ${MiB(retained[v] ?? 0)} | ${holder(v)} |`);
+
+// The largest strings, by what they start with: a response body or source text kept alive shows here.
+console.log('\n| string (start) | size | held by |');
+console.log('| --- | --- | --- |');
+const strings = rpo.filter((v) => nodeTypes[at(v, nType)] === 'string' && at(v, nSize) > 64 * 1024);
+strings.sort((a, b) => at(b, nSize) - at(a, nSize));
+for (const v of strings.slice(0, Math.min(top, 10))) {
+  const text = (snap.strings[at(v, nName)] ?? '').slice(0, 50).replace(/[|\n\r]/g, ' ');
+  console.log(`| ${text} | ${MiB(at(v, nSize))} | ${holder(v)} |`);
+}

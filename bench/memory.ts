@@ -121,6 +121,8 @@ async function snapshot(op: OperatorProcess, state: string): Promise<void> {
     const file = fresh[0];
     if (!file) continue;
     const size = statSync(join(snapshotDir, file)).size;
+    // The file is made first and filled later.
+    if (size === 0) continue;
     await sleep(2000);
     // The operator answers again once the snapshot is written (it blocks meanwhile).
     if (
