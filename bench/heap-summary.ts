@@ -88,6 +88,25 @@ const rpo = post.reverse();
 const rank = new Int32Array(n).fill(-1);
 rpo.forEach((v, k) => (rank[v] = k));
 
+// The summary first: the dominators below take long on a large snapshot.
+const MiB = (b: number) => `${(b / (1 << 20)).toFixed(1)} MiB`;
+const byLabel = new Map<string, { count: number; shallow: number }>();
+let total = 0;
+for (const v of rpo) {
+  const s = at(v, nSize);
+  total += s;
+  const l = label(v);
+  const g = byLabel.get(l) ?? { count: 0, shallow: 0 };
+  g.count++;
+  g.shallow += s;
+  byLabel.set(l, g);
+}
+console.log(`${file}: ${String(rpo.length)} reachable objects, ${MiB(total)}\n`);
+console.log('| constructor / type | count | shallow size |');
+console.log('| --- | --- | --- |');
+for (const [l, g] of [...byLabel].sort((a, b) => b[1].shallow - a[1].shallow).slice(0, top))
+  console.log(`| ${l.slice(0, 60)} | ${String(g.count)} | ${MiB(g.shallow)} |`);
+
 // Predecessors, then dominators (Cooper, Harvey, Kennedy).
 const predCount = new Uint32Array(n + 1);
 for (let v = 0; v < n; v++)
@@ -134,24 +153,6 @@ for (let k = rpo.length - 1; k > 0; k--) {
   const v = rpo[k] ?? 0;
   retained[idom[v] ?? 0] = (retained[idom[v] ?? 0] ?? 0) + (retained[v] ?? 0);
 }
-
-const MiB = (b: number) => `${(b / (1 << 20)).toFixed(1)} MiB`;
-const byLabel = new Map<string, { count: number; shallow: number }>();
-let total = 0;
-for (const v of rpo) {
-  const s = at(v, nSize);
-  total += s;
-  const l = label(v);
-  const g = byLabel.get(l) ?? { count: 0, shallow: 0 };
-  g.count++;
-  g.shallow += s;
-  byLabel.set(l, g);
-}
-console.log(`${file}: ${String(rpo.length)} reachable objects, ${MiB(total)}\n`);
-console.log('| constructor / type | count | shallow size |');
-console.log('| --- | --- | --- |');
-for (const [l, g] of [...byLabel].sort((a, b) => b[1].shallow - a[1].shallow).slice(0, top))
-  console.log(`| ${l.slice(0, 60)} | ${String(g.count)} | ${MiB(g.shallow)} |`);
 
 // The edge name by which each node's dominator (or any holder) reaches it.
 function holder(v: number): string {
