@@ -134,6 +134,10 @@ bench-storm: $(DEPS) control-plane ## a binding storm, the unthrottled in-tree b
 bench-steady: $(DEPS) control-plane ## steady state, one binder at a time: N Available volumes, claims one at a time, an idle resync window, N bound claims (N=10000 CLAIMS=100 IDLE_SECONDS=35)
 	$(TSX) bench/steady-state.ts
 
+.PHONY: bench-memory
+bench-memory: $(DEPS) control-plane ## the operator's memory at 10,000 volumes: after sync, 100 binds, resyncs; then 10,000 bound claims (VOLUMES= HEAP_SNAPSHOTS=1 OPERATOR_DIR= OPERATOR_NODE_OPTIONS=)
+	$(TSX) bench/memory.ts
+
 .PHONY: bench-chaos
 bench-chaos: $(DEPS) control-plane ## randomized runs of claims and releases while the operator, kube-apiserver and etcd fail; checks binding and scrub invariants (RUNS=20 SEED= CLAIMS=100 VOLUMES=40 STORM_SECONDS=15-30)
 	$(TSX) bench/chaos.ts

@@ -9,6 +9,17 @@
 // Abandoning a request is as safe as a crash at that point, which every write
 // path is built to survive: each write is conditional on the resourceVersion
 // it read, and the next leader repairs any half-done sequence.
+//
+// And requests share their connections. client-node's own authentication makes
+// a new connection pool (an undici Agent) for every request, so each request
+// opened a new TLS connection, paid a handshake on both ends, and left the
+// socket open for the keep-alive time: at a hundred requests a second that is
+// hundreds of idle TLS sockets, their buffers in resident memory, and most of
+// a request's latency. Here the pool is kept, and made anew only when the TLS
+// settings the kubeconfig gives change (a rotated client certificate or CA).
+import type { RequestOptions } from 'node:https';
+import { isDeepStrictEqual } from 'node:util';
+
 import {
   type ApiConstructor,
   type ApiType,
@@ -16,6 +27,7 @@ import {
   type KubeConfig,
   type Middleware,
   type RequestContext,
+  type SecurityAuthentication,
   type ResponseContext,
   ServerConfiguration,
 } from '@kubernetes/client-node';
@@ -46,10 +58,27 @@ export const isAbandoned = (err: unknown): boolean =>
 
 export const defaultUserAgent = `${packageInfo.name}/${packageInfo.version}`;
 
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/** What a connection pool is made from: a change of any of these needs a new one. */
+function tlsSettings(o: RequestOptions): unknown[] {
+  return [o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername];
+}
+
+function sameSettings(a: unknown[], b: unknown[]): boolean {
+  return a.length === b.length && a.every((x, i) => isDeepStrictEqual(x, b[i]));
+}
+
 export class ApiClients {
   private readonly kubeConfig: KubeConfig;
   private readonly opts: ApiClientsOptions;
   private readonly abandon = new AbortController();
+  private pool: { settings: unknown[]; dispatcher: Dispatcher } | undefined;
+  /** The kubeconfig's credentials on each request, over the shared pool. */
+  private readonly auth: SecurityAuthentication = {
+    getName: () => 'kubeconfig',
+    applySecurityAuthentication: (context) => this.authenticate(context),
+  };
 
   constructor(kubeConfig: KubeConfig, opts: ApiClientsOptions) {
     if (!(opts.timeoutMs > 0)) throw new Error('the API request timeout must be more than 0');
@@ -72,10 +101,32 @@ export class ApiClients {
     return new Api(
       createConfiguration({
         baseServer: new ServerConfiguration(cluster.server, {}),
-        authMethods: { default: this.kubeConfig },
+        authMethods: { default: this.auth },
         promiseMiddleware: [limit],
       }),
     );
+  }
+
+  /**
+   * The kubeconfig's own authentication (its headers: a token read afresh, an
+   * exec plugin's credentials), then the shared pool in place of the new one
+   * it made, unless the TLS settings changed since the pool was made.
+   */
+  private async authenticate(context: RequestContext): Promise<void> {
+    await this.kubeConfig.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (!fresh) return;
+    const tls: RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(tls);
+    const settings = tlsSettings(tls);
+    if (this.pool && sameSettings(this.pool.settings, settings)) {
+      context.setDispatcher(this.pool.dispatcher);
+      fresh.close().catch(() => undefined);
+      return;
+    }
+    // The old pool's requests in flight finish; then its connections close.
+    this.pool?.dispatcher.close().catch(() => undefined);
+    this.pool = { settings, dispatcher: fresh };
   }
 
   /** Aborts every request in flight, and every later one at once. */

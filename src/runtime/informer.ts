@@ -15,8 +15,18 @@ import { type IndexFunction, Store, type StoredObject, isOlder, objectKey } from
 
 export interface ListResult<T> {
   items: T[];
-  metadata?: { resourceVersion?: string };
+  /** _continue: client-node's name for the continue token of a paged list. */
+  metadata?: { resourceVersion?: string; _continue?: string };
 }
+
+/** One page of a list: at most limit objects, from where the previous page's continue token left off. */
+export interface ListPage {
+  limit: number;
+  _continue?: string;
+}
+
+/** Objects per page of the initial list, as client-go's reflector pages it. */
+export const defaultPageSize = 500;
 
 export interface InformerOptions<T> {
   /** For logs and metrics, e.g. "persistentvolumes". */
@@ -24,13 +34,26 @@ export interface InformerOptions<T> {
   kubeConfig: KubeConfig;
   /** The collection's API path, e.g. /api/v1/persistentvolumes. */
   path: string;
-  /** Must list with the same labelSelector as below. */
-  list: () => Promise<ListResult<T>>;
+  /**
+   * Must list with the same labelSelector as below. Passing page on (limit
+   * and continue) lists in pages, so that no one response holds every object
+   * (its text, its parse and its typed copy at once); a list that ignores it
+   * returns everything in one.
+   */
+  list: (page: ListPage) => Promise<ListResult<T>>;
+  /** Objects per page (default 500). */
+  pageSize?: number;
   /** Only objects with these labels, e.g. app.kubernetes.io/managed-by=pv-lifecycle-operator. */
   labelSelector?: string;
   /** client-node model of the objects (e.g. V1PersistentVolume); raw JSON is kept when absent. */
   model?: string;
   indexers?: Record<string, IndexFunction<T>>;
+  /**
+   * Applied to every object before it is stored (listed, watched or written
+   * back), as client-go's SetTransform: to drop what no reader needs, such as
+   * metadata.managedFields. It may change and return the object it is given.
+   */
+  transform?: (obj: T) => T;
   /** Re-deliver every stored object to the resync handlers this often; 0 turns it off. */
   resyncPeriodMs?: number;
   /** Restart a watch that delivered nothing, not even a bookmark, for this long. */
@@ -133,7 +156,7 @@ export class Informer<T extends StoredObject> {
    */
   writeBack(obj: T): void {
     if (!this.store.get(objectKey(obj))) return;
-    this.upsert(obj);
+    this.upsert(this.transformed(obj));
   }
 
   private async run(): Promise<void> {
@@ -166,18 +189,35 @@ export class Informer<T extends StoredObject> {
     }
   }
 
+  /**
+   * Lists every object, page by page, and replaces the store's contents with
+   * them: what is gone is deleted first, then each listed object is stored.
+   * The pages of one list are one consistent snapshot (the continue token
+   * carries its resourceVersion); a token that expired meanwhile fails with
+   * 410, and run lists again from the start.
+   */
   private async relist(): Promise<void> {
-    const result = await this.opts.list();
+    const limit = this.opts.pageSize ?? defaultPageSize;
+    const items: T[] = [];
+    let resourceVersion: string | undefined;
+    let next: string | undefined;
+    do {
+      const page = await this.opts.list({ limit, ...(next ? { _continue: next } : {}) });
+      for (const item of page.items) items.push(this.transformed(item));
+      resourceVersion = page.metadata?.resourceVersion;
+      next = page.metadata?._continue;
+      if (this.isStopped()) return;
+    } while (next);
     const seen = new Set<string>();
-    for (const item of result.items) seen.add(objectKey(item));
+    for (const item of items) seen.add(objectKey(item));
     for (const key of this.store.keys()) {
       if (!seen.has(key)) {
         const gone = this.store.delete(key);
         if (gone) this.emit((h) => h.delete?.(gone));
       }
     }
-    for (const item of result.items) this.upsert(item);
-    this.resourceVersion = result.metadata?.resourceVersion ?? '';
+    for (const item of items) this.upsert(item);
+    this.resourceVersion = resourceVersion ?? '';
     if (!this.synced) {
       this.synced = true;
       for (const resolve of this.syncWaiters) resolve();
@@ -265,7 +305,13 @@ export class Informer<T extends StoredObject> {
   }
 
   private typed(raw: unknown): T {
-    return (this.opts.model ? ObjectSerializer.deserialize(raw, this.opts.model, '') : raw) as T;
+    return this.transformed(
+      (this.opts.model ? ObjectSerializer.deserialize(raw, this.opts.model, '') : raw) as T,
+    );
+  }
+
+  private transformed(obj: T): T {
+    return this.opts.transform ? this.opts.transform(obj) : obj;
   }
 
   private upsert(obj: T): void {

@@ -14,7 +14,7 @@ import { formatDuration } from './duration.ts';
 import { ApiClients } from './api-clients.ts';
 import { Controller, type Reconcile } from './controller.ts';
 import { type Check } from './http-server.ts';
-import { Informer, type ListResult } from './informer.ts';
+import { Informer, type ListPage, type ListResult } from './informer.ts';
 import type { Log } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Syncable, Watch } from './source.ts';
@@ -26,11 +26,16 @@ export interface Kind<T> {
   name: string;
   /** The collection's API path, e.g. /api/v1/persistentvolumes. */
   path: string;
-  /** Lists with the same labelSelector as below, through the manager's clients. */
-  list: (api: ApiClients) => Promise<ListResult<T>>;
+  /**
+   * Lists with the same labelSelector as below, through the manager's clients;
+   * passing page's limit and continue on lists in pages (see InformerOptions.list).
+   */
+  list: (api: ApiClients, page: ListPage) => Promise<ListResult<T>>;
   labelSelector?: string;
   /** client-node model (e.g. V1PersistentVolume); raw JSON is kept when absent. */
   model?: string;
+  /** Applied to each object before it is cached (see InformerOptions.transform), e.g. withoutManagedFields. */
+  transform?: (obj: T) => T;
   /** Whether the resync period re-delivers its objects (default true). */
   resync?: boolean;
 }
@@ -78,7 +83,10 @@ export class Manager {
   readonly metrics: Metrics;
   readonly log: Log;
   private readonly opts: ManagerOptions;
-  private readonly informers = new Map<string, { kind: Kind<never>; informer: Informer<StoredObject> }>();
+  private readonly informers = new Map<
+    string,
+    { kind: Pick<Kind<unknown>, 'path' | 'labelSelector'>; informer: Informer<StoredObject> }
+  >();
   private readonly controllers: Registered[] = [];
   private readonly runnables: Runnable[] = [];
   private phase: 'new' | 'starting' | 'stopping' = 'new';
@@ -103,7 +111,7 @@ export class Manager {
     this.mustBeNew(`informer ${kind.name}`);
     let entry = this.informers.get(kind.name);
     if (entry) {
-      const k = entry.kind as Kind<unknown>;
+      const k = entry.kind;
       if (k.path !== kind.path || k.labelSelector !== kind.labelSelector)
         throw new Error(`informer ${kind.name} is already declared for ${k.path} ${k.labelSelector ?? ''}`);
     } else {
@@ -111,13 +119,17 @@ export class Manager {
         name: kind.name,
         kubeConfig: this.opts.kubeConfig,
         path: kind.path,
-        list: () => kind.list(this.api),
+        list: (page) => kind.list(this.api, page),
+        transform: kind.transform,
         labelSelector: kind.labelSelector,
         model: kind.model,
         resyncPeriodMs: kind.resync === false ? 0 : this.opts.resyncPeriodMs,
         log: this.log,
       });
-      entry = { kind: kind as Kind<never>, informer: informer as unknown as Informer<StoredObject> };
+      entry = {
+        kind: { path: kind.path, labelSelector: kind.labelSelector },
+        informer: informer as unknown as Informer<StoredObject>,
+      };
       this.informers.set(kind.name, entry);
     }
     const informer = entry.informer as unknown as Informer<T>;

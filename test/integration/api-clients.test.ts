@@ -2,6 +2,7 @@
 // can cut the network without closing anything: a request into the black
 // hole fails at its time limit instead of hanging, abandonAll() ends the ones
 // in flight at once, and a thawed network serves requests as before.
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -60,10 +61,33 @@ describe('API clients (time limits and abandonment)', function () {
     expect(created.metadata?.managedFields?.map((f) => f.manager)).to.deep.equal(['pv-lifecycle-operator']);
   });
 
+  it('keeps its connections: many requests, one after another and a few at once, share a handful of sockets', async () => {
+    const sockets = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    // Straight to the API server: through the proxy each connection would be two more sockets here.
+    const clients = new ApiClients(testCluster().kubeConfig(), { timeoutMs: 10_000 });
+    const core = clients.make(CoreV1Api);
+    const before = sockets();
+    for (let i = 0; i < 30; i++) await core.readNamespace({ name: 'default' });
+    await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        for (let i = 0; i < 10; i++) await core.readNamespace({ name: 'default' });
+      }),
+    );
+    // A new connection per request left some 60 sockets open for the keep-alive time.
+    expect(sockets() - before).to.be.at.most(4);
+  });
+
   it('gives up a request the network swallows at its time limit, and works again once the network is back', async () => {
     const clients = new ApiClients(kubeConfig, { timeoutMs: 1_000 });
     const core = clients.make(CoreV1Api);
-    await core.readNamespace({ name: 'default' }); // it answers; then the cut (each request connects anew)
+    await core.readNamespace({ name: 'default' }); // it answers; then the cut, of the connection it keeps too
     proxy.freeze();
     const cut = await timed(core.readNamespace({ name: 'default' }));
     expect(cut.error, 'the request succeeded through a frozen network').to.be.instanceOf(RequestAbandoned);

@@ -13,7 +13,8 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { Informer } from '../../src/runtime/informer.ts';
+import { withoutManagedFields } from '../../src/kube/kinds.ts';
+import { Informer, type ListPage } from '../../src/runtime/informer.ts';
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { apiServerOf, FreezableProxy } from '../support/tcp-proxy.ts';
@@ -38,7 +39,12 @@ describe('informer', () => {
   });
 
   function volumeInformer(
-    extra: { watchdogMs?: number; resyncPeriodMs?: number } = {},
+    extra: {
+      watchdogMs?: number;
+      resyncPeriodMs?: number;
+      pageSize?: number;
+      transform?: (v: V1PersistentVolume) => V1PersistentVolume;
+    } = {},
     kc = testCluster().kubeConfig(),
   ) {
     const core = kc.makeApiClient(CoreV1Api);
@@ -46,7 +52,7 @@ describe('informer', () => {
       name: 'persistentvolumes',
       kubeConfig: kc,
       path: '/api/v1/persistentvolumes',
-      list: () => core.listPersistentVolume(),
+      list: (page) => core.listPersistentVolume(page),
       model: 'V1PersistentVolume',
       indexers: {
         tier: (v) => (v.metadata?.labels?.['informer-tier'] ? [v.metadata.labels['informer-tier']] : []),
@@ -104,6 +110,128 @@ describe('informer', () => {
     expect(informer.store.byIndex('tier', 'gold')).to.deep.equal([]);
     expect(informer.store.byIndex('tier', 'silver').map((v) => v.metadata?.name)).to.deep.equal(['inf-a']);
     await core.deletePersistentVolume({ name: 'inf-a' });
+  });
+
+  it('lists in pages of pageSize, following the continue token, into one consistent store', async () => {
+    const names = ['inf-page-0', 'inf-page-1', 'inf-page-2', 'inf-page-3', 'inf-page-4'];
+    const kc = testCluster().kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    for (const name of names)
+      await core.createPersistentVolume({ body: volume(name, { 'informer-page': 'yes' }) });
+    const asked: ListPage[] = [];
+    const informer = new Informer<V1PersistentVolume>({
+      name: 'paged',
+      kubeConfig: kc,
+      path: '/api/v1/persistentvolumes',
+      labelSelector: 'informer-page=yes',
+      pageSize: 2,
+      list: (page) => {
+        asked.push(page);
+        return core.listPersistentVolume({ ...page, labelSelector: 'informer-page=yes' });
+      },
+      model: 'V1PersistentVolume',
+    });
+    informers.push(informer);
+    informer.start();
+    await informer.waitForSync();
+    expect(informer.store.keys().sort()).to.deep.equal(names);
+    expect(asked.map((p) => p.limit)).to.deep.equal([2, 2, 2]);
+    expect(asked[0]?._continue).to.equal(undefined);
+    expect(asked[1]?._continue).to.be.a('string').and.not.equal('');
+    // The watch starts where the list's snapshot ended: a later change arrives.
+    await core.patchPersistentVolume(
+      { name: 'inf-page-3', body: { metadata: { labels: { 'informer-tier': 'gold' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await eventually('the change after the paged list', () =>
+      informer.store.get('inf-page-3')?.metadata?.labels?.['informer-tier'] === 'gold' ? true : undefined,
+    );
+    for (const name of names) await core.deletePersistentVolume({ name });
+  });
+
+  it('stores what the transform returns, for listed, watched and written-back objects', async () => {
+    const { informer, core } = volumeInformer({ transform: withoutManagedFields });
+    const listed = await core.createPersistentVolume({ body: volume('inf-tf-listed') });
+    expect(listed.metadata?.managedFields).to.have.length.above(0);
+    informer.start();
+    await informer.waitForSync();
+    expect(informer.store.get('inf-tf-listed')?.metadata?.managedFields).to.equal(undefined);
+    expect(informer.store.get('inf-tf-listed')?.metadata?.creationTimestamp).to.be.instanceOf(Date);
+    await core.createPersistentVolume({ body: volume('inf-tf-watched') });
+    await eventually('inf-tf-watched seen', () => (informer.store.get('inf-tf-watched') ? true : undefined));
+    expect(informer.store.get('inf-tf-watched')?.metadata?.managedFields).to.equal(undefined);
+    const cached = informer.store.get('inf-tf-listed');
+    if (!cached) throw new Error('inf-tf-listed is not cached');
+    const written = await core.replacePersistentVolume({
+      name: 'inf-tf-listed',
+      body: { ...cached, metadata: { ...cached.metadata, labels: { ...cached.metadata?.labels, w: 'yes' } } },
+    });
+    expect(written.metadata?.managedFields).to.have.length.above(0);
+    informer.writeBack(written);
+    expect(informer.store.get('inf-tf-listed')?.metadata?.labels?.w).to.equal('yes');
+    expect(informer.store.get('inf-tf-listed')?.metadata?.managedFields).to.equal(undefined);
+    await core.deletePersistentVolume({ name: 'inf-tf-listed' });
+    await core.deletePersistentVolume({ name: 'inf-tf-watched' });
+  });
+
+  it('a PUT of a copy without managedFields leaves the server with the managedFields a PUT of the full copy does', async () => {
+    // The controllers update the objects they cached (without managedFields)
+    // with PUT, spec and status. Two twins, written by the same managers the
+    // same way; one updated from its full copy, one from its copy without.
+    const kc = testCluster().kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    const entries = async (name: string) =>
+      ((await core.readPersistentVolume({ name })).metadata?.managedFields ?? [])
+        .map((f) => ({
+          manager: f.manager,
+          operation: f.operation,
+          subresource: f.subresource,
+          fieldsV1: f.fieldsV1 as unknown,
+        }))
+        // The same entries, whatever their order (which differs between the two).
+        .sort((a, b) =>
+          `${a.manager ?? ''}/${a.subresource ?? ''}`.localeCompare(
+            `${b.manager ?? ''}/${b.subresource ?? ''}`,
+          ),
+        );
+    const results: Record<string, unknown> = {};
+    for (const [name, strip] of [
+      ['inf-mf-full', false],
+      ['inf-mf-stripped', true],
+    ] as const) {
+      const created = await core.createPersistentVolume({ body: volume(name), fieldManager: 'creator' });
+      await core.replacePersistentVolumeStatus({
+        name,
+        body: { ...created, status: { phase: 'Available' } },
+        fieldManager: 'status-writer',
+      });
+      const read = await core.readPersistentVolume({ name });
+      expect((await entries(name)).map((e) => e.manager)).to.deep.equal(['creator', 'status-writer']);
+      const copy = strip ? withoutManagedFields(read) : read;
+      expect(copy.metadata?.managedFields === undefined).to.equal(strip);
+      const updated = await core.replacePersistentVolume({
+        name,
+        body: {
+          ...copy,
+          metadata: { ...copy.metadata, annotations: { 'informer-test/bound': 'yes' } },
+          spec: { ...copy.spec, persistentVolumeReclaimPolicy: 'Delete' },
+        },
+        fieldManager: 'controller',
+      });
+      const again = strip ? withoutManagedFields(updated) : updated;
+      await core.replacePersistentVolumeStatus({
+        name,
+        body: { ...again, status: { phase: 'Released' } },
+        fieldManager: 'controller',
+      });
+      results[name] = await entries(name);
+    }
+    const full = results['inf-mf-full'] as { manager?: string }[];
+    // status-writer's one field, status.phase, is the controller's now.
+    expect(full.map((e) => e.manager)).to.deep.equal(['controller', 'controller', 'creator']);
+    expect(results['inf-mf-stripped']).to.deep.equal(full);
+    await core.deletePersistentVolume({ name: 'inf-mf-full' });
+    await core.deletePersistentVolume({ name: 'inf-mf-stripped' });
   });
 
   it('keeps retrying with backoff while the resource does not exist, and syncs once it does', async function () {

@@ -20,6 +20,10 @@ export interface OperatorStartOptions {
   /** File the operator's log lines are appended to, for reading after a failure. */
   logFile?: string;
   readyTimeoutMs?: number;
+  /** The checkout whose src/main.ts runs (default this one): a bench compares two commits with it. */
+  repoRoot?: string;
+  /** A compiled entry point (dist/src/main.js) to run as the image does, instead of src/main.ts through tsx. */
+  script?: string;
 }
 
 export interface LogEntry {
@@ -63,9 +67,9 @@ export class OperatorProcess {
     if (this.logFile) mkdirSync(dirname(this.logFile), { recursive: true });
     const argv = [
       ...(opts.nodeArgs ?? []),
-      '--import',
-      'tsx',
-      join(repoRoot, 'src', 'main.ts'),
+      ...(opts.script
+        ? [opts.script]
+        : ['--import', 'tsx', join(opts.repoRoot ?? repoRoot, 'src', 'main.ts')]),
       '--kubeconfig',
       opts.kubeconfig,
       '--metrics-bind-address',
@@ -77,7 +81,7 @@ export class OperatorProcess {
     const [file, args] = hasSetpriv
       ? ['setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, ...argv]]
       : [process.execPath, argv];
-    this.child = spawn(file, args, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(file, args, { cwd: opts.repoRoot ?? repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
     let partial = '';
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (chunk: string) => {
