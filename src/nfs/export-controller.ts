@@ -5,7 +5,7 @@
 import { CoreV1Api, CustomObjectsApi, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { apiFailure, deleteUnlessGone, unlessNotFound } from '../kube/api-errors.ts';
-import { persistentVolumes, withoutManagedFields } from '../kube/kinds.ts';
+import { persistentVolumes } from '../kube/kinds.ts';
 import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
 import type { Controller, ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, objectRef } from '../runtime/events.ts';
@@ -65,7 +65,6 @@ const nfsExports: Kind<StoredExport> = {
       items: StoredExport[];
       metadata?: { resourceVersion?: string };
     }>,
-  transform: withoutManagedFields,
 };
 
 export const exportControllerName = 'nfsexport';

@@ -13,7 +13,7 @@
 import { BatchV1Api, CoreV1Api, type V1Job, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import type { PlannedEvent } from '../kube/planned-event.ts';
-import { persistentVolumes, withoutManagedFields } from '../kube/kinds.ts';
+import { persistentVolumes } from '../kube/kinds.ts';
 import { namespacedName } from '../kube/refs.ts';
 import type { Controller, ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
@@ -76,7 +76,6 @@ function recyclerJobs(namespace: string): Kind<V1Job> {
     labelSelector,
     list: (api) => api.make(BatchV1Api).listNamespacedJob({ namespace, labelSelector }),
     model: 'V1Job',
-    transform: withoutManagedFields,
   };
 }
 

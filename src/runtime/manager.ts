@@ -18,7 +18,7 @@ import { Informer, type ListPage, type ListResult } from './informer.ts';
 import type { Log } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Syncable, Watch } from './source.ts';
-import type { IndexFunction, StoredObject } from './store.ts';
+import { type IndexFunction, type StoredObject, withoutManagedFields } from './store.ts';
 
 /** A kind of object to cache: what to list and watch. Informers are shared by name. */
 export interface Kind<T> {
@@ -34,8 +34,6 @@ export interface Kind<T> {
   labelSelector?: string;
   /** client-node model (e.g. V1PersistentVolume); raw JSON is kept when absent. */
   model?: string;
-  /** Applied to each object before it is cached (see InformerOptions.transform), e.g. withoutManagedFields. */
-  transform?: (obj: T) => T;
   /** Whether the resync period re-delivers its objects (default true). */
   resync?: boolean;
 }
@@ -120,7 +118,8 @@ export class Manager {
         kubeConfig: this.opts.kubeConfig,
         path: kind.path,
         list: (page) => kind.list(this.api, page),
-        transform: kind.transform,
+        // Every kind: nothing here reads managedFields, and they are most of a small object.
+        transform: withoutManagedFields,
         labelSelector: kind.labelSelector,
         model: kind.model,
         resyncPeriodMs: kind.resync === false ? 0 : this.opts.resyncPeriodMs,

@@ -3,11 +3,31 @@
 import { namespacedName } from '../kube/refs.ts';
 
 export interface StoredObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    uid?: string;
+    managedFields?: unknown;
+  };
 }
 
 /** Maps an object to the index values it is filed under (none, one or many). */
 export type IndexFunction<T> = (obj: T) => readonly string[];
+
+/**
+ * Drops metadata.managedFields, in place: server-side apply's bookkeeping,
+ * which no controller here reads, and most of a small object's size (one
+ * entry per field manager, each listing the fields it set). Writes stay
+ * correct without it: an update (PUT) whose body has no managedFields leaves
+ * the server's unchanged (test/integration/informer.test.ts shows it).
+ */
+export function withoutManagedFields<T extends StoredObject>(obj: T): T {
+  // Set to undefined rather than deleted: a delete would make V8 keep the
+  // object in the slower, larger dictionary form.
+  if (obj.metadata?.managedFields !== undefined) obj.metadata.managedFields = undefined;
+  return obj;
+}
 
 export function objectKey(obj: StoredObject): string {
   const ns = obj.metadata?.namespace;

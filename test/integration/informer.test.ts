@@ -13,7 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { withoutManagedFields } from '../../src/kube/kinds.ts';
+import { withoutManagedFields } from '../../src/runtime/store.ts';
 import { Informer, type ListPage } from '../../src/runtime/informer.ts';
 import { repoRoot, testCluster } from './cluster-hooks.ts';
 import { kubectl } from '../support/kubectl.ts';
