@@ -22,6 +22,7 @@ import {
 } from '@kubernetes/client-node';
 
 import { apiMessage, unlessNotFound } from '../kube/api-errors.ts';
+import { readReferencedClaim } from '../kube/claims.ts';
 import { persistentVolumeClaims, persistentVolumes, storageClasses } from '../kube/kinds.ts';
 import { type Controller, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
@@ -126,7 +127,12 @@ export class BindingController {
       },
     });
     const triggers = opts.volumeUnblocked
-      ? [watchTrigger(opts.volumeUnblocked, (name) => this.claimsWaitingFor(name))]
+      ? [
+          watchTrigger(opts.volumeUnblocked, (name) => {
+            const v = this.volumes.store.get(name);
+            return v ? this.claimsWaitingFor(v) : [];
+          }),
+        ]
       : [];
     this.claimController = manager.controller({
       name: 'persistentvolumeclaim-binder',
@@ -137,10 +143,7 @@ export class BindingController {
         // A volume that became free may be what a Pending claim of its class waits for.
         watchInformer(
           this.volumes,
-          ({ type, obj }) =>
-            type !== 'delete' && isFree(obj)
-              ? [...claimOfVolume(obj), ...this.pendingClaims(storageClassOf(obj))]
-              : claimOfVolume(obj),
+          ({ type, obj }) => (type === 'delete' ? claimOfVolume(obj) : this.claimsWaitingFor(obj)),
           { types: ['add', 'update', 'delete'] },
         ),
         watchInformer(this.classes, () =>
@@ -175,9 +178,7 @@ export class BindingController {
   }
 
   /** The claim a volume names, or the Pending claims of its class if it is free. */
-  private claimsWaitingFor(volumeName: string): string[] {
-    const v = this.volumes.store.get(volumeName);
-    if (!v) return [];
+  private claimsWaitingFor(v: V1PersistentVolume): string[] {
     return isFree(v) ? [...claimOfVolume(v), ...this.pendingClaims(storageClassOf(v))] : claimOfVolume(v);
   }
 
@@ -420,7 +421,7 @@ export class BindingController {
     let claim = ref ? this.claims.store.get(namespacedName(ref.namespace, ref.name)) : undefined;
     if (ref?.uid && claim?.metadata?.uid !== ref.uid) {
       // Releasing a volume leads to reclaim: confirm the claim is really gone, not just missing from our cache.
-      claim = await this.readClaim(ref.namespace ?? '', ref.name ?? '');
+      claim = await readReferencedClaim(this.core, ref);
     }
     const plan = planVolume(volume, claim);
     switch (plan.action) {
@@ -459,12 +460,6 @@ export class BindingController {
     this.capacityWarned.set(name, warning.key);
     this.opts.log.warn('volume not offered: unusable capacity', { volume: name, note: warning.event.note });
     this.event(volumeRefOf(volume), warning.event, 'Binding');
-  }
-
-  private async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
-    // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
-    if (!namespace || !name) return undefined;
-    return unlessNotFound(this.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
   }
 
   private async writeVolumePhase(volume: V1PersistentVolume, phase: string): Promise<void> {

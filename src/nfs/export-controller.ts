@@ -5,6 +5,7 @@
 import { CoreV1Api, CustomObjectsApi, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { apiFailure, deleteUnlessGone, unlessNotFound } from '../kube/api-errors.ts';
+import { readReferencedClaim } from '../kube/claims.ts';
 import { persistentVolumes } from '../kube/kinds.ts';
 import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
 import type { Controller, ReconcileResult } from '../runtime/controller.ts';
@@ -144,7 +145,7 @@ export class ExportController {
       this.opts.probes?.track(name, { server: e.spec.server, path: e.spec.path });
     const volume = this.opts.volumes.store.get(volumeNameFor(name));
     const named = claimToCheck(e, volume);
-    const claim = named && (await unlessNotFound(this.opts.core.readNamespacedPersistentVolumeClaim(named)));
+    const claim = await readReferencedClaim(this.opts.core, named);
     const plan = planExport({ export: e, volume, verdict: this.verdictOf(e, volume), claim });
     return this.apply(e, volume, plan);
   }

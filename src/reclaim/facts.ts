@@ -13,7 +13,7 @@ import type {
 } from '@kubernetes/client-node';
 
 import { unlessNotFound } from '../kube/api-errors.ts';
-import { claimHoldsVolume } from '../kube/claims.ts';
+import { claimHoldsVolume, readReferencedClaim } from '../kube/claims.ts';
 import type { JobState, ReclaimFacts } from './decide.ts';
 import {
   isRecyclable,
@@ -102,7 +102,7 @@ export function cachedFacts(src: FactSources, volume: V1PersistentVolume): Recla
 export async function gatherFacts(src: FactSources, volume: V1PersistentVolume): Promise<Gathered> {
   const ref = volume.spec?.claimRef;
   // The claim of that name now, read once: whether it holds the volume, and which pods it speaks for.
-  const current = ref ? await readClaim(src, ref.namespace ?? '', ref.name ?? '') : undefined;
+  const current = await readReferencedClaim(src.core, ref);
   const claimExists = claimHoldsVolume(volume, current);
   const podsUsing =
     ref && !claimExists ? podsThatMayUse(volume, await podsOfNamespace(src, volume), current) : [];
@@ -113,17 +113,6 @@ export async function gatherFacts(src: FactSources, volume: V1PersistentVolume):
     .filter((v) => !isScrubClaimVolume(v, src.namespace, volume.metadata?.uid))
     .map((v) => v.metadata?.name ?? '');
   return { facts: { ...facts(src, volume, claimExists, podsUsing, job), sharedWith }, jobs };
-}
-
-/** The claim of that name now, if any. */
-function readClaim(
-  api: ReclaimApi,
-  namespace: string,
-  name: string,
-): Promise<V1PersistentVolumeClaim | undefined> {
-  // A claimRef without a name or namespace (the API server takes it) names no claim that can exist.
-  if (!namespace || !name) return Promise.resolve(undefined);
-  return unlessNotFound(api.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
 }
 
 /** The pods of the released claim's namespace (podsThatMayUse picks those that may use it). */
