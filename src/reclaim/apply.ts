@@ -35,32 +35,34 @@ export async function deleteVolumeObject(api: ReclaimApi, volume: V1PersistentVo
   );
 }
 
-/** Deletes this very Job (by UID) and waits for nothing; its pods go before it does (foreground). */
-export async function deleteJobNow(api: ReclaimApi, job: V1Job): Promise<void> {
-  await deleteUnlessGone(
+/** Deletes this very Job (by UID), unless it is gone already; waits for nothing. */
+function deleteJob(
+  api: ReclaimApi,
+  job: V1Job,
+  propagationPolicy: 'Foreground' | 'Background',
+): Promise<void> {
+  return deleteUnlessGone(
     api.batch.deleteNamespacedJob({
       name: job.metadata?.name ?? '',
       namespace: api.namespace,
       // In the body: the API server ignores query options when a body is sent,
       // and batch/v1's default would orphan the pods, leaving them at work.
-      body: { propagationPolicy: 'Foreground', preconditions: { uid: job.metadata?.uid } },
+      body: { propagationPolicy, preconditions: { uid: job.metadata?.uid } },
     }),
   );
 }
 
+/** Deletes this very Job (by UID) at once; its pods go before it does (foreground). */
+export function deleteJobNow(api: ReclaimApi, job: V1Job): Promise<void> {
+  return deleteJob(api, job, 'Foreground');
+}
+
 /** Deletes a finished Job of ours (by UID); its pods go in the background. A failure is only logged. */
 export async function deleteFinishedJob(api: ReclaimApi, job: V1Job, log: Log): Promise<void> {
-  const name = job.metadata?.name ?? '';
   try {
-    await deleteUnlessGone(
-      api.batch.deleteNamespacedJob({
-        name,
-        namespace: api.namespace,
-        body: { propagationPolicy: 'Background', preconditions: { uid: job.metadata?.uid } },
-      }),
-    );
+    await deleteJob(api, job, 'Background');
   } catch (err) {
-    log.warn('could not delete scrub Job', { job: name, error: apiMessage(err) });
+    log.warn('could not delete scrub Job', { job: job.metadata?.name ?? '', error: apiMessage(err) });
   }
 }
 
