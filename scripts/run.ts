@@ -19,14 +19,16 @@ let cluster: LocalCluster | undefined;
 const running: { operator?: ChildProcess } = {};
 let stopping = false;
 
-async function shutdown(why: string, code: number): Promise<never> {
+async function shutdown(why: string, code: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<never> {
   if (stopping) return new Promise<never>(() => undefined);
   stopping = true;
   say(`\n${why}: stopping...`);
   const op = running.operator;
   if (op && op.exitCode === null && op.signalCode === null) {
     const exited = new Promise((resolve) => op.once('exit', resolve));
-    op.kill('SIGTERM');
+    // The operator runs in its own process group, so Ctrl-C reaches it only
+    // through here, once: a second signal would make it skip its graceful stop.
+    op.kill(signal);
     const force = setTimeout(() => op.kill('SIGKILL'), 15_000);
     await exited;
     clearTimeout(force);
@@ -39,8 +41,13 @@ async function shutdown(why: string, code: number): Promise<never> {
   process.exit(code);
 }
 
-process.on('SIGINT', () => void shutdown('Interrupted', 0));
-process.on('SIGTERM', () => void shutdown('Terminated', 0));
+process.on('SIGINT', () => void shutdown('Interrupted', 0, 'SIGINT'));
+process.on('SIGTERM', () => void shutdown('Terminated', 0, 'SIGTERM'));
+// Should this script die another way, its detached operator must not outlive it.
+process.on('exit', () => {
+  const op = running.operator;
+  if (op && op.exitCode === null && op.signalCode === null) op.kill('SIGKILL');
+});
 
 let kubeconfig = process.env.KUBECONFIG ?? '';
 if (kubeconfig) {
@@ -143,7 +150,7 @@ const operator = spawn(
     // their volumes would (rightly) be held back from claims.
     ...(process.env.RUN_PROBES ? [] : ['--probe-interval', '0']),
   ],
-  { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] },
+  { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], detached: true },
 );
 running.operator = operator;
 

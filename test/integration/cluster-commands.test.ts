@@ -228,6 +228,9 @@ describe('cluster commands', () => {
     process.kill(-(run.child.pid ?? 0), 'SIGINT');
     const finished = await run.done;
     expect(finished.stderr).to.contain('shutting down signal=SIGINT');
+    // One Ctrl-C is one signal to the operator: it stops gracefully, not as on a second one.
+    expect(finished.stderr).not.to.contain('second signal');
+    expect(finished.stderr).to.match(/ info +stopped/);
     expect(finished.stderr).to.contain('Stopped; every port is free.');
     await expectGone(state);
   });
