@@ -9,6 +9,7 @@ import { LocalCluster } from '../../cluster/local-cluster.ts';
 import { installCrds } from '../../test/support/kubectl.ts';
 import { OperatorProcess } from '../../test/support/operator-process.ts';
 import { componentPid } from './cluster-probe.ts';
+import { operatorRuntime } from './operator-build.ts';
 
 export type BinderName = 'in-tree' | 'operator';
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -69,8 +70,12 @@ export async function startBinder(
     if (name === 'operator') {
       // The operator is ready only once its NfsExport informer syncs too.
       await installCrds(cluster.kubectl, cluster.kubeconfig);
+      const runtime = await operatorRuntime();
+      process.stderr.write(`the operator runs ${runtime.describe}\n`);
       operator = await OperatorProcess.start({
         kubeconfig: cluster.kubeconfig,
+        ...(runtime.script ? { script: runtime.script } : {}),
+        nodeArgs: runtime.nodeArgs,
         args: [...opts.operatorArgs, '--log-level', 'info'],
       });
     }

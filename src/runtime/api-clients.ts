@@ -24,9 +24,10 @@ import {
   type ApiConstructor,
   type ApiType,
   createConfiguration,
+  HttpMethod,
   type KubeConfig,
   type Middleware,
-  type RequestContext,
+  RequestContext,
   type SecurityAuthentication,
   type ResponseContext,
   ServerConfiguration,
@@ -60,6 +61,14 @@ export const defaultUserAgent = `${packageInfo.name}/${packageInfo.version}`;
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
+/** How long credentials read from the kubeconfig are used before they are read again. */
+export const credentialsRefreshMs = 5_000;
+
+interface Credentials {
+  headers: Record<string, string>;
+  dispatcher: Dispatcher | undefined;
+}
+
 /** What a connection pool is made from: a change of any of these needs a new one. */
 function tlsSettings(o: RequestOptions): unknown[] {
   return [o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername];
@@ -73,7 +82,9 @@ export class ApiClients {
   private readonly kubeConfig: KubeConfig;
   private readonly opts: ApiClientsOptions;
   private readonly abandon = new AbortController();
+  private readonly server: string;
   private pool: { settings: unknown[]; dispatcher: Dispatcher } | undefined;
+  private cached: { at: number; value: Promise<Credentials> } | undefined;
   /** The kubeconfig's credentials on each request, over the shared pool. */
   private readonly auth: SecurityAuthentication = {
     getName: () => 'kubeconfig',
@@ -84,12 +95,13 @@ export class ApiClients {
     if (!(opts.timeoutMs > 0)) throw new Error('the API request timeout must be more than 0');
     this.kubeConfig = kubeConfig;
     this.opts = opts;
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.server = cluster.server;
   }
 
   /** An API client of the given type whose requests keep to the limit and can be abandoned. */
   make<T extends ApiType>(Api: ApiConstructor<T>, timeoutMs = this.opts.timeoutMs): T {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const limit: Middleware = {
       pre: (context: RequestContext) => {
         context.setHeaderParam('User-Agent', this.opts.userAgent ?? defaultUserAgent);
@@ -100,7 +112,7 @@ export class ApiClients {
     };
     return new Api(
       createConfiguration({
-        baseServer: new ServerConfiguration(cluster.server, {}),
+        baseServer: new ServerConfiguration(this.server, {}),
         authMethods: { default: this.auth },
         promiseMiddleware: [limit],
       }),
@@ -108,25 +120,52 @@ export class ApiClients {
   }
 
   /**
-   * The kubeconfig's own authentication (its headers: a token read afresh, an
-   * exec plugin's credentials), then the shared pool in place of the new one
-   * it made, unless the TLS settings changed since the pool was made.
+   * The kubeconfig's credentials and the shared pool on a request. They are
+   * read afresh at most every few seconds: reading them means reading the
+   * token, CA and key files again and building a pool, which was a good part of
+   * a request's CPU. A rotated token or certificate is still picked up within
+   * that time, as client-go re-reads its token file periodically too.
    */
   private async authenticate(context: RequestContext): Promise<void> {
-    await this.kubeConfig.applySecurityAuthentication(context);
-    const fresh = context.getDispatcher();
-    if (!fresh) return;
+    const c = await this.credentials();
+    for (const [name, value] of Object.entries(c.headers)) context.setHeaderParam(name, value);
+    if (c.dispatcher) context.setDispatcher(c.dispatcher);
+  }
+
+  private credentials(): Promise<Credentials> {
+    const now = Date.now();
+    if (this.cached && now - this.cached.at < credentialsRefreshMs) return this.cached.value;
+    // One read for all the requests that find the credentials due at once.
+    const value = this.readCredentials();
+    this.cached = { at: now, value };
+    value.catch(() => {
+      if (this.cached?.value === value) this.cached = undefined;
+    });
+    return value;
+  }
+
+  /**
+   * The kubeconfig's own authentication (its headers: a token, an exec
+   * plugin's credentials) on a scratch request, then the shared pool in place
+   * of the new one it made, unless the TLS settings changed since.
+   */
+  private async readCredentials(): Promise<Credentials> {
+    const scratch = new RequestContext(this.server, HttpMethod.GET);
+    await this.kubeConfig.applySecurityAuthentication(scratch);
+    const headers = scratch.getHeaders();
+    const fresh = scratch.getDispatcher();
+    if (!fresh) return { headers, dispatcher: undefined };
     const tls: RequestOptions = {};
     await this.kubeConfig.applyToHTTPSOptions(tls);
     const settings = tlsSettings(tls);
     if (this.pool && sameSettings(this.pool.settings, settings)) {
-      context.setDispatcher(this.pool.dispatcher);
       fresh.close().catch(() => undefined);
-      return;
+      return { headers, dispatcher: this.pool.dispatcher };
     }
     // The old pool's requests in flight finish; then its connections close.
     this.pool?.dispatcher.close().catch(() => undefined);
     this.pool = { settings, dispatcher: fresh };
+    return { headers, dispatcher: fresh };
   }
 
   /** Aborts every request in flight, and every later one at once. */

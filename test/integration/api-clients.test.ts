@@ -2,15 +2,22 @@
 // can cut the network without closing anything: a request into the black
 // hole fails at its time limit instead of hanging, abandonAll() ends the ones
 // in flight at once, and a thawed network serves requests as before.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { repoRoot, testCluster } from './cluster-hooks.ts';
-import { ApiClients, isAbandoned, RequestAbandoned } from '../../src/runtime/api-clients.ts';
-import { apiMessage } from '../../src/kube/api-errors.ts';
+import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
+import {
+  ApiClients,
+  credentialsRefreshMs,
+  isAbandoned,
+  RequestAbandoned,
+} from '../../src/runtime/api-clients.ts';
+import { apiMessage, apiStatus } from '../../src/kube/api-errors.ts';
+import { tokenKubeconfig } from '../support/operator-identity.ts';
+import { eventually } from '../support/wait.ts';
 import { apiServerOf, FreezableProxy } from '../support/tcp-proxy.ts';
 
 describe('API clients (time limits and abandonment)', function () {
@@ -82,6 +89,37 @@ describe('API clients (time limits and abandonment)', function () {
     );
     // A new connection per request left some 60 sockets open for the keep-alive time.
     expect(sockets() - before).to.be.at.most(4);
+  });
+
+  it('reads the kubeconfig credentials afresh within seconds: a revoked token is refused, a restored one works', async () => {
+    // The operator's ServiceAccount token; the ApiClients keep this KubeConfig and read it again.
+    const original = readFileSync(operatorKubeconfig(), 'utf8');
+    const kc = new KubeConfig();
+    kc.loadFromString(original);
+    const core = new ApiClients(kc, { timeoutMs: 10_000 }).make(CoreV1Api);
+    const list = async () => {
+      try {
+        await core.listPersistentVolume({ limit: 1 });
+        return 'ok';
+      } catch (e) {
+        if (apiStatus(e) === 401) return 'unauthorized';
+        throw e;
+      }
+    };
+    expect(await list()).to.equal('ok');
+    kc.loadFromString(tokenKubeconfig(testCluster().kubeconfig, 'not-a-valid-token'));
+    const deadline = credentialsRefreshMs + 5_000;
+    await eventually(
+      'the changed token to be used',
+      async () => ((await list()) === 'unauthorized' ? true : undefined),
+      deadline,
+    );
+    kc.loadFromString(original);
+    await eventually(
+      'the restored token to be used',
+      async () => ((await list()) === 'ok' ? true : undefined),
+      deadline,
+    );
   });
 
   it('gives up a request the network swallows at its time limit, and works again once the network is back', async () => {

@@ -95,7 +95,7 @@ describe('NfsExport probes of hostile NFS servers (operator process)', function 
     await core.createNamespace({ body: { metadata: { name: ns } } });
     operator = await OperatorProcess.start({
       kubeconfig: operatorKubeconfig(),
-      nodeArgs: ['--max-old-space-size=384'],
+      nodeArgs: ['--max-old-space-size=384', '--max-semi-space-size=8'],
       args: [
         '--probe-interval',
         '2s',
