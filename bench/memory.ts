@@ -9,10 +9,9 @@
 // (heapUsed, heapTotal, external, from the operator's own nodejs_* metrics).
 //   make bench-memory [VOLUMES=10000] [RESYNC_SECONDS=15] [HEAP_SNAPSHOTS=1]
 //   OPERATOR_DIR=<another checkout> runs that checkout's operator (before/after).
-//   OPERATOR_NODE_OPTIONS='--max-old-space-size=384' as the Deployment does.
-//   RUNTIME=dist (default) compiles the operator (tsconfig.build.json) and runs
-//   dist/src/main.js as the image does; RUNTIME=tsx runs src/main.ts through tsx
-//   as the tests do (tsx's loader thread alone adds tens of MiB).
+//   The operator runs compiled with the Deployment's node flags, as in a
+//   cluster; OPERATOR_RUNTIME=tsx and OPERATOR_NODE_OPTIONS change that
+//   (bench/support/operator-build.ts).
 // HEAP_SNAPSHOTS=1 writes a heap snapshot at each point (SIGUSR2, via
 // --heapsnapshot-signal) into .cluster/bench-memory/snapshots; writing one
 // raises the resident memory measured after it, so take the numbers from a
@@ -31,6 +30,7 @@ import { ApiClients } from '../src/runtime/api-clients.ts';
 import { Informer } from '../src/runtime/informer.ts';
 import { installCrds } from '../test/support/kubectl.ts';
 import { OperatorProcess } from '../test/support/operator-process.ts';
+import { operatorRuntime } from './support/operator-build.ts';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -39,11 +39,8 @@ const binds = Math.min(volumes, Number(process.env.BINDS ?? '100'));
 const resyncSeconds = Number(process.env.RESYNC_SECONDS ?? '15');
 const snapshots = process.env.HEAP_SNAPSHOTS === '1';
 const operatorDir = resolve(process.env.OPERATOR_DIR ?? repoRoot);
-const nodeOptions = (process.env.OPERATOR_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-const runtime = process.env.RUNTIME === 'tsx' ? 'tsx' : 'dist';
 // BENCH_NAME keeps two runs at once apart (each has its own cluster).
 const dir = join(repoRoot, '.cluster', process.env.BENCH_NAME ?? 'bench-memory');
-const buildDir = join(dir, 'build');
 const snapshotDir = join(dir, 'snapshots');
 const ns = 'memory';
 const sc = 'memory';
@@ -186,13 +183,15 @@ function claim(i: number, volumeName?: string): V1PersistentVolumeClaim {
   };
 }
 
+const runtime = await operatorRuntime(process.env, operatorDir);
+
 async function startOperator(cluster: LocalCluster): Promise<OperatorProcess> {
   return OperatorProcess.start({
     kubeconfig: cluster.kubeconfig,
     repoRoot: operatorDir,
-    ...(runtime === 'dist' ? { script: join(buildDir, 'src', 'main.js') } : {}),
+    ...(runtime.script ? { script: runtime.script } : {}),
     nodeArgs: [
-      ...nodeOptions,
+      ...runtime.nodeArgs,
       ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : []),
     ],
     args: ['--log-level', 'info', '--resync-period', `${String(resyncSeconds)}s`],
@@ -212,16 +211,6 @@ async function twoResyncs(cluster: LocalCluster, op: OperatorProcess): Promise<s
 
 async function main(): Promise<Point[]> {
   const points: Point[] = [];
-  if (runtime === 'dist') {
-    process.stderr.write(`compiling the operator of ${operatorDir}...\n`);
-    await run(
-      join(operatorDir, 'node_modules', '.bin', 'tsc'),
-      ['-p', 'tsconfig.build.json', '--outDir', buildDir],
-      {
-        cwd: operatorDir,
-      },
-    );
-  }
   const cluster = await LocalCluster.start({ dir: join(dir, 'cluster'), tieToParent: true });
   mkdirSync(snapshotDir, { recursive: true });
   let op: OperatorProcess | undefined;
@@ -345,10 +334,7 @@ async function main(): Promise<Point[]> {
 }
 
 const points = await main();
-const nodeOpts = nodeOptions.length > 0 ? nodeOptions.join(' ') : 'none';
-console.log(
-  `\noperator memory (${operatorDir}, ${runtime}; node options: ${nodeOpts}; resync ${String(resyncSeconds)} s)\n`,
-);
+console.log(`\noperator memory (${operatorDir}, ${runtime.describe}; resync ${String(resyncSeconds)} s)\n`);
 console.log('| state | RSS | peak RSS | heap used | heap total | external | notes |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const p of points) {

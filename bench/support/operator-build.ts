@@ -31,20 +31,26 @@ export interface OperatorRuntime {
   describe: string;
 }
 
-let built: Promise<string> | undefined;
+const built = new Map<string, Promise<string>>();
 
-/** Compiles this checkout once per bench process; resolves with dist's main.js. */
-function compiled(): Promise<string> {
-  const outDir = join(repoRoot, '.cluster', 'bench-build');
-  built ??= promisify(execFile)(
-    join(repoRoot, 'node_modules', '.bin', 'tsc'),
-    ['-p', 'tsconfig.build.json', '--outDir', outDir],
-    { cwd: repoRoot },
-  ).then(() => join(outDir, 'src', 'main.js'));
-  return built;
+/** Compiles a checkout once per bench process; resolves with its dist main.js. */
+function compiled(checkout: string): Promise<string> {
+  const outDir = join(checkout, '.cluster', 'bench-build');
+  let done = built.get(checkout);
+  if (!done) {
+    process.stderr.write(`compiling the operator of ${checkout}...\n`);
+    done = promisify(execFile)(
+      join(checkout, 'node_modules', '.bin', 'tsc'),
+      ['-p', 'tsconfig.build.json', '--outDir', outDir],
+      { cwd: checkout },
+    ).then(() => join(outDir, 'src', 'main.js'));
+    built.set(checkout, done);
+  }
+  return done;
 }
 
-export async function operatorRuntime(env = process.env): Promise<OperatorRuntime> {
+/** How to run the operator of checkout (default this one) for a bench. */
+export async function operatorRuntime(env = process.env, checkout = repoRoot): Promise<OperatorRuntime> {
   const nodeArgs =
     env.OPERATOR_NODE_OPTIONS !== undefined
       ? env.OPERATOR_NODE_OPTIONS.split(/\s+/).filter(Boolean)
@@ -53,7 +59,7 @@ export async function operatorRuntime(env = process.env): Promise<OperatorRuntim
     mkdirSync(profileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   }
-  const script = env.OPERATOR_RUNTIME === 'tsx' ? undefined : await compiled();
+  const script = env.OPERATOR_RUNTIME === 'tsx' ? undefined : await compiled(checkout);
   return {
     script,
     nodeArgs,

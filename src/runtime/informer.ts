@@ -52,6 +52,8 @@ export interface InformerOptions<T> {
    * Applied to every object before it is stored (listed, watched or written
    * back), as client-go's SetTransform: to drop what no reader needs, such as
    * metadata.managedFields. It may change and return the object it is given.
+   * A watched object gets it before it is decoded into the model (less to
+   * decode), so it may only drop or keep fields, not rely on decoded types.
    */
   transform?: (obj: T) => T;
   /** Re-deliver every stored object to the resync handlers this often; 0 turns it off. */
@@ -305,9 +307,8 @@ export class Informer<T extends StoredObject> {
   }
 
   private typed(raw: unknown): T {
-    return this.transformed(
-      (this.opts.model ? ObjectSerializer.deserialize(raw, this.opts.model, '') : raw) as T,
-    );
+    const kept = this.transformed(raw as T);
+    return this.opts.model ? (ObjectSerializer.deserialize(kept, this.opts.model, '') as T) : kept;
   }
 
   private transformed(obj: T): T {
