@@ -70,7 +70,7 @@ export async function startBinder(
     if (name === 'operator') {
       // The operator is ready only once its NfsExport informer syncs too.
       await installCrds(cluster.kubectl, cluster.kubeconfig);
-      const runtime = await operatorRuntime();
+      const runtime = await operatorRuntime(process.env, process.env.OPERATOR_DIR ?? undefined);
       process.stderr.write(`the operator runs ${runtime.describe}\n`);
       operator = await OperatorProcess.start({
         kubeconfig: cluster.kubeconfig,

@@ -23,6 +23,7 @@ import {
 
 import { apiMessage, unlessNotFound } from '../kube/api-errors.ts';
 import { readReferencedClaim } from '../kube/claims.ts';
+import { type CoreWrites, coreWrites } from '../kube/core-writes.ts';
 import { persistentVolumeClaims, persistentVolumes, storageClasses } from '../kube/kinds.ts';
 import { type Controller, type ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
@@ -91,6 +92,8 @@ export class BindingController {
   readonly volumeController: Controller;
   private readonly opts: BindingControllerOptions;
   private readonly core: CoreV1Api;
+  /** The hot writes, as plain JSON. */
+  private readonly writes: CoreWrites;
   /**
    * Last pending event per claim uid, so the same explanation is not repeated:
    * kind is the plan's reason (WaitForFirstConsumer also for WaitForPodScheduled).
@@ -105,6 +108,7 @@ export class BindingController {
   constructor(manager: Manager, opts: BindingControllerOptions) {
     this.opts = opts;
     this.core = manager.api.make(CoreV1Api);
+    this.writes = coreWrites(manager.api);
     this.volumes = manager.informer(persistentVolumes);
     this.claims = manager.informer(persistentVolumeClaims, { indexers: { unboundByClass: unboundClass } });
     this.classes = manager.informer(storageClasses);
@@ -285,7 +289,7 @@ export class BindingController {
         let current = claim;
         if (plan.provisioner && claim.metadata?.annotations?.[annStorageProvisioner] !== plan.provisioner) {
           current = this.rememberClaim(
-            await this.core.replaceNamespacedPersistentVolumeClaim({
+            await this.writes.replaceNamespacedPersistentVolumeClaim({
               name: claim.metadata?.name ?? '',
               namespace: claim.metadata?.namespace ?? '',
               body: {
@@ -314,7 +318,7 @@ export class BindingController {
       case 'assignDefaultClass': {
         try {
           this.rememberClaim(
-            await this.core.replaceNamespacedPersistentVolumeClaim({
+            await this.writes.replaceNamespacedPersistentVolumeClaim({
               name: claim.metadata?.name ?? '',
               namespace: claim.metadata?.namespace ?? '',
               body: { ...claim, spec: { ...claim.spec, storageClassName: plan.storageClass } },
@@ -355,27 +359,27 @@ export class BindingController {
     chosen: V1PersistentVolume,
     fromFreePool: boolean,
   ): Promise<void> {
-    const { core } = this;
+    const { writes } = this;
     const { log } = this.opts;
     let volume = chosen;
     const before = claim.status?.phase;
     const withRef = volumeBoundToClaim(volume, claim);
     if (withRef) {
       volume = this.rememberVolume(
-        await core.replacePersistentVolume({ name: volume.metadata?.name ?? '', body: withRef }),
+        await writes.replacePersistentVolume({ name: volume.metadata?.name ?? '', body: withRef }),
       );
     }
     const bound = volumeWithPhase(volume, 'Bound', undefined, new Date());
     if (bound) {
       volume = this.rememberVolume(
-        await core.replacePersistentVolumeStatus({ name: volume.metadata?.name ?? '', body: bound }),
+        await writes.replacePersistentVolumeStatus({ name: volume.metadata?.name ?? '', body: bound }),
       );
     }
     let current = claim;
     const named = claimBoundToVolume(current, volume);
     if (named) {
       current = this.rememberClaim(
-        await core.replaceNamespacedPersistentVolumeClaim({
+        await writes.replaceNamespacedPersistentVolumeClaim({
           name: current.metadata?.name ?? '',
           namespace: current.metadata?.namespace ?? '',
           body: named,
@@ -402,7 +406,7 @@ export class BindingController {
     const updated = claimWithPhase(claim, phase, volume);
     if (!updated) return false;
     this.rememberClaim(
-      await this.core.replaceNamespacedPersistentVolumeClaimStatus({
+      await this.writes.replaceNamespacedPersistentVolumeClaimStatus({
         name: claim.metadata?.name ?? '',
         namespace: claim.metadata?.namespace ?? '',
         body: updated,
@@ -440,7 +444,7 @@ export class BindingController {
           claim: ref ? namespacedName(ref.namespace, ref.name) : undefined,
         });
         const freed = this.rememberVolume(
-          await this.core.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
+          await this.writes.replacePersistentVolume({ name, body: volumeUnbound(volume) }),
         );
         await this.writeVolumePhase(freed, 'Available');
         return undefined;
@@ -474,7 +478,7 @@ export class BindingController {
         : undefined,
     });
     this.rememberVolume(
-      await this.core.replacePersistentVolumeStatus({
+      await this.writes.replacePersistentVolumeStatus({
         name: volume.metadata?.name ?? '',
         body: updated,
       }),
