@@ -30,7 +30,7 @@ import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts'
 import type { Informer } from '../runtime/informer.ts';
 import type { Log } from '../runtime/log.ts';
 import type { Manager } from '../runtime/manager.ts';
-import { type Trigger, watchInformer, watchTrigger } from '../runtime/source.ts';
+import { CoalescingTrigger, type Trigger, watchInformer, watchTrigger } from '../runtime/source.ts';
 import { objectKey } from '../runtime/store.ts';
 import type { VolumeCounts } from '../runtime/metrics.ts';
 import {
@@ -92,6 +92,11 @@ export class BindingController {
   readonly volumeController: Controller;
   private readonly opts: BindingControllerOptions;
   private readonly core: CoreV1Api;
+  /**
+   * Storage classes that gained a free volume. Its Pending claims are woken at
+   * most every 200 ms per class: a storm's volumes woke them once each.
+   */
+  private readonly classWithFreeVolume = new CoalescingTrigger('free-volume', 200);
   /** The hot writes, as plain JSON. */
   private readonly writes: CoreWrites;
   /**
@@ -150,6 +155,7 @@ export class BindingController {
           ({ type, obj }) => (type === 'delete' ? claimOfVolume(obj) : this.claimsWaitingFor(obj)),
           { types: ['add', 'update', 'delete'] },
         ),
+        watchTrigger(this.classWithFreeVolume, (storageClass) => this.pendingClaims(storageClass)),
         watchInformer(this.classes, () =>
           this.claims.store
             .list()
@@ -182,8 +188,10 @@ export class BindingController {
   }
 
   /** The claim a volume names, or the Pending claims of its class if it is free. */
+  /** The claim a volume names; and a free volume wakes the Pending claims of its class (coalesced). */
   private claimsWaitingFor(v: V1PersistentVolume): string[] {
-    return isFree(v) ? [...claimOfVolume(v), ...this.pendingClaims(storageClassOf(v))] : claimOfVolume(v);
+    if (isFree(v)) this.classWithFreeVolume.fire(storageClassOf(v));
+    return claimOfVolume(v);
   }
 
   private pendingClaims(storageClass: string): string[] {

@@ -106,3 +106,62 @@ export function watchTrigger<T>(trigger: Trigger<T>, keys: (value: T) => Iterabl
     },
   };
 }
+
+/** The clock a CoalescingTrigger schedules with (the real one but in tests). */
+export interface TriggerClock {
+  now(): number;
+  after(ms: number, fn: () => void): void;
+}
+
+const realClock: TriggerClock = {
+  now: () => Date.now(),
+  after: (ms, fn) => {
+    setTimeout(fn, ms).unref();
+  },
+};
+
+/**
+ * A trigger that fires each value at most once per interval: the first time at
+ * once, and every fire within the interval after it folded into one at its
+ * end. For signals whose work grows with what they wake, such as a free volume
+ * waking every Pending claim of its class: in a storm of N new volumes that
+ * was N wakes of up to N claims each.
+ */
+export class CoalescingTrigger extends Trigger<string> {
+  private readonly intervalMs: number;
+  private readonly clock: TriggerClock;
+  /** When each value last fired. */
+  private readonly last = new Map<string, number>();
+  /** Values with a fire scheduled at the end of their interval. */
+  private readonly scheduled = new Set<string>();
+
+  constructor(name: string, intervalMs: number, clock: TriggerClock = realClock) {
+    super(name);
+    this.intervalMs = intervalMs;
+    this.clock = clock;
+  }
+
+  override fire(value: string): void {
+    if (this.scheduled.has(value)) return;
+    const now = this.clock.now();
+    const since = now - (this.last.get(value) ?? Number.NEGATIVE_INFINITY);
+    if (since >= this.intervalMs) {
+      this.fireNow(value, now);
+      return;
+    }
+    this.scheduled.add(value);
+    this.clock.after(this.intervalMs - since, () => {
+      this.scheduled.delete(value);
+      this.fireNow(value, this.clock.now());
+    });
+  }
+
+  private fireNow(value: string, now: number): void {
+    this.last.set(value, now);
+    // Only values fired within the interval matter; the rest are forgotten.
+    if (this.last.size > 1024) {
+      for (const [v, at] of this.last) if (now - at >= this.intervalMs) this.last.delete(v);
+    }
+    super.fire(value);
+  }
+}
