@@ -78,7 +78,13 @@ test-integration: $(DEPS) control-plane ## tests against a real local control pl
 	npx mocha --config .mocharc.integration.json
 
 .PHONY: test
-test: lint typecheck test-unit test-integration e2e test-kind ## everything CI runs
+test: lint typecheck test-unit test-integration test-managed e2e test-kind ## everything CI runs
+
+# Its own control plane, with the in-tree PV binder on and the operator beside
+# it (--controllers=*,-binder); test-integration skips these files.
+.PHONY: test-managed
+test-managed: $(DEPS) control-plane ## the managed-cluster mode: the operator beside the in-tree binder (KUBE_INTREE_BINDER=1)
+	KUBE_INTREE_BINDER=1 TEST_CLUSTER_NAME=$${TEST_CLUSTER_NAME:-managed} npx mocha --config .mocharc.managed.json
 
 # Not part of make test: upstream differs from the operator on purpose in some
 # tests (README, "Against the in-tree binder"), and those fail here.

@@ -175,6 +175,8 @@ export class Operator {
         metrics: this.metrics,
         scrubJobChanged,
         sharingData: (volume) => sharingData(volumes, volume),
+        // Without ours, the in-tree binder (and its recycler and deleter) is presumed to run.
+        besideInTreeBinder: !on('binder'),
       });
       built.reclaim = reclaim;
       scrubJobChanged.listen((volumeName) => {
@@ -192,6 +194,7 @@ export class Operator {
         scrubJobChanged,
         probeChanged,
         probes: built.probes,
+        policyInAnnotation: !on('binder'),
       });
     }
 
