@@ -107,6 +107,8 @@ bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k
 	$(TSX) bench/matcher.ts
 
 IMAGE ?= pv-lifecycle-operator:dev
+# config/default, or config/managed where the cluster's own PV binder cannot be turned off.
+VARIANT ?= default
 
 .PHONY: image
 image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docker or podman; without a registry, on a Node base built here
@@ -125,8 +127,8 @@ e2e-k3s: $(DEPS) ## the end-to-end specs on k3s through testcontainers (skipped 
 	$(TSX) e2e/k3s.ts
 
 .PHONY: deploy
-deploy: ## deploy the operator into the cluster of KUBECONFIG with kustomize (IMAGE=pv-lifecycle-operator:dev, which its nodes must be able to pull)
-	bash scripts/deploy.sh deploy $(IMAGE)
+deploy: ## deploy the operator into the cluster of KUBECONFIG with kustomize (IMAGE=pv-lifecycle-operator:dev, which its nodes must be able to pull; VARIANT=managed beside the cluster's own PV binder)
+	DEPLOY_VARIANT=$(VARIANT) bash scripts/deploy.sh deploy $(IMAGE)
 
 .PHONY: undeploy
 undeploy: ## remove the operator from the cluster of KUBECONFIG (keeps the CRD, NfsExports and volumes)
