@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { CoreV1Api, EventsV1Api, type KubeConfig, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
+import { OtherBinderWatch } from './binding/other-binder.ts';
 import { type ControllerName, allControllers, describeControllers } from './controller-selection.ts';
 import { persistentVolumes } from './kube/kinds.ts';
 import { apiMessage } from './kube/api-errors.ts';
@@ -221,6 +222,13 @@ export class Operator {
       });
       built.binding = binding;
       this.metrics.onCollectVolumeCounts(() => binding.volumeCounts());
+      // Two binders race quietly: say so if kube-controller-manager's is on too.
+      new OtherBinderWatch(manager, {
+        kubeConfig: config.kubeConfig,
+        events: this.events,
+        log,
+        metrics: this.metrics,
+      });
     }
     const reclaim = built.reclaim;
     if (reclaim) this.metrics.onCollectJobsInFlight(() => reclaim.jobsInFlight());

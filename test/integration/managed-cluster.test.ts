@@ -217,3 +217,54 @@ describe('beside the in-tree binder (--controllers=*,-binder)', function () {
     }
   });
 });
+
+describe('with its own binder on beside the in-tree one (the misconfiguration)', function () {
+  this.timeout(120_000);
+  let core: CoreV1Api;
+  let operator: OperatorProcess | undefined;
+
+  before(async function () {
+    if (!testCluster().state.inTreeBinder) this.skip();
+    core = testCluster().kubeConfig().makeApiClient(CoreV1Api);
+    // The binder alone, so that it leaves the other suite's volumes to the operator there.
+    operator = await OperatorProcess.start({
+      kubeconfig: operatorKubeconfig(),
+      args: ['--controllers=binder', '--namespace', operatorNamespace],
+      logFile: join(repoRoot, '.cluster', 'test-logs', 'operator-two-binders.log'),
+    });
+  });
+
+  after(async () => {
+    if (operator) expect((await operator.stop()).code).to.equal(0);
+  });
+
+  it('notices the in-tree binder by its events: a Warning on the claim, a metric, and /readyz naming the fix', async () => {
+    const op = operator;
+    if (!op) throw new Error('no operator');
+    const ns = 'two-binders';
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    // Both binders say ProvisioningFailed about a claim of a class that does not exist.
+    const c = pvc('c', { namespace: ns, storageClass: 'no-such-class' });
+    delete c.metadata?.uid;
+    const created = await core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: c });
+    const warning = await eventually('OtherBinderDetected on the claim', async () =>
+      (
+        await core.listNamespacedEvent({
+          namespace: ns,
+          fieldSelector: `involvedObject.uid=${created.metadata?.uid ?? ''},reason=OtherBinderDetected`,
+        })
+      ).items.find((e) => e.type === 'Warning' && e.reportingComponent === 'pv-lifecycle-operator'),
+    );
+    expect(warning.message).to.contain('(its ProvisioningFailed): two binders race for the same claims');
+    expect(warning.message).to.contain('--controllers=*,-persistentvolume-binder-controller');
+    expect(warning.message).to.contain('--controllers=*,-binder');
+    expect(await op.metrics()).to.match(
+      /^pv_lifecycle_other_binder_events_total\{kind="PersistentVolumeClaim"\} [1-9]/m,
+    );
+    const ready = await op.get('/readyz');
+    expect(ready.status).to.equal(503);
+    expect(await ready.text()).to.match(
+      /^not ready: other-binder: another PV binder acts on this cluster: persistentvolume-controller recorded ProvisioningFailed on claim two-binders\/c at .*; turn off kube-controller-manager's binder \(--controllers=\*,-persistentvolume-binder-controller\), or run this operator with --controllers=\*,-binder\n$/,
+    );
+  });
+});

@@ -115,6 +115,12 @@ describe('config/ manifests on a real apiserver', function () {
     }
   });
 
+  it("lets the ServiceAccount watch events.k8s.io events everywhere (the in-tree binder's), and no more of core events", () => {
+    for (const verb of ['list', 'watch']) expect(can(verb, 'events.events.k8s.io'), verb).to.equal(true);
+    expect(can('delete', 'events.events.k8s.io')).to.equal(false);
+    expect(can('list', 'events', 'default')).to.equal(false);
+  });
+
   it('refuses the ServiceAccount everything else we checked', () => {
     const refused: [string, string, string?][] = [
       ['get', 'secrets', 'pv-lifecycle-system'],
