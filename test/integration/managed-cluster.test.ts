@@ -95,11 +95,8 @@ describe('beside the in-tree binder (--controllers=*,-binder)', function () {
       })
     ).items;
   const from = (e: CoreV1Event) => e.reportingComponent || e.source?.component || '';
-
-  it('recycles an NfsExport volume the in-tree binder bound, with its own scrub Job; the in-tree controller does nothing to it', async () => {
-    const name = `${ns}-r`;
-    const volumeName = `nfsx-${name}`;
-    await custom.createClusterCustomObject({
+  const createExport = (name: string, policy: string) =>
+    custom.createClusterCustomObject({
       ...exportApi,
       body: {
         apiVersion: 'pvlifecycle.io/v1alpha1',
@@ -107,14 +104,19 @@ describe('beside the in-tree binder (--controllers=*,-binder)', function () {
         metadata: { name },
         spec: {
           server: '127.0.0.1',
-          path: `/exports/${ns}`,
+          path: `/exports/${name}`,
           capacity: '1Gi',
           accessModes: ['ReadWriteMany'],
           storageClassName: cls(),
-          persistentVolumeReclaimPolicy: 'Recycle',
+          persistentVolumeReclaimPolicy: policy,
         },
       },
     });
+
+  it('recycles an NfsExport volume the in-tree binder bound, with its own scrub Job; the in-tree controller does nothing to it', async () => {
+    const name = `${ns}-r`;
+    const volumeName = `nfsx-${name}`;
+    await createExport(name, 'Recycle');
     // The in-tree binder makes it Available; its spec says Retain, the annotation the export's policy.
     const made = await volumeWhere(volumeName, 'Available', (v) => v.status?.phase === 'Available');
     expect(made.spec?.persistentVolumeReclaimPolicy).to.equal('Retain');
@@ -153,6 +155,30 @@ describe('beside the in-tree binder (--controllers=*,-binder)', function () {
     ]);
     // Nothing from the in-tree controller: when it recycles it says RecyclerPod and VolumeRecycled
     // here (seen with the spec left at Recycle); its log at --v=1 names no volume either way.
+    expect(events.filter((e) => from(e) === inTreeComponent)).to.deep.equal([]);
+  });
+
+  it('deletes a Delete export volume after its own scrub, and the export makes it anew; the in-tree controller does nothing', async () => {
+    const name = `${ns}-d`;
+    const volumeName = `nfsx-${name}`;
+    await createExport(name, 'Delete');
+    const made = await volumeWhere(volumeName, 'Available', (v) => v.status?.phase === 'Available');
+    expect(made.spec?.persistentVolumeReclaimPolicy).to.equal('Retain');
+    expect(made.metadata?.annotations?.[annReclaimPolicy]).to.equal('Delete');
+    await claim('c');
+    expect(await boundTo('c')).to.equal(volumeName);
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'c', namespace: ns });
+    const fresh = await volumeWhere(
+      volumeName,
+      'made anew and Available',
+      (v) => v.metadata?.uid !== made.metadata?.uid && v.status?.phase === 'Available',
+      60_000,
+    );
+    expect(fresh.metadata?.annotations?.[annReclaimPolicy]).to.equal('Delete');
+    const events = await eventsOn(volumeName);
+    expect(events.filter((e) => from(e) === 'pv-lifecycle-operator').map((e) => e.reason)).to.include(
+      'DeleteStarted',
+    );
     expect(events.filter((e) => from(e) === inTreeComponent)).to.deep.equal([]);
   });
 
