@@ -160,6 +160,12 @@ export class OtherBinderWatch {
       stop: () => this.informer.stop(),
     });
     manager.addReadyCheck('other-binder', () => {
+      // Started (leading) but never listed: say so, rather than only log the retries.
+      if (Number.isFinite(this.startedAt) && !this.informer.hasSynced()) {
+        throw new Error(
+          `the watch of ${inTreeBinderComponent} events has not synced (it needs list and watch on events.k8s.io events)`,
+        );
+      }
       const since = Math.max(this.startedAt, this.now() - otherBinderWindowMs);
       const s = latestSighting(this.informer.store.list(), since);
       if (s) throw new Error(describeSighting(s));

@@ -1,13 +1,17 @@
-import type { EventsV1Event } from '@kubernetes/client-node';
+import { type EventsV1Event, KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import {
+  OtherBinderWatch,
   describeSighting,
   eventTime,
   latestSighting,
   sightingOf,
   sightingWarning,
 } from '../../../src/binding/other-binder.ts';
+import { silentLog } from '../../../src/runtime/log.ts';
+import { Manager } from '../../../src/runtime/manager.ts';
+import { Metrics } from '../../../src/runtime/metrics.ts';
 
 const at = (iso: string) => new Date(iso).getTime();
 
@@ -101,5 +105,34 @@ describe("noticing kube-controller-manager's PV binder by its events", () => {
         "kube-controller-manager's binder (--controllers=*,-persistentvolume-binder-controller), or run this " +
         'operator with --controllers=*,-binder',
     );
+  });
+
+  it('fails readiness, saying what it needs, while leading without having listed the events', async () => {
+    // Nothing answers on port 1 of loopback: the list never succeeds.
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const m = new Manager({
+      kubeConfig,
+      log: silentLog,
+      metrics: new Metrics(),
+      workers: 1,
+      resyncPeriodMs: 0,
+      requestTimeoutMs: 1000,
+    });
+    new OtherBinderWatch(m, { kubeConfig, events: { record: () => undefined }, log: silentLog });
+    const check = () => m.readyChecks()['other-binder']?.();
+    // A standby (not leading yet) watches nothing, and has nothing to say.
+    expect(check()).to.equal(true);
+    await m.start();
+    expect(check).to.throw(
+      'the watch of persistentvolume-controller events has not synced (it needs list and watch on events.k8s.io events)',
+    );
+    expect(m.ready()).to.equal(false);
+    await m.stop(0);
   });
 });
