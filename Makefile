@@ -78,7 +78,13 @@ test-integration: $(DEPS) control-plane ## tests against a real local control pl
 	npx mocha --config .mocharc.integration.json
 
 .PHONY: test
-test: lint typecheck test-unit test-integration e2e test-kind ## everything CI runs
+test: lint typecheck test-unit test-integration test-managed e2e test-kind ## everything CI runs
+
+# Its own control plane, with the in-tree PV binder on and the operator beside
+# it (--controllers=*,-binder); test-integration skips these files.
+.PHONY: test-managed
+test-managed: $(DEPS) control-plane ## the managed-cluster mode: the operator beside the in-tree binder (KUBE_INTREE_BINDER=1)
+	KUBE_INTREE_BINDER=1 TEST_CLUSTER_NAME=$${TEST_CLUSTER_NAME:-managed} npx mocha --config .mocharc.managed.json
 
 # Not part of make test: upstream differs from the operator on purpose in some
 # tests (README, "Against the in-tree binder"), and those fail here.
@@ -101,6 +107,8 @@ bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k
 	$(TSX) bench/matcher.ts
 
 IMAGE ?= pv-lifecycle-operator:dev
+# config/default, or config/managed where the cluster's own PV binder cannot be turned off.
+VARIANT ?= default
 
 .PHONY: image
 image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docker or podman; without a registry, on a Node base built here
@@ -119,8 +127,8 @@ e2e-k3s: $(DEPS) ## the end-to-end specs on k3s through testcontainers (skipped 
 	$(TSX) e2e/k3s.ts
 
 .PHONY: deploy
-deploy: ## deploy the operator into the cluster of KUBECONFIG with kustomize (IMAGE=pv-lifecycle-operator:dev, which its nodes must be able to pull)
-	bash scripts/deploy.sh deploy $(IMAGE)
+deploy: ## deploy the operator into the cluster of KUBECONFIG with kustomize (IMAGE=pv-lifecycle-operator:dev, which its nodes must be able to pull; VARIANT=managed beside the cluster's own PV binder)
+	DEPLOY_VARIANT=$(VARIANT) bash scripts/deploy.sh deploy $(IMAGE)
 
 .PHONY: undeploy
 undeploy: ## remove the operator from the cluster of KUBECONFIG (keeps the CRD, NfsExports and volumes)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make deploy` / `make undeploy`: the operator into the cluster of KUBECONFIG
-# (or ~/.kube/config), with kustomize: config/default plus the image to run.
+# (or ~/.kube/config), with kustomize: config/default plus the image to run
+# (config/managed with DEPLOY_VARIANT=managed: beside the in-tree PV binder).
 #
 #   scripts/deploy.sh deploy IMAGE     apply, then wait for the rollout and the Lease
 #   scripts/deploy.sh undeploy         remove the Deployment, Service and RBAC; keep the
@@ -31,20 +32,32 @@ deploy)
   name=${image%:*}
   tag=${image##*:}
   [ "$name" != "$image" ] || tag=latest
+  variant=${DEPLOY_VARIANT:-default}
+  case "$variant" in
+  default | managed) ;;
+  *)
+    echo "deploy.sh: DEPLOY_VARIANT must be default or managed, not \"${variant:0:40}\"" >&2
+    exit 2
+    ;;
+  esac
   mkdir -p .deploy
   cat >.deploy/kustomization.yaml <<YAML
-# Written by scripts/deploy.sh: config/default with the image to run.
+# Written by scripts/deploy.sh: config/$variant with the image to run.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - ../config/default
+  - ../config/$variant
 images:
   - name: pv-lifecycle-operator
     newName: $name
     newTag: "$tag"
 YAML
   echo "Deploying $image to $("$K" config current-context 2>/dev/null || echo 'the current cluster')"
-  echo "Remember: its kube-controller-manager must run with --controllers=*,-persistentvolume-binder-controller."
+  if [ "$variant" = managed ]; then
+    echo "Variant managed: the operator runs without its binder (--controllers=*,-binder), beside the cluster's own."
+  else
+    echo "Remember: its kube-controller-manager must run with --controllers=*,-persistentvolume-binder-controller (else: VARIANT=managed)."
+  fi
   "$K" apply -k .deploy
   "$K" wait --for=condition=Established crd/nfsexports.pvlifecycle.io --timeout=60s
   if ! "$K" -n "$ns" rollout status deployment/pv-lifecycle-operator --timeout=180s; then

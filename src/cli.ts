@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 
 import { KubeConfig } from '@kubernetes/client-node';
 
+import { type ControllerName, controllerNames, parseControllers } from './controller-selection.ts';
 import { defaultRequestTimeoutMs, Operator, TemplateError } from './operator.ts';
 import { formatDuration, parseDuration } from './runtime/duration.ts';
 import { createLogger, isLogLevel, logFormats, logLevels } from './runtime/logging.ts';
@@ -46,11 +47,16 @@ export const usage = `Usage: pv-lifecycle-operator [options]
 
 A Kubernetes operator that owns the whole life of PersistentVolumes: it binds
 claims to volumes as the in-tree controller does (run kube-controller-manager
-with --controllers=*,-persistentvolume-binder-controller).
+with --controllers=*,-persistentvolume-binder-controller). Where that cannot be
+done (managed clusters), run it with --controllers=*,-binder beside the in-tree
+binder.
 
 Options:
       --kubeconfig PATH               kubeconfig to use; without it the in-cluster
                                       configuration, else $KUBECONFIG or ~/.kube/config
+      --controllers LIST              the controllers to run, as kube-controller-manager's
+                                      flag: * for all, NAME to turn one on, -NAME to turn
+                                      one off; names ${controllerNames.join(', ')} (default *)
       --workers N                     reconciles running at once per controller
                                       (default ${String(defaults.workers)})
       --resync-period DURATION        how often every object is reconciled again even
@@ -146,6 +152,8 @@ export interface RunOptions {
   logLevel: string;
   logFormat: string;
   leaderElection: LeaderElectionConfig;
+  /** --controllers; absent when not given (every controller runs). */
+  controllers?: ReadonlySet<ControllerName>;
 }
 
 export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: RunOptions };
@@ -158,6 +166,7 @@ export function parseCommandLine(argv: string[]): Command {
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
       kubeconfig: { type: 'string' },
+      controllers: { type: 'string' },
       workers: { type: 'string' },
       'resync-period': { type: 'string' },
       'metrics-bind-address': { type: 'string' },
@@ -207,6 +216,7 @@ export function parseCommandLine(argv: string[]): Command {
     return n;
   };
   const workers = wholeNumber('workers', values.workers, defaults.workers, 1, 256);
+  const controllers = values.controllers === undefined ? undefined : parseControllers(values.controllers);
   const duration = (flag: string, text: string | undefined, fallback: number) => {
     if (text === undefined) return fallback;
     let ms: number;
@@ -374,6 +384,7 @@ export function parseCommandLine(argv: string[]): Command {
       logLevel,
       logFormat,
       leaderElection,
+      ...(controllers ? { controllers } : {}),
     },
   };
 }

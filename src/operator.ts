@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import { CoreV1Api, EventsV1Api, type KubeConfig, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
+import { OtherBinderWatch } from './binding/other-binder.ts';
+import { type ControllerName, allControllers, describeControllers } from './controller-selection.ts';
 import { persistentVolumes } from './kube/kinds.ts';
 import { apiMessage } from './kube/api-errors.ts';
 import { exportOfVolume, volumeNameFor } from './nfs/export.ts';
@@ -55,6 +57,8 @@ export interface OperatorConfig {
   };
   /** For tests: quicker retries of failed reconciles. */
   baseDelayMs?: number;
+  /** The controllers to run (--controllers); every one when absent. */
+  controllers?: ReadonlySet<ControllerName>;
 }
 
 export const controllerName = 'pv-lifecycle-operator';
@@ -69,11 +73,15 @@ export class Operator {
   readonly manager: Manager;
   readonly metrics: Metrics;
   readonly events: EventRecorder;
-  readonly binding: BindingController;
-  readonly reclaim: ReclaimController;
-  readonly exports: ExportController;
-  readonly probes: ProbeManager;
+  /** The controllers this operator runs (--controllers). */
+  readonly controllers: ReadonlySet<ControllerName>;
   private readonly config: OperatorConfig;
+  private readonly built: {
+    binding?: BindingController;
+    reclaim?: ReclaimController;
+    exports?: ExportController;
+    probes?: ProbeManager;
+  } = {};
 
   /** Reads the administrator's recycler template (throws TemplateError), then builds the operator. */
   static async create(config: OperatorConfig): Promise<Operator> {
@@ -129,74 +137,123 @@ export class Operator {
     });
 
     const volumes = manager.informer(persistentVolumes);
+    this.controllers = config.controllers ?? allControllers;
+    const on = (name: ControllerName) => this.controllers.has(name);
     // How the features tell each other of changes.
     const volumeUnblocked = new Trigger<string>('volume-unblocked');
     const scrubJobChanged = new Trigger<string>('scrub-job-changed');
     const probeChanged = new Trigger<string>('probe-changed');
+    const built = this.built;
 
-    this.probes = new ProbeManager({
-      ...config.probe,
-      log,
-      metrics: this.metrics,
-      onChange: (exportName, result) => {
-        probeChanged.fire(exportName);
-        if (result.reachable) volumeUnblocked.fire(volumeNameFor(exportName));
-      },
-    });
-    manager.add({
-      name: 'nfs-probes',
-      start: () => {
-        this.probes.start();
-      },
-      stop: () => this.probes.stop(),
-    });
+    if (on('nfsexport')) {
+      const probes = new ProbeManager({
+        ...config.probe,
+        log,
+        metrics: this.metrics,
+        onChange: (exportName, result) => {
+          probeChanged.fire(exportName);
+          if (result.reachable) volumeUnblocked.fire(volumeNameFor(exportName));
+        },
+      });
+      built.probes = probes;
+      manager.add({
+        name: 'nfs-probes',
+        start: () => {
+          probes.start();
+        },
+        stop: () => probes.stop(),
+      });
+    }
 
-    this.reclaim = new ReclaimController(manager, {
-      events: this.events,
-      log,
-      namespace: config.namespace,
-      job: { template: mergeTemplate(defaultRecyclerTemplate(), template), timeouts: config.timeouts },
-      maxRetries: config.recycleMaxRetries,
-      retryBaseMs: config.recycleRetryBaseMs,
-      metrics: this.metrics,
-      scrubJobChanged,
-      sharingData: (volume) => sharingData(volumes, volume),
-    });
-    scrubJobChanged.listen((volumeName) => {
-      if (!this.reclaim.isScrubbing(volumeName)) volumeUnblocked.fire(volumeName);
-    });
+    if (on('reclaim')) {
+      const reclaim = new ReclaimController(manager, {
+        events: this.events,
+        log,
+        namespace: config.namespace,
+        job: { template: mergeTemplate(defaultRecyclerTemplate(), template), timeouts: config.timeouts },
+        maxRetries: config.recycleMaxRetries,
+        retryBaseMs: config.recycleRetryBaseMs,
+        metrics: this.metrics,
+        scrubJobChanged,
+        sharingData: (volume) => sharingData(volumes, volume),
+        // Without ours, the in-tree binder (and its recycler and deleter) is presumed to run.
+        besideInTreeBinder: !on('binder'),
+      });
+      built.reclaim = reclaim;
+      scrubJobChanged.listen((volumeName) => {
+        if (!reclaim.isScrubbing(volumeName)) volumeUnblocked.fire(volumeName);
+      });
+    }
+    // Without the reclaimer no scrub Job of ours is known to run.
+    const scrubbingJob = (volumeName: string) => built.reclaim?.scrubbingJob(volumeName);
 
-    this.exports = new ExportController(manager, {
-      events: this.events,
-      log,
-      isScrubbing: (volumeName) => this.reclaim.isScrubbing(volumeName),
-      scrubJobChanged,
-      probeChanged,
-      probes: this.probes,
-    });
+    if (on('nfsexport')) {
+      built.exports = new ExportController(manager, {
+        events: this.events,
+        log,
+        isScrubbing: (volumeName) => scrubbingJob(volumeName) !== undefined,
+        scrubJobChanged,
+        probeChanged,
+        probes: built.probes,
+        policyInAnnotation: !on('binder'),
+      });
+    }
 
-    // Nothing may bind a volume that a scrub Job may still be emptying.
-    const scrubbing = (volume: V1PersistentVolume): string | undefined => {
-      const job = this.reclaim.scrubbingJob(volume.metadata?.name ?? '');
-      return job ? `is being scrubbed by Job ${job}` : undefined;
-    };
-    this.binding = new BindingController(manager, {
-      blocked: (volume) => {
-        const held = scrubbing(volume);
-        if (held) return held;
-        // The ownerReference holds the export's whole name; the label may be shortened.
-        const exportName = exportOfVolume(volume);
-        if (!exportName) return undefined;
-        return this.exports.heldBack(volume) ?? this.probes.blockedReason(exportName);
-      },
-      busy: scrubbing,
-      events: this.events,
-      log,
-      metrics: this.metrics,
-      volumeUnblocked,
-    });
-    this.metrics.onCollectVolumeCounts(() => this.binding.volumeCounts());
-    this.metrics.onCollectJobsInFlight(() => this.reclaim.jobsInFlight());
+    if (on('binder')) {
+      // Nothing may bind a volume that a scrub Job may still be emptying.
+      const scrubbing = (volume: V1PersistentVolume): string | undefined => {
+        const job = scrubbingJob(volume.metadata?.name ?? '');
+        return job ? `is being scrubbed by Job ${job}` : undefined;
+      };
+      const binding = new BindingController(manager, {
+        blocked: (volume) => {
+          const held = scrubbing(volume);
+          if (held) return held;
+          // The ownerReference holds the export's whole name; the label may be shortened.
+          const exportName = exportOfVolume(volume);
+          if (!exportName) return undefined;
+          return built.exports?.heldBack(volume) ?? built.probes?.blockedReason(exportName);
+        },
+        busy: scrubbing,
+        events: this.events,
+        log,
+        metrics: this.metrics,
+        volumeUnblocked,
+      });
+      built.binding = binding;
+      this.metrics.onCollectVolumeCounts(() => binding.volumeCounts());
+      // Two binders race quietly: say so if kube-controller-manager's is on too.
+      new OtherBinderWatch(manager, {
+        kubeConfig: config.kubeConfig,
+        events: this.events,
+        log,
+        metrics: this.metrics,
+      });
+    }
+    const reclaim = built.reclaim;
+    if (reclaim) this.metrics.onCollectJobsInFlight(() => reclaim.jobsInFlight());
+  }
+
+  get binding(): BindingController {
+    return this.running('binder', this.built.binding);
+  }
+
+  get reclaim(): ReclaimController {
+    return this.running('reclaim', this.built.reclaim);
+  }
+
+  get exports(): ExportController {
+    return this.running('nfsexport', this.built.exports);
+  }
+
+  get probes(): ProbeManager {
+    return this.running('nfsexport', this.built.probes);
+  }
+
+  /** A controller that --controllers left out is a programming error to reach for. */
+  private running<T>(name: ControllerName, c: T | undefined): T {
+    if (c === undefined) throw new Error(`the ${name} controller is not running (--controllers)`);
+    return c;
   }
 
   ready(): boolean {
@@ -212,7 +269,12 @@ export class Operator {
     onListening?: (address: { host: string; port: number }) => void,
   ): Promise<number> {
     const { config } = this;
-    this.config.log.info('starting controllers', { workers: config.workers, namespace: config.namespace });
+    this.config.log.info('starting controllers', {
+      workers: config.workers,
+      namespace: config.namespace,
+      // Said only when chosen, so a default start logs as before.
+      ...(config.controllers ? { controllers: describeControllers(this.controllers) } : {}),
+    });
     return runManager(this.manager, {
       kubeConfig: config.kubeConfig,
       leaderElection: config.leaderElection ?? {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
 import { annProvisionedBy, hasAnnotation } from '../kube/annotations.ts';
+import { effectiveReclaimPolicy } from '../kube/reclaim-policy.ts';
 import type { PlannedEvent } from '../kube/planned-event.ts';
 import { namespacedName } from '../kube/refs.ts';
 import { capacityField, capacityOf, describeSize, volumeModeOf } from './objects.ts';
@@ -62,7 +63,7 @@ export function planVolume(
   }
   if (volumeName === volume.metadata?.name) return { action: 'phase', phase: 'Bound' };
   // The claim is bound to another volume: this one was a loser of a race or a stale binding.
-  if (hasAnnotation(volume, annProvisionedBy) && volume.spec?.persistentVolumeReclaimPolicy === 'Delete') {
+  if (hasAnnotation(volume, annProvisionedBy) && effectiveReclaimPolicy(volume).policy === 'Delete') {
     // A Failed volume stays Failed, so that what went wrong stays visible (upstream keeps it too).
     const phase = volume.status?.phase;
     return phase === 'Released' || phase === 'Failed'

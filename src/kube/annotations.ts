@@ -6,6 +6,14 @@ export const annBoundByController = 'pv.kubernetes.io/bound-by-controller';
 export const annProvisionedBy = 'pv.kubernetes.io/provisioned-by';
 /** The provisioner name this operator writes into annProvisionedBy (on its NfsExports' volumes). */
 export const ourProvisioner = 'pvlifecycle.io/nfs-export';
+/**
+ * On volumes this operator made while it runs beside the in-tree binder
+ * (--controllers=*,-binder): their real reclaim policy. Their
+ * spec.persistentVolumeReclaimPolicy is then Retain, so the in-tree
+ * controller (its recycler and deleter) never acts on them; the operator's
+ * reclaim does (kube/reclaim-policy.ts).
+ */
+export const annReclaimPolicy = 'pvlifecycle.io/reclaim-policy';
 /** Set by kube-controller-manager on volumes of in-tree plugins migrated to CSI. */
 export const annMigratedTo = 'pv.kubernetes.io/migrated-to';
 export const annStorageProvisioner = 'volume.kubernetes.io/storage-provisioner';

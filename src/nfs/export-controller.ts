@@ -43,6 +43,12 @@ export interface ExportControllerOptions {
   scrubJobChanged?: Trigger<string>;
   /** Fired with an export's name when its server's answer changed. */
   probeChanged?: Trigger<string>;
+  /**
+   * The in-tree binder runs instead of this operator's: the volumes carry
+   * their reclaim policy in an annotation and say Retain in their spec, so the
+   * in-tree controller never reclaims them and this operator's reclaim does.
+   */
+  policyInAnnotation?: boolean;
   /** The server probes: told what to probe, asked for the ServerReachable condition. */
   probes?: {
     track(exportName: string, target: { server: string; path: string }): void;
@@ -146,7 +152,14 @@ export class ExportController {
     const volume = this.opts.volumes.store.get(volumeNameFor(name));
     const named = claimToCheck(e, volume);
     const claim = await readReferencedClaim(this.opts.core, named);
-    const plan = planExport({ export: e, volume, verdict: this.verdictOf(e, volume), claim });
+    const plan = planExport({
+      export: e,
+      volume,
+      verdict: this.verdictOf(e, volume),
+      claim,
+      // Absent unless asked for, so the facts are as before without it.
+      ...(this.opts.policyInAnnotation ? { style: { policyInAnnotation: true } } : {}),
+    });
     return this.apply(e, volume, plan);
   }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { V1ObjectMeta, V1OwnerReference, V1PersistentVolume } from '@kubernetes/client-node';
 
 import { QuantityError, parseQuantity } from '../kube/quantity.ts';
-import { annProvisionedBy, ourProvisioner } from '../kube/annotations.ts';
+import { annProvisionedBy, annReclaimPolicy, ourProvisioner } from '../kube/annotations.ts';
 import { labelValue } from '../runtime/label-value.ts';
 
 export const group = 'pvlifecycle.io';
@@ -108,23 +108,37 @@ function ownerOf(e: NfsExport): V1OwnerReference {
   };
 }
 
+/** How the volumes carry their reclaim policy. */
+export interface VolumeStyle {
+  /**
+   * Beside the in-tree binder: in annReclaimPolicy, with a spec of Retain so
+   * that the in-tree controller never recycles or deletes them itself.
+   */
+  policyInAnnotation?: boolean;
+}
+
 /** The volume as the export declares it (no claimRef, no status: those are the binder's). */
-export function desiredVolume(e: NfsExport): V1PersistentVolume {
+export function desiredVolume(e: NfsExport, style: VolumeStyle = {}): V1PersistentVolume {
   const name = e.metadata?.name ?? '';
+  const policy = e.spec.persistentVolumeReclaimPolicy ?? 'Retain';
+  const inAnnotation = style.policyInAnnotation ?? false;
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolume',
     metadata: {
       name: volumeNameFor(name),
       labels: { ...e.metadata?.labels, [exportLabel]: exportLabelValue(name) },
-      annotations: { [annProvisionedBy]: ourProvisioner },
+      annotations: {
+        [annProvisionedBy]: ourProvisioner,
+        ...(inAnnotation ? { [annReclaimPolicy]: policy } : {}),
+      },
       ownerReferences: [ownerOf(e)],
     },
     spec: {
       capacity: { storage: String(e.spec.capacity) },
       accessModes: [...e.spec.accessModes],
       nfs: { server: e.spec.server, path: e.spec.path, readOnly: e.spec.readOnly ?? false },
-      persistentVolumeReclaimPolicy: e.spec.persistentVolumeReclaimPolicy ?? 'Retain',
+      persistentVolumeReclaimPolicy: inAnnotation ? 'Retain' : policy,
       storageClassName: e.spec.storageClassName ?? '',
       mountOptions: e.spec.mountOptions?.length ? [...e.spec.mountOptions] : undefined,
       volumeMode: 'Filesystem',
@@ -151,8 +165,12 @@ export interface VolumeChange {
  * matched against them); capacity, labels, mount options and the reclaim
  * policy follow the export at any time.
  */
-export function planVolumeChange(e: NfsExport, current: V1PersistentVolume): VolumeChange {
-  const want = desiredVolume(e);
+export function planVolumeChange(
+  e: NfsExport,
+  current: V1PersistentVolume,
+  style: VolumeStyle = {},
+): VolumeChange {
+  const want = desiredVolume(e, style);
   const held = current.spec?.claimRef !== undefined;
   const drifted: string[] = [];
   const refused: string[] = [];
@@ -197,7 +215,12 @@ export function planVolumeChange(e: NfsExport, current: V1PersistentVolume): Vol
       labelsDrifted = true;
     }
   }
-  const annotations = { ...current.metadata?.annotations, ...want.metadata?.annotations };
+  // The annotation is ours to set and to take away: a volume whose policy is in its spec again drops it.
+  const annotations = Object.fromEntries(
+    Object.entries({ ...current.metadata?.annotations, ...want.metadata?.annotations }).filter(
+      ([k]) => style.policyInAnnotation || k !== annReclaimPolicy,
+    ),
+  );
   const annotationsDrifted = !same(annotations, { ...current.metadata?.annotations });
   if (labelsDrifted) drifted.push('labels');
   if (annotationsDrifted) drifted.push('annotations');

@@ -12,6 +12,7 @@ import type { Placement, Verdict } from './conflict.ts';
 import {
   type NfsExport,
   type StoredExport,
+  type VolumeStyle,
   desiredVolume,
   exportOfVolume,
   planVolumeChange,
@@ -27,6 +28,8 @@ export interface ExportFacts {
   verdict: Verdict;
   /** The claim claimToCheck names, as read now; undefined when there is none or none was named. */
   claim: V1PersistentVolumeClaim | undefined;
+  /** How the volume carries its reclaim policy (beside the in-tree binder: in an annotation). */
+  style?: VolumeStyle;
 }
 
 /** How soon a deletion held by a claim looks again, besides the volume's own events. */
@@ -103,7 +106,7 @@ export function planExport(f: ExportFacts): ExportPlan {
       reason: 'VolumeReady',
       message: `PersistentVolume ${volumeNameFor(name)} matches the spec`,
     };
-    return planVolume(e, volume, ready, [], true);
+    return planVolume(e, volume, ready, [], true, f.style);
   }
   const ready = notReady('ExportConflict', verdict.message);
   // Said once per message: a resync finds the condition saying it already.
@@ -111,7 +114,7 @@ export function planExport(f: ExportFacts): ExportPlan {
     ? []
     : [{ type: 'Warning', reason: 'ExportConflict', note: verdict.message }];
   // A volume that holds a claim's data stays and follows the export as usual, but is not Ready.
-  if (verdict.volume === 'keep') return planVolume(e, volume, ready, events, false);
+  if (verdict.volume === 'keep') return planVolume(e, volume, ready, events, false, f.style);
   if (verdict.volume === 'withdraw' && volume) {
     const volumeName = volumeNameFor(name);
     return {
@@ -171,20 +174,21 @@ function planVolume(
   ready: Ready,
   events: PlannedEvent[],
   mayRefuse: boolean,
+  style: VolumeStyle = {},
 ): ExportPlan {
   const volumeName = volumeNameFor(e.metadata.name ?? '');
   if (!volume) {
     // A volume deleted by the Delete policy (after its scrub) is made anew here, Available again.
     return {
       action: 'createVolume',
-      body: desiredVolume(e),
+      body: desiredVolume(e, style),
       ready,
       what: `create PersistentVolume ${volumeName}`,
       events,
       done: { type: 'Normal', reason: 'VolumeCreated', note: `created PersistentVolume ${volumeName}` },
     };
   }
-  const change = planVolumeChange(e, volume);
+  const change = planVolumeChange(e, volume, style);
   if (change.recreate) {
     return {
       action: 'recreateVolume',

@@ -88,7 +88,7 @@ async function recordJob(
 ): Promise<V1PersistentVolume | undefined> {
   let current = volume;
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (jobLeftRelease(current, job) !== undefined) break;
+    if (jobLeftRelease(current, job, api.besideInTreeBinder) !== undefined) break;
     const recorded = withJobRecord(current, job);
     if (!recorded) return current;
     try {

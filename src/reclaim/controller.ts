@@ -14,6 +14,7 @@ import { BatchV1Api, CoreV1Api, type V1Job, type V1PersistentVolume } from '@kub
 
 import type { PlannedEvent } from '../kube/planned-event.ts';
 import { persistentVolumes } from '../kube/kinds.ts';
+import { effectiveReclaimPolicy } from '../kube/reclaim-policy.ts';
 import { namespacedName } from '../kube/refs.ts';
 import type { Controller, ReconcileResult } from '../runtime/controller.ts';
 import { type EventSink, type ObjectRef, objectRef } from '../runtime/events.ts';
@@ -58,6 +59,11 @@ export interface ReclaimControllerOptions {
   scrubJobChanged?: Trigger<string>;
   /** The other volumes that see the same files as this one (the composition root knows how NFS exports nest). */
   sharingData?: (volume: V1PersistentVolume) => V1PersistentVolume[];
+  /**
+   * The in-tree PV controller runs beside (this operator's binder is off): the
+   * volumes whose spec policy it acts on are left to it (inTreeReclaims).
+   */
+  besideInTreeBinder?: boolean;
 }
 
 /** What the reconcile works with: the options, and the clients and caches the manager gave. */
@@ -99,6 +105,8 @@ export class ReclaimController {
   private readonly api: FactSources;
   /** Last wait event per volume, so a waiting volume does not repeat itself every resync. */
   private readonly lastWait = new Map<string, string>();
+  /** The reclaim-policy annotation problem last said per volume, said once. */
+  private readonly lastPolicyProblem = new Map<string, string>();
 
   constructor(manager: Manager, options: ReclaimControllerOptions) {
     const volumes = manager.informer(persistentVolumes);
@@ -122,6 +130,7 @@ export class ReclaimController {
       },
       delete: (v) => {
         this.lastWait.delete(v.metadata?.name ?? '');
+        this.lastPolicyProblem.delete(v.metadata?.name ?? '');
       },
     });
     const volumeOfJob = (j: V1Job): string[] => {
@@ -150,7 +159,9 @@ export class ReclaimController {
         watchInformer(volumes, ({ type, obj: v }) => {
           const name = v.metadata?.name ?? '';
           const hasJobs = this.jobsOf(name).length > 0;
-          return hasJobs || (type !== 'delete' && interesting(v)) ? [name] : [];
+          // A bad reclaim-policy annotation is said whatever the phase, before it would matter.
+          const said = type !== 'delete' && effectiveReclaimPolicy(v).problem !== undefined;
+          return hasJobs || said || (type !== 'delete' && interesting(v)) ? [name] : [];
         }),
         watchInformer(this.jobs, ({ obj }) => volumeOfJob(obj), { types: ['add', 'update', 'delete'] }),
       ],
@@ -187,6 +198,7 @@ export class ReclaimController {
       if (scrubClaimVolumeSpent(cached)) await deleteScrubClaimVolume(this.api, cached);
       return undefined;
     }
+    if (cached) this.sayPolicyProblem(cached);
     if (!cached || !interesting(cached)) return undefined;
     if (planReclaim(cachedFacts(this.api, cached)).action === 'none') return undefined;
 
@@ -279,7 +291,7 @@ export class ReclaimController {
     // Gone from the cache is confirmed by a live read: deleting a scrub that should run costs a new one.
     const current = volume ?? (await readVolume(this.api, name));
     for (const job of jobs) {
-      const why = jobLeftRelease(current, job);
+      const why = jobLeftRelease(current, job, this.opts.besideInTreeBinder);
       if (why === undefined) continue;
       const running = isRunning(job);
       await deleteJobNow(this.api, job);
@@ -333,6 +345,20 @@ export class ReclaimController {
     return after(plan.requeueAfterMs);
   }
 
+  /** A Warning, once per text, for a reclaim-policy annotation that is not taken as written. */
+  private sayPolicyProblem(volume: V1PersistentVolume): void {
+    const name = volume.metadata?.name ?? '';
+    const { problem } = effectiveReclaimPolicy(volume);
+    if (problem === undefined) {
+      this.lastPolicyProblem.delete(name);
+      return;
+    }
+    if (this.lastPolicyProblem.get(name) === problem) return;
+    this.lastPolicyProblem.set(name, problem);
+    this.opts.log.warn('reclaim policy annotation not honoured', { volume: name, problem });
+    this.event(volume, { type: 'Warning', reason: 'InvalidReclaimPolicy', note: problem });
+  }
+
   private event(volume: V1PersistentVolume, e: PlannedEvent): void {
     void this.opts.events.record(volumeRef(volume), e.type, e.reason, 'Reclaim', e.note);
   }
@@ -352,5 +378,5 @@ function claimOf(volume: V1PersistentVolume): string {
 
 /** The policy a reclaim ran under, for metrics ("Retain" when an administrator asked for a recycle). */
 function policyOf(volume: V1PersistentVolume): string {
-  return volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
+  return effectiveReclaimPolicy(volume).policy;
 }

@@ -6,6 +6,7 @@
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
 import { annMigratedTo, annProvisionedBy, hasAnnotation, ourProvisioner } from '../kube/annotations.ts';
+import { effectiveReclaimPolicy, madeByUs, specPolicy } from '../kube/reclaim-policy.ts';
 import type { PlannedEvent } from '../kube/planned-event.ts';
 import { namespacedName } from '../kube/refs.ts';
 import { isUpstreamHostPathDelete, planHostPathDelete } from './hostpath-delete.ts';
@@ -70,6 +71,8 @@ export interface ReclaimFacts {
   /** ms since epoch. */
   now: number;
   retryBaseMs?: number;
+  /** The in-tree PV controller runs beside (--controllers without binder): see inTreeReclaims. */
+  besideInTreeBinder?: boolean;
 }
 
 export type Operation = 'recycle' | 'delete';
@@ -166,7 +169,17 @@ function requestOf(volume: V1PersistentVolume): string | undefined {
 }
 
 export function isOurs(volume: V1PersistentVolume): boolean {
-  return volume.metadata?.annotations?.[annProvisionedBy] === ourProvisioner;
+  return madeByUs(volume);
+}
+
+/**
+ * Whether the in-tree controller, running beside, reclaims the volume
+ * itself: it acts on every spec policy but Retain. The operator then stands
+ * down, requests included, or both would scrub (and one might empty a volume
+ * the other had already handed to a new claim).
+ */
+export function inTreeReclaims(volume: V1PersistentVolume, besideInTreeBinder: boolean): boolean {
+  return besideInTreeBinder && specPolicy(volume) !== 'Retain';
 }
 
 /**
@@ -190,6 +203,7 @@ function planRelease(f: ReclaimFacts): ReclaimPlan {
 
   // A volume being deleted is never scrubbed (again): its release is over.
   if (volume.metadata?.deletionTimestamp) return { action: 'none' };
+  if (inTreeReclaims(volume, f.besideInTreeBinder ?? false)) return { action: 'none' };
   const failedByUs = phase === 'Failed' && failuresOf(volume).count > 0;
   const released = phase === 'Released' || failedByUs;
 
@@ -249,7 +263,7 @@ function planRelease(f: ReclaimFacts): ReclaimPlan {
     };
   }
 
-  const policy = volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
+  const { policy } = effectiveReclaimPolicy(volume);
   let operation: Operation;
   if (request === 'recycle' || policy === 'Recycle') {
     operation = 'recycle';
@@ -428,14 +442,15 @@ export function undeletable(message: string, advice: string): ReclaimPlan {
  * changed, its policy is now Retain, an administrator asked to release it
  * with its data) must be stopped at once.
  */
-export function scrubWanted(volume: V1PersistentVolume): Operation | undefined {
+export function scrubWanted(volume: V1PersistentVolume, besideInTreeBinder = false): Operation | undefined {
   if (volume.metadata?.deletionTimestamp) return undefined;
+  if (inTreeReclaims(volume, besideInTreeBinder)) return undefined;
   const phase = volume.status?.phase;
   const released = phase === 'Released' || (phase === 'Failed' && failuresOf(volume).count > 0);
   if (!released || !releasedClaimUid(volume)) return undefined;
   const request = requestOf(volume);
   if (request === 'release') return undefined;
-  const policy = volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
+  const { policy } = effectiveReclaimPolicy(volume);
   if (request === 'recycle' || policy === 'Recycle') return 'recycle';
   if (policy === 'Delete' && isOurs(volume)) return 'delete';
   return undefined;

@@ -40,6 +40,8 @@ export interface ReclaimApi {
   core: CoreV1Api;
   batch: BatchV1Api;
   namespace: string;
+  /** The in-tree PV controller runs beside, and reclaims what its spec policy asks it to (inTreeReclaims). */
+  besideInTreeBinder?: boolean;
 }
 
 export interface FactSources extends ReclaimApi {
@@ -86,6 +88,7 @@ function facts(
     maxRetries: src.maxRetries,
     now: Date.now(),
     retryBaseMs: src.retryBaseMs,
+    besideInTreeBinder: src.besideInTreeBinder,
   };
 }
 

@@ -11,7 +11,8 @@
 import type { V1Container, V1Job, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
 
 import { namespacedName } from '../kube/refs.ts';
-import { annReclaimRequest, failuresOf, scrubWanted } from './decide.ts';
+import { effectiveReclaimPolicy, specPolicy } from '../kube/reclaim-policy.ts';
+import { annReclaimRequest, failuresOf, inTreeReclaims, scrubWanted } from './decide.ts';
 import { annClaimUid, annOperation, annVolumeName, annVolumeUid } from './job.ts';
 import { scrubMountPath } from './scrub.ts';
 import { scrubContainerName } from './template.ts';
@@ -231,7 +232,11 @@ export function verifyScrub(job: V1Job, pods: readonly V1Pod[]): ScrubVerdict {
  * undefined while it does (then it scrubs exactly what that release calls
  * for). A Job that does not belong is deleted, running or not.
  */
-export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Job): string | undefined {
+export function jobLeftRelease(
+  volume: V1PersistentVolume | undefined,
+  job: V1Job,
+  besideInTreeBinder = false,
+): string | undefined {
   if (!volume) return 'the volume was deleted';
   if (volume.metadata?.deletionTimestamp) return 'the volume is being deleted';
   const a = job.metadata?.annotations ?? {};
@@ -241,7 +246,7 @@ export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Jo
   if (!ref.uid || ref.uid !== a[annClaimUid]) {
     return `its claimRef now names ${namespacedName(ref.namespace, ref.name)}${ref.uid ? '' : ' without a uid'}`;
   }
-  const wanted = scrubWanted(volume);
+  const wanted = scrubWanted(volume, besideInTreeBinder);
   if (wanted === undefined) {
     const phase = volume.status?.phase ?? 'without a phase';
     const retrying = phase === 'Failed' && failuresOf(volume).count > 0;
@@ -249,7 +254,10 @@ export function jobLeftRelease(volume: V1PersistentVolume | undefined, job: V1Jo
     if (volume.metadata?.annotations?.[annReclaimRequest] === 'release') {
       return 'an administrator asked to release it with its data';
     }
-    return `its reclaim policy is ${volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain'} now`;
+    if (inTreeReclaims(volume, besideInTreeBinder)) {
+      return `the in-tree controller reclaims it (its spec says ${specPolicy(volume)})`;
+    }
+    return `its reclaim policy is ${effectiveReclaimPolicy(volume).policy} now`;
   }
   if (wanted !== a[annOperation]) return `it is to be ${wanted === 'delete' ? 'deleted' : 'recycled'} now`;
   // Whether it is the Job of this release is for the record to say, read live

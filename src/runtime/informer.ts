@@ -45,6 +45,8 @@ export interface InformerOptions<T> {
   pageSize?: number;
   /** Only objects with these labels, e.g. app.kubernetes.io/managed-by=pv-lifecycle-operator. */
   labelSelector?: string;
+  /** Only objects with these fields, e.g. reportingController=x (list must use the same). */
+  fieldSelector?: string;
   /** client-node model of the objects (e.g. V1PersistentVolume); raw JSON is kept when absent. */
   model?: string;
   indexers?: Record<string, IndexFunction<T>>;
@@ -292,6 +294,7 @@ export class Informer<T extends StoredObject> {
             resourceVersion: this.resourceVersion,
             allowWatchBookmarks: true,
             ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
+            ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
           },
           onEvent,
           done,

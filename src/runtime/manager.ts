@@ -87,6 +87,7 @@ export class Manager {
   >();
   private readonly controllers: Registered[] = [];
   private readonly runnables: Runnable[] = [];
+  private readonly extraChecks = new Map<string, Check>();
   private phase: 'new' | 'starting' | 'stopping' = 'new';
   private stopping: Promise<void> | undefined;
 
@@ -165,17 +166,36 @@ export class Manager {
     this.runnables.push(runnable);
   }
 
-  /** Per readiness name: every cache its controllers read is synced. */
+  /**
+   * A readiness check beside the controllers' (a runnable's finding). It
+   * fails by returning false or by throwing, whose message /readyz shows.
+   */
+  addReadyCheck(name: string, check: Check): void {
+    this.mustBeNew(`ready check ${name}`);
+    if (this.extraChecks.has(name)) throw new Error(`a ready check named ${name} exists already`);
+    this.extraChecks.set(name, check);
+  }
+
+  /** Per readiness name: every cache its controllers read is synced; then the added checks. */
   readyChecks(): Record<string, Check> {
     const checks: Record<string, Syncable[]> = {};
     for (const c of this.controllers) (checks[c.readiness] ??= []).push(...c.sources);
-    return Object.fromEntries(
-      Object.entries(checks).map(([name, sources]) => [name, () => sources.every((s) => s.hasSynced())]),
-    );
+    return {
+      ...Object.fromEntries(
+        Object.entries(checks).map(([name, sources]) => [name, () => sources.every((s) => s.hasSynced())]),
+      ),
+      ...Object.fromEntries(this.extraChecks),
+    };
   }
 
   ready(): boolean {
-    return Object.values(this.readyChecks()).every((check) => check() === true);
+    return Object.values(this.readyChecks()).every((check) => {
+      try {
+        return check() === true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** The caches, for logs ("synced: 3 kinds, 1,204 objects"). */

@@ -188,6 +188,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly otherBinderEvents = new Counter({
+    name: 'pv_lifecycle_other_binder_events_total',
+    help: "Events of kube-controller-manager's PV binder (persistentvolume-controller) on claims and volumes seen while this operator binds, by the kind of object",
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   private readonly reclaimOperations = new Counter({
     name: 'pv_lifecycle_reclaim_operations_total',
     help: 'Scrub operations of released volumes by operation (recycle, delete), reclaim policy and result (started, succeeded, failed)',
@@ -326,6 +333,11 @@ export class Metrics {
 
   onCollectJobsInFlight(fn: () => number): void {
     this.jobsInFlight = fn;
+  }
+
+  /** Another binder's event on a claim or volume (kind PersistentVolumeClaim or PersistentVolume). */
+  otherBinderEvent(kind: string): void {
+    this.otherBinderEvents.inc({ kind });
   }
 
   retroactiveStorageClass(ok: boolean): void {

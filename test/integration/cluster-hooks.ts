@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LocalCluster } from '../../cluster/local-cluster.ts';
-import { upstreamBinder } from '../support/binder-under-test.ts';
+import { inTreeBinderOn, upstreamBinder } from '../support/binder-under-test.ts';
 import { installCrds } from '../support/kubectl.ts';
 import { installOperatorIdentity } from '../support/operator-identity.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
@@ -37,14 +37,20 @@ export const mochaHooks = {
     this.timeout(15 * 60_000); // the first run may still have to build the control plane
     const started = Date.now();
     // TEST_CLUSTER_NAME lets two integration runs share a machine; TEST_BINDER=intree
-    // (make test-upstream) runs the controller manager's own PV binder instead of the operator.
+    // (make test-upstream) runs the controller manager's own PV binder instead of the operator,
+    // KUBE_INTREE_BINDER=1 (make test-managed) beside it.
     cluster = await LocalCluster.start({
       dir: join(repoRoot, '.cluster', process.env.TEST_CLUSTER_NAME ?? 'test'),
-      inTreeBinder: upstreamBinder,
+      inTreeBinder: inTreeBinderOn,
     });
+    const binderNote = upstreamBinder
+      ? ' (in-tree PV binder on, operator starts skipped)'
+      : inTreeBinderOn
+        ? ' (in-tree PV binder on)'
+        : '';
     process.stderr.write(
       `  local control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cluster.state.server}` +
-        `${upstreamBinder ? ' (in-tree PV binder on, operator starts skipped)' : ''}\n`,
+        `${binderNote}\n`,
     );
     // As a user installs the operator: its CRDs first.
     await installCrds(cluster.kubectl, cluster.kubeconfig, '30s');

@@ -2,10 +2,17 @@
 // local control plane (as envtest is used): what the process-level suites
 // cannot see, the shared caches, a feature on its own, leader gating, and
 // stop, is asserted here from the inside.
-import { CoreV1Api, EventsV1Api, KubeConfig, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  type V1PersistentVolumeClaim,
+} from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import { BindingController } from '../../src/binding/controller.ts';
+import { parseControllers } from '../../src/controller-selection.ts';
 import { Operator, type OperatorConfig } from '../../src/operator.ts';
 import { EventRecorder } from '../../src/runtime/events.ts';
 import { silentLog } from '../../src/runtime/log.ts';
@@ -123,6 +130,48 @@ describe('controllers in process, on the manager', function () {
     ]);
     await pair('alone');
     expect(await bound('alone')).to.equal(`${ns}-alone`);
+  });
+
+  it('with --controllers=*,-binder runs reclaim and NfsExports only, and binds nothing', async () => {
+    const op = await Operator.create({ ...config(), controllers: parseControllers('*,-binder') });
+    running.push(op);
+    await op.start();
+    expect(op.ready()).to.equal(true);
+    expect(Object.keys(op.manager.readyChecks()).sort()).to.deep.equal(['nfsexports', 'reclaim']);
+    // No claim or class cache: only the binder reads those.
+    expect(Object.keys(op.manager.cacheSizes()).sort()).to.deep.equal([
+      'nfsexports',
+      'persistentvolumes',
+      'recycler-jobs',
+    ]);
+    expect(() => op.binding).to.throw('the binder controller is not running (--controllers)');
+    await pair('managed');
+    // The NfsExport controller does run: it makes the export's volume.
+    const custom = testCluster().kubeConfig().makeApiClient(CustomObjectsApi);
+    const exportApi = { group: 'pvlifecycle.io', version: 'v1alpha1', plural: 'nfsexports' };
+    await custom.createClusterCustomObject({
+      ...exportApi,
+      body: {
+        apiVersion: 'pvlifecycle.io/v1alpha1',
+        kind: 'NfsExport',
+        metadata: { name: ns },
+        spec: { server: '127.0.0.1', path: `/${ns}`, capacity: '1Gi', accessModes: ['ReadWriteOnce'] },
+      },
+    });
+    try {
+      await eventually('the export volume', () =>
+        core.readPersistentVolume({ name: `nfsx-${ns}` }).then(
+          (v) => v,
+          () => undefined,
+        ),
+      );
+    } finally {
+      await custom.deleteClusterCustomObject({ ...exportApi, name: ns });
+    }
+    // However long it waits, the operator binds nothing (and the control plane's binder is off here).
+    await sleep(1500);
+    expect((await readClaim('managed')).status?.phase ?? 'Pending').to.equal('Pending');
+    expect((await core.readPersistentVolume({ name: `${ns}-managed` })).spec?.claimRef).to.equal(undefined);
   });
 
   it('keeps its caches warm but binds nothing until it leads', async () => {

@@ -41,6 +41,36 @@ describe('config/ manifests on a real apiserver', function () {
     );
   });
 
+  it('config/managed renders config/default with --controllers=*,-binder added, and is accepted too', async () => {
+    type Rendered = { kind: string; metadata: { name: string } } & Record<string, unknown>;
+    const render = async (dir: string) =>
+      loadAllYaml(await k(['kustomize', join(repoRoot, 'config', dir)])) as Rendered[];
+    const plain = await render('default');
+    const managed = await render('managed');
+    const argsOf = (objects: Rendered[]) =>
+      (objects.find((m) => m.kind === 'Deployment') as V1Deployment).spec?.template.spec?.containers[0]?.args;
+    expect(argsOf(managed)).to.deep.equal([...(argsOf(plain) ?? []), '--controllers=*,-binder']);
+    // Everything else is the same, object for object.
+    const withoutArgs = (objects: Rendered[]) =>
+      objects.map((m) => {
+        const copy = structuredClone(m);
+        if (copy.kind === 'Deployment')
+          delete (copy as V1Deployment).spec?.template.spec?.containers[0]?.args;
+        return JSON.stringify(copy);
+      });
+    expect(withoutArgs(managed)).to.deep.equal(withoutArgs(plain));
+    const out = await k([
+      'apply',
+      '-k',
+      join(repoRoot, 'config', 'managed'),
+      '--dry-run=server',
+      '-o',
+      'name',
+    ]);
+    expect(out).to.contain('deployment.apps/pv-lifecycle-operator');
+    expect(out.trim().split('\n')).to.have.length(plain.length);
+  });
+
   /** kubectl auth can-i as the operator's ServiceAccount. */
   function can(verb: string, resource: string, namespace?: string): boolean {
     const args = ['auth', 'can-i', verb, resource, '--as', as];
@@ -83,6 +113,12 @@ describe('config/ manifests on a real apiserver', function () {
     for (const [verb, resource, ns] of allowed) {
       expect(can(verb, resource, ns), `${verb} ${resource} ${ns ?? '(all namespaces)'}`).to.equal(true);
     }
+  });
+
+  it("lets the ServiceAccount watch events.k8s.io events everywhere (the in-tree binder's), and no more of core events", () => {
+    for (const verb of ['list', 'watch']) expect(can(verb, 'events.events.k8s.io'), verb).to.equal(true);
+    expect(can('delete', 'events.events.k8s.io')).to.equal(false);
+    expect(can('list', 'events', 'default')).to.equal(false);
   });
 
   it('refuses the ServiceAccount everything else we checked', () => {

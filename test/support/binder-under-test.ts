@@ -16,6 +16,19 @@ export function parseTestBinder(value: string | undefined): Binder {
 export const testBinder: Binder = parseTestBinder(process.env.TEST_BINDER);
 export const upstreamBinder = testBinder === 'intree';
 
+/** KUBE_INTREE_BINDER as cluster/cli.ts reads it. */
+export function envWantsInTreeBinder(value: string | undefined): boolean {
+  return ['1', 'true', 'yes'].includes(value ?? '');
+}
+
+/**
+ * Whether the test control plane runs the in-tree PV binder: under
+ * TEST_BINDER=intree (no operator), or with KUBE_INTREE_BINDER=1, where the
+ * operator still starts and runs beside it (--controllers=*,-binder; make
+ * test-managed).
+ */
+export const inTreeBinderOn = upstreamBinder || envWantsInTreeBinder(process.env.KUBE_INTREE_BINDER);
+
 /**
  * Skips the running test under TEST_BINDER=intree, saying why in its title:
  * it checks what only this operator does (its events, annotations, metrics, Jobs).

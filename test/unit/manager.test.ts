@@ -138,6 +138,23 @@ describe('manager', () => {
     await m.stop();
   });
 
+  it('adds a readiness check of its own beside the controllers; one that throws fails ready()', () => {
+    const m = manager();
+    const finding = { why: '' };
+    m.addReadyCheck('finding', () => {
+      if (finding.why) throw new Error(finding.why);
+      return true;
+    });
+    expect(() => {
+      m.addReadyCheck('finding', () => true);
+    }).to.throw('a ready check named finding exists already');
+    expect(Object.keys(m.readyChecks())).to.deep.equal(['finding']);
+    expect(m.ready()).to.equal(true);
+    finding.why = 'something is wrong';
+    expect(m.ready()).to.equal(false);
+    expect(() => m.readyChecks().finding?.()).to.throw('something is wrong');
+  });
+
   it('stops controllers (their in-flight reconcile finishing) before the runnables, in reverse order', async () => {
     const m = manager();
     const order: string[] = [];

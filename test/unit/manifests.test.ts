@@ -69,7 +69,15 @@ describe('config/ manifests', () => {
 
   it('every kustomization names files and directories that exist', () => {
     const dirs = readdirSync(configDir).filter((d) => existsSync(join(configDir, d, 'kustomization.yaml')));
-    expect(dirs).to.include.members(['crd', 'rbac', 'manager', 'metrics', 'default', 'prometheus']);
+    expect(dirs).to.include.members([
+      'crd',
+      'rbac',
+      'manager',
+      'metrics',
+      'default',
+      'prometheus',
+      'managed',
+    ]);
     for (const d of dirs) {
       const k = load(join(configDir, d, 'kustomization.yaml'))[0] as unknown as Kustomization;
       for (const r of k.resources ?? [])
@@ -251,6 +259,39 @@ describe('config/ manifests', () => {
     it('lives in a namespace whose Pod Security level admits hostPath scrub pods', () => {
       const ns = one(all, 'Namespace', 'pv-lifecycle-system') as V1Namespace;
       expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).to.equal('privileged');
+    });
+  });
+
+  describe('config/managed (beside the in-tree binder)', () => {
+    interface Patch {
+      target: Record<string, string>;
+      patch: string;
+    }
+    const k = load(join(configDir, 'managed', 'kustomization.yaml'))[0] as unknown as Kustomization & {
+      patches?: Patch[];
+    };
+
+    it('is config/default with one patch of the Deployment: the operator without its binder', () => {
+      expect(k.resources).to.deep.equal(['../default']);
+      expect(k.patches).to.have.length(1);
+      const [p] = k.patches ?? [];
+      expect(p?.target).to.deep.equal({
+        group: 'apps',
+        version: 'v1',
+        kind: 'Deployment',
+        name: 'pv-lifecycle-operator',
+      });
+      const ops = loadAllYaml(p?.patch ?? '')[0] as { op: string; path: string; value: string }[];
+      expect(ops).to.have.length(1);
+      expect(ops[0]).to.include({ op: 'add', path: '/spec/template/spec/containers/0/args/-' });
+      // Container 0 is the operator, and its flags with the one added still parse.
+      const d = one(all, 'Deployment', 'pv-lifecycle-operator') as V1Deployment;
+      const c = d.spec?.template.spec?.containers[0];
+      expect(c?.name).to.equal('operator');
+      const cmd = parseCommandLine([...(c?.args ?? []), ops[0]?.value ?? '']);
+      if (cmd.kind !== 'run') throw new Error('the managed Deployment args do not start the operator');
+      expect([...(cmd.options.controllers ?? [])].sort()).to.deep.equal(['nfsexport', 'reclaim']);
+      expect(cmd.options.leaderElection.enabled).to.equal(true);
     });
   });
 });
