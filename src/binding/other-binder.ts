@@ -100,6 +100,9 @@ export function sightingWarning(s: Sighting): string {
   );
 }
 
+/** How long the leader's first list of events may take before readiness fails for it. */
+export const eventsSyncGraceMs = 10_000;
+
 export interface OtherBinderWatchOptions {
   kubeConfig: KubeConfig;
   events: EventSink;
@@ -160,8 +163,13 @@ export class OtherBinderWatch {
       stop: () => this.informer.stop(),
     });
     manager.addReadyCheck('other-binder', () => {
-      // Started (leading) but never listed: say so, rather than only log the retries.
-      if (Number.isFinite(this.startedAt) && !this.informer.hasSynced()) {
+      // Started (leading) but not listed within the grace: say so, rather than
+      // only log the retries. Within it, the first list is simply under way.
+      if (
+        Number.isFinite(this.startedAt) &&
+        !this.informer.hasSynced() &&
+        this.now() - this.startedAt >= eventsSyncGraceMs
+      ) {
         throw new Error(
           `the watch of ${inTreeBinderComponent} events has not synced (it needs list and watch on events.k8s.io events)`,
         );

@@ -187,24 +187,49 @@ export class ApiClients {
     body?: unknown,
     timeoutMs = this.opts.timeoutMs,
   ): Promise<T> {
-    const signal = this.signal(timeoutMs);
+    const { signal, clear } = this.limit(timeoutMs);
+    try {
+      return await this.sendWithin<T>(signal, method, path, body);
+    } finally {
+      clear(); // thousands of requests a second would otherwise each keep a timer for the whole limit
+    }
+  }
+
+  private async sendWithin<T>(signal: AbortSignal, method: string, path: string, body: unknown): Promise<T> {
     signal.throwIfAborted();
-    const c = await this.credentials();
-    const response = await request(`${this.server}${path}`, {
-      method,
-      headers: {
-        ...c.headers,
-        accept: 'application/json',
-        'user-agent': this.opts.userAgent ?? defaultUserAgent,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      ...(c.dispatcher ? { dispatcher: c.dispatcher } : {}),
-      signal,
-    }).catch((err: unknown) => {
-      throw signal.aborted ? (signal.reason as Error) : err;
+    // undici notices an abort only once the request has a connection, so a
+    // connection stuck in its handshake would hold the caller for undici's own
+    // connect timeout: the limit is kept here, whatever undici still waits for.
+    const given = new Promise<never>((_, reject) => {
+      signal.addEventListener(
+        'abort',
+        () => {
+          reject(signal.reason as Error);
+        },
+        { once: true },
+      );
     });
-    const text = await response.body.text();
+    given.catch(() => undefined); // may settle after the answer: abandonAll still aborts
+    const withinLimit = <R>(p: Promise<R>): Promise<R> => {
+      p.catch(() => undefined); // lost the race: its own failure is of no interest
+      return Promise.race([p, given]);
+    };
+    const c = await withinLimit(this.credentials());
+    const response = await withinLimit(
+      request(`${this.server}${path}`, {
+        method,
+        headers: {
+          ...c.headers,
+          accept: 'application/json',
+          'user-agent': this.opts.userAgent ?? defaultUserAgent,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(c.dispatcher ? { dispatcher: c.dispatcher } : {}),
+        signal,
+      }),
+    );
+    const text = await withinLimit(response.body.text());
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);
@@ -232,6 +257,11 @@ export class ApiClients {
   }
 
   private signal(timeoutMs: number): AbortSignal {
+    return this.limit(timeoutMs).signal;
+  }
+
+  /** A signal that aborts at the time limit or when all are abandoned; clear() ends its timer early. */
+  private limit(timeoutMs: number): { signal: AbortSignal; clear: () => void } {
     const limit = new AbortController();
     const timer = setTimeout(() => {
       limit.abort(
@@ -240,6 +270,11 @@ export class ApiClients {
     }, timeoutMs);
     // A pending limit alone must not keep the process alive.
     timer.unref();
-    return AbortSignal.any([limit.signal, this.abandon.signal]);
+    return {
+      signal: AbortSignal.any([limit.signal, this.abandon.signal]),
+      clear: () => {
+        clearTimeout(timer);
+      },
+    };
   }
 }

@@ -15,7 +15,8 @@ import {
   isAbandoned,
   RequestAbandoned,
 } from '../../src/runtime/api-clients.ts';
-import { apiMessage, apiStatus } from '../../src/kube/api-errors.ts';
+import { apiMessage, apiStatus, isConflict, isNotFound } from '../../src/kube/api-errors.ts';
+import { coreWrites, corePath } from '../../src/kube/core-writes.ts';
 import { tokenKubeconfig } from '../support/operator-identity.ts';
 import { eventually } from '../support/wait.ts';
 import { apiServerOf, FreezableProxy } from '../support/tcp-proxy.ts';
@@ -120,6 +121,68 @@ describe('API clients (time limits and abandonment)', function () {
       async () => ((await list()) === 'ok' ? true : undefined),
       deadline,
     );
+  });
+
+  it('sends plain JSON: the answer as the API server wrote it, and failures as the generated clients throw them', async () => {
+    const clients = new ApiClients(kubeConfig, { timeoutMs: 5_000 });
+    const core = clients.make(CoreV1Api);
+    const name = `json-${String(process.pid)}`;
+    const created = await core.createPersistentVolume({
+      body: {
+        metadata: { name, labels: { test: 'json' } },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteOnce'],
+          hostPath: { path: '/tmp/json' },
+          storageClassName: 'json',
+        },
+      },
+    });
+    try {
+      const writes = coreWrites(clients);
+      const body = {
+        ...created,
+        metadata: { ...created.metadata, labels: { test: 'json', changed: 'yes' } },
+      };
+      const written = await writes.replacePersistentVolume({ name, body });
+      expect(written.metadata?.labels).to.deep.equal({ test: 'json', changed: 'yes' });
+      // Timestamps as the server wrote them (strings), not decoded into Dates.
+      expect(written.metadata?.creationTimestamp).to.be.a('string');
+      const status = await writes.replacePersistentVolumeStatus({
+        name,
+        body: { ...written, status: { phase: 'Available' } },
+      });
+      expect(status.status?.phase).to.equal('Available');
+      // A stale resourceVersion: a conflict, told apart as the generated client's is.
+      const stale = await writes.replacePersistentVolume({ name, body }).catch((e: unknown) => e);
+      expect(isConflict(stale), String(stale)).to.equal(true);
+      expect(apiMessage(stale)).to.contain('the object has been modified');
+      const missing = await clients
+        .sendJson('GET', corePath('persistentvolumes', `${name}-missing`))
+        .catch((e: unknown) => e);
+      expect(isNotFound(missing)).to.equal(true);
+      // Names are escaped into the path, never read as more of it.
+      const odd = await clients
+        .sendJson('GET', corePath('persistentvolumes', '../namespaces'))
+        .catch((e: unknown) => e);
+      expect(isNotFound(odd), String(odd)).to.equal(true);
+      // The time limit and abandonment hold as for the generated clients.
+      proxy.freeze();
+      const limited = new ApiClients(kubeConfig, { timeoutMs: 1_000 });
+      const cut = await timed(limited.sendJson('GET', corePath('persistentvolumes', name)));
+      expect(cut.ms, 'held past its limit (a handshake undici waits out)').to.be.below(5_000);
+      expect(cut.error).to.be.instanceOf(RequestAbandoned);
+      expect(isAbandoned(cut.error)).to.equal(false);
+      limited.abandonAll('done');
+      const later = await limited
+        .sendJson('GET', corePath('persistentvolumes', name))
+        .catch((e: unknown) => e);
+      expect(isAbandoned(later)).to.equal(true);
+      proxy.thaw();
+    } finally {
+      proxy.thaw();
+      await core.deletePersistentVolume({ name });
+    }
   });
 
   it('gives up a request the network swallows at its time limit, and works again once the network is back', async () => {
