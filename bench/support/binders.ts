@@ -76,6 +76,8 @@ export async function startBinder(
         kubeconfig: cluster.kubeconfig,
         ...(runtime.script ? { script: runtime.script } : {}),
         nodeArgs: runtime.nodeArgs,
+        // Read it when a run stalls: a dead operator is otherwise a bench waiting for its timeout.
+        logFile: join(repoRoot, '.cluster', 'bench-logs', `${dirName}-operator.log`),
         args: [...opts.operatorArgs, '--log-level', 'info'],
       });
     }

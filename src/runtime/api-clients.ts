@@ -85,6 +85,8 @@ export class ApiClients {
   private readonly kubeConfig: KubeConfig;
   private readonly opts: ApiClientsOptions;
   private readonly abandon = new AbortController();
+  /** sendJson's requests in flight, each with its own controller, for abandonAll. */
+  private readonly inFlight = new Set<AbortController>();
   private readonly server: string;
   private pool: { settings: unknown[]; dispatcher: Dispatcher } | undefined;
   private cached: { at: number; value: Promise<Credentials> } | undefined;
@@ -187,11 +189,25 @@ export class ApiClients {
     body?: unknown,
     timeoutMs = this.opts.timeoutMs,
   ): Promise<T> {
-    const { signal, clear } = this.limit(timeoutMs);
+    // A controller of its own, not AbortSignal.any over the long-lived
+    // abandon signal: Node keeps such a dependent signal, and everything its
+    // listeners hold (undici's whole request), for as long as the parent
+    // lives, which leaked every request of a 10,000-claim burst into an
+    // out-of-memory crash at the Deployment's heap cap.
+    const ctl = new AbortController();
+    if (this.abandon.signal.aborted) throw this.abandon.signal.reason as Error;
+    this.inFlight.add(ctl);
+    const timer = setTimeout(() => {
+      ctl.abort(
+        new RequestAbandoned('timeout', `no answer from the API server within ${formatDuration(timeoutMs)}`),
+      );
+    }, timeoutMs);
+    timer.unref();
     try {
-      return await this.sendWithin<T>(signal, method, path, body);
+      return await this.sendWithin<T>(ctl.signal, method, path, body);
     } finally {
-      clear(); // thousands of requests a second would otherwise each keep a timer for the whole limit
+      clearTimeout(timer);
+      this.inFlight.delete(ctl);
     }
   }
 
@@ -209,7 +225,7 @@ export class ApiClients {
         { once: true },
       );
     });
-    given.catch(() => undefined); // may settle after the answer: abandonAll still aborts
+    given.catch(() => undefined); // lost the race, or never settles
     const withinLimit = <R>(p: Promise<R>): Promise<R> => {
       p.catch(() => undefined); // lost the race: its own failure is of no interest
       return Promise.race([p, given]);
@@ -248,8 +264,11 @@ export class ApiClients {
 
   /** Aborts every request in flight, and every later one at once. */
   abandonAll(reason: string): void {
-    if (!this.abandon.signal.aborted)
-      this.abandon.abort(new RequestAbandoned('abandoned', `request abandoned: ${reason}`));
+    if (this.abandon.signal.aborted) return;
+    const why = new RequestAbandoned('abandoned', `request abandoned: ${reason}`);
+    this.abandon.abort(why);
+    for (const ctl of this.inFlight) ctl.abort(why);
+    this.inFlight.clear();
   }
 
   get abandoned(): boolean {
@@ -257,11 +276,6 @@ export class ApiClients {
   }
 
   private signal(timeoutMs: number): AbortSignal {
-    return this.limit(timeoutMs).signal;
-  }
-
-  /** A signal that aborts at the time limit or when all are abandoned; clear() ends its timer early. */
-  private limit(timeoutMs: number): { signal: AbortSignal; clear: () => void } {
     const limit = new AbortController();
     const timer = setTimeout(() => {
       limit.abort(
@@ -270,11 +284,6 @@ export class ApiClients {
     }, timeoutMs);
     // A pending limit alone must not keep the process alive.
     timer.unref();
-    return {
-      signal: AbortSignal.any([limit.signal, this.abandon.signal]),
-      clear: () => {
-        clearTimeout(timer);
-      },
-    };
+    return AbortSignal.any([limit.signal, this.abandon.signal]);
   }
 }

@@ -173,6 +173,15 @@ describe('API clients (time limits and abandonment)', function () {
       expect(cut.ms, 'held past its limit (a handshake undici waits out)').to.be.below(5_000);
       expect(cut.error).to.be.instanceOf(RequestAbandoned);
       expect(isAbandoned(cut.error)).to.equal(false);
+      // Abandoned while in flight: at once, not at its 30 s limit.
+      const slow = new ApiClients(kubeConfig, { timeoutMs: 30_000 });
+      const inFlight = timed(slow.sendJson('GET', corePath('persistentvolumes', name)));
+      setTimeout(() => {
+        slow.abandonAll('the test is done waiting');
+      }, 300);
+      const ended = await inFlight;
+      expect(isAbandoned(ended.error), String(ended.error)).to.equal(true);
+      expect(ended.ms).to.be.below(10_000);
       limited.abandonAll('done');
       const later = await limited
         .sendJson('GET', corePath('persistentvolumes', name))
