@@ -81,6 +81,15 @@ function sameSettings(a: unknown[], b: unknown[]): boolean {
   return a.length === b.length && a.every((x, i) => isDeepStrictEqual(x, b[i]));
 }
 
+/** Aborts ctl with a timeout RequestAbandoned after ms; the timer alone does not keep the process alive. */
+function abortAtLimit(ctl: AbortController, ms: number): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    ctl.abort(new RequestAbandoned('timeout', `no answer from the API server within ${formatDuration(ms)}`));
+  }, ms);
+  timer.unref();
+  return timer;
+}
+
 export class ApiClients {
   private readonly kubeConfig: KubeConfig;
   private readonly opts: ApiClientsOptions;
@@ -197,12 +206,7 @@ export class ApiClients {
     const ctl = new AbortController();
     if (this.abandon.signal.aborted) throw this.abandon.signal.reason as Error;
     this.inFlight.add(ctl);
-    const timer = setTimeout(() => {
-      ctl.abort(
-        new RequestAbandoned('timeout', `no answer from the API server within ${formatDuration(timeoutMs)}`),
-      );
-    }, timeoutMs);
-    timer.unref();
+    const timer = abortAtLimit(ctl, timeoutMs);
     try {
       return await this.sendWithin<T>(ctl.signal, method, path, body);
     } finally {
@@ -277,13 +281,7 @@ export class ApiClients {
 
   private signal(timeoutMs: number): AbortSignal {
     const limit = new AbortController();
-    const timer = setTimeout(() => {
-      limit.abort(
-        new RequestAbandoned('timeout', `no answer from the API server within ${formatDuration(timeoutMs)}`),
-      );
-    }, timeoutMs);
-    // A pending limit alone must not keep the process alive.
-    timer.unref();
+    abortAtLimit(limit, timeoutMs);
     return AbortSignal.any([limit.signal, this.abandon.signal]);
   }
 }
