@@ -1,0 +1,227 @@
+// One TCP connection to an NFS server carrying COMPOUND calls one at a time.
+// The socket edge of the client: everything it reads is bounded (one reply
+// at most maxReplyBytes, nothing unasked for), every call has a time limit,
+// and any breach closes the connection, so a hostile server costs at most
+// maxReplyBytes + a few bytes of buffer and timeoutMs per call.
+import { type Socket, createConnection } from 'node:net';
+
+import {
+  type AuthSys,
+  PROGRAM,
+  RecordReader,
+  RpcDecodeError,
+  decodeReply,
+  describeReply,
+  encodeCall,
+  encodeRecord,
+} from '../rpc.ts';
+import { NFS4_VERSION, NFSPROC4_COMPOUND } from './constants.ts';
+import { Nfs4RpcError } from './errors.ts';
+
+export interface ConnectionOptions {
+  timeoutMs: number;
+  maxReplyBytes: number;
+  auth: AuthSys;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  xid: number;
+  resolve: (results: Buffer) => void;
+  reject: (err: Error) => void;
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function abortError(signal: AbortSignal): Nfs4RpcError {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return new Nfs4RpcError(`aborted: ${why}`, { cause: reason });
+}
+
+export class Nfs4Connection {
+  readonly label: string;
+  private readonly socket: Socket;
+  private readonly options: ConnectionOptions;
+  private readonly reader: RecordReader;
+  private pending: Pending | undefined;
+  private dead: Nfs4RpcError | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  private xid = Math.floor(Math.random() * 0x1_0000_0000);
+  private readonly onAbort = () => {
+    this.fail(abortError(this.options.signal as AbortSignal));
+  };
+
+  private constructor(socket: Socket, label: string, options: ConnectionOptions) {
+    this.socket = socket;
+    this.label = label;
+    this.options = options;
+    this.reader = new RecordReader(options.maxReplyBytes);
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    socket.on('data', (chunk: Buffer) => {
+      this.receive(chunk);
+    });
+    socket.on('error', (err) => {
+      const code = errorCode(err);
+      this.fail(
+        new Nfs4RpcError(
+          `${label} ${code === 'ECONNRESET' ? 'reset the connection' : `failed: ${err.message}`}`,
+        ),
+      );
+    });
+    socket.on('close', () => {
+      this.fail(
+        new Nfs4RpcError(
+          `${label} closed the connection${this.reader.midRecord ? ' in the middle of a reply' : ''}`,
+        ),
+      );
+    });
+  }
+
+  static open(host: string, port: number, options: ConnectionOptions): Promise<Nfs4Connection> {
+    const label = `NFS server ${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host, port, noDelay: true });
+      let done = false;
+      const settle = (err?: Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        socket.off('connect', onConnect);
+        socket.off('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else {
+          resolve(new Nfs4Connection(socket, label, options));
+        }
+      };
+      const onConnect = () => {
+        settle();
+      };
+      const onError = (err: Error) => {
+        settle(new Nfs4RpcError(`could not connect to ${label}: ${errorCode(err) ?? err.message}`));
+      };
+      const onAbort = () => {
+        settle(abortError(signal as AbortSignal));
+      };
+      const timer = setTimeout(() => {
+        settle(new Nfs4RpcError(`could not connect to ${label} within ${String(timeoutMs)} ms`));
+      }, timeoutMs);
+      socket.once('connect', onConnect);
+      socket.on('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** The reason the connection is unusable, once it is. */
+  get closedBy(): Error | undefined {
+    return this.dead;
+  }
+
+  /** Sends one COMPOUND (after any calls before it) and returns its results' XDR. */
+  compound(args: Buffer): Promise<Buffer> {
+    const run = this.tail.then(() => this.send(args));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private send(args: Buffer): Promise<Buffer> {
+    if (this.dead) return Promise.reject(this.dead);
+    this.xid = (this.xid + 1) >>> 0;
+    const xid = this.xid;
+    const { timeoutMs, auth } = this.options;
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(
+          new Nfs4RpcError(`no reply from ${this.label} within ${String(timeoutMs)} ms; connection closed`),
+        );
+      }, timeoutMs);
+      const clear = () => {
+        clearTimeout(timer);
+        this.pending = undefined;
+      };
+      this.pending = {
+        xid,
+        resolve: (results) => {
+          clear();
+          resolve(results);
+        },
+        reject: (err) => {
+          clear();
+          reject(err);
+        },
+      };
+      const call = encodeCall({
+        xid,
+        prog: PROGRAM.nfs,
+        vers: NFS4_VERSION,
+        proc: NFSPROC4_COMPOUND,
+        args,
+        authSys: auth,
+      });
+      this.socket.write(encodeRecord(call));
+    });
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.dead) return;
+    let records: Buffer[];
+    try {
+      records = this.reader.push(chunk);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.fail(new Nfs4RpcError(`${this.label} broke ONC RPC record marking: ${why}; connection closed`));
+      return;
+    }
+    for (const record of records) {
+      const pending = this.pending;
+      if (!pending) {
+        this.fail(new Nfs4RpcError(`${this.label} sent a reply to no call; connection closed`));
+        return;
+      }
+      let reply;
+      try {
+        reply = decodeReply(record);
+      } catch (err) {
+        if (!(err instanceof RpcDecodeError)) throw err;
+        this.fail(
+          new Nfs4RpcError(
+            `${this.label} sent a reply that is not ONC RPC: ${err.message}; connection closed`,
+          ),
+        );
+        return;
+      }
+      if (reply.xid !== pending.xid) {
+        this.fail(
+          new Nfs4RpcError(
+            `${this.label} answered call ${String(pending.xid)} with a reply to call ${String(reply.xid)}; connection closed`,
+          ),
+        );
+        return;
+      }
+      if (reply.status === 'accepted' && reply.acceptStat === 'SUCCESS') pending.resolve(reply.results);
+      else
+        pending.reject(new Nfs4RpcError(`${this.label} did not run the NFSv4 call: ${describeReply(reply)}`));
+    }
+  }
+
+  /** Ends the connection: the pending call and every later one reject with err. */
+  fail(err: Nfs4RpcError): void {
+    if (this.dead) return;
+    this.dead = err;
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.socket.destroy();
+    this.pending?.reject(err);
+  }
+
+  close(): void {
+    this.fail(new Nfs4RpcError(`the connection to ${this.label} was closed by the client`));
+  }
+}

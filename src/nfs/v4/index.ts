@@ -1,0 +1,24 @@
+// The user-space NFSv4.0 client: see client.ts and remove-tree.ts.
+export {
+  type Attrs,
+  type FileHandle,
+  type Found,
+  type Nfs4Options,
+  type Nfs4Target,
+  type ReaddirEntry,
+  type ReaddirPage,
+  MAX_PATH_COMPONENTS,
+  Nfs4Client,
+  Nfs4Error,
+  Nfs4RpcError,
+  ZERO_VERIFIER,
+} from './client.ts';
+export {
+  type TreeBudget,
+  type TreeClient,
+  type TreeProgress,
+  type TreeRefusal,
+  TreeRefusedError,
+  removeTree,
+} from './remove-tree.ts';
+export { checkName, nameProblem } from './names.ts';
