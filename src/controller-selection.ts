@@ -3,7 +3,7 @@
 // turn one off (an "off" wins over an "on" of the same name). Managed
 // clusters, whose own PV binder cannot be turned off, run "*,-binder".
 
-export const controllerNames = ['binder', 'reclaim', 'nfsexport'] as const;
+export const controllerNames = ['binder', 'reclaim', 'nfsexport', 'provisioner'] as const;
 export type ControllerName = (typeof controllerNames)[number];
 
 export const allControllers: ReadonlySet<ControllerName> = new Set(controllerNames);

@@ -12,8 +12,10 @@ import { persistentVolumes } from './kube/kinds.ts';
 import { apiMessage } from './kube/api-errors.ts';
 import { exportOfVolume, volumeNameFor } from './nfs/export.ts';
 import { overlaps } from './nfs/conflict.ts';
-import { ExportController } from './nfs/export-controller.ts';
+import { ExportController, nfsExports } from './nfs/export-controller.ts';
 import { ProbeManager } from './nfs/probe-manager.ts';
+import { ProvisionerController } from './provisioning/controller.ts';
+import type { PoolLookup } from './provisioning/plan.ts';
 import { ReclaimController } from './reclaim/controller.ts';
 import type { RecycleTimeouts } from './reclaim/job.ts';
 import { defaultRecyclerTemplate, mergeTemplate } from './reclaim/template.ts';
@@ -24,7 +26,7 @@ import { type LeaderElectionConfig, runManager } from './runtime/lifecycle.ts';
 import type { Log } from './runtime/log.ts';
 import { Manager } from './runtime/manager.ts';
 import { Metrics } from './runtime/metrics.ts';
-import { Trigger } from './runtime/source.ts';
+import { type Syncable, Trigger } from './runtime/source.ts';
 
 export interface OperatorConfig {
   kubeConfig: KubeConfig;
@@ -81,6 +83,7 @@ export class Operator {
     reclaim?: ReclaimController;
     exports?: ExportController;
     probes?: ProbeManager;
+    provisioner?: ProvisionerController;
   } = {};
 
   /** Reads the administrator's recycler template (throws TemplateError), then builds the operator. */
@@ -230,6 +233,15 @@ export class Operator {
         metrics: this.metrics,
       });
     }
+    if (on('provisioner')) {
+      built.provisioner = new ProvisionerController(manager, {
+        events: this.events,
+        log,
+        metrics: this.metrics,
+        ...poolLookup(manager),
+        server: { port: config.probe.nfsPort ?? 2049, timeoutMs: config.probe.timeoutMs },
+      });
+    }
     const reclaim = built.reclaim;
     if (reclaim) this.metrics.onCollectJobsInFlight(() => reclaim.jobsInFlight());
   }
@@ -244,6 +256,10 @@ export class Operator {
 
   get exports(): ExportController {
     return this.running('nfsexport', this.built.exports);
+  }
+
+  get provisioner(): ProvisionerController {
+    return this.running('provisioner', this.built.provisioner);
   }
 
   get probes(): ProbeManager {
@@ -313,6 +329,20 @@ export class Operator {
       });
     }
   }
+}
+
+/** A declared NfsExport as a provisioning pool: its server and path, unless it cannot serve as one. */
+function poolLookup(manager: Manager): { pool: PoolLookup; reads: Syncable[] } {
+  const exports = manager.informer(nfsExports);
+  const pool: PoolLookup = (name) => {
+    const e = exports.store.get(name);
+    if (!e) return { problem: `NfsExport ${JSON.stringify(name)} not found` };
+    if (e.metadata.deletionTimestamp) return { problem: `NfsExport ${name} is being deleted` };
+    if (e.spec.readOnly)
+      return { problem: `NfsExport ${name} is read-only; directories cannot be made in it` };
+    return { server: e.spec.server, path: e.spec.path, pool: name };
+  };
+  return { pool, reads: [exports] };
 }
 
 /** The other NFS volumes that see the same files as this one (exports may nest). */

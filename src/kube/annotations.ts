@@ -14,6 +14,8 @@ export const ourProvisioner = 'pvlifecycle.io/nfs-export';
  * reclaim does (kube/reclaim-policy.ts).
  */
 export const annReclaimPolicy = 'pvlifecycle.io/reclaim-policy';
+/** On a volume the NFS provisioner carved from a declared NfsExport (a pool): the export's name. */
+export const annNfsPool = 'pvlifecycle.io/nfs-pool';
 /** Set by kube-controller-manager on volumes of in-tree plugins migrated to CSI. */
 export const annMigratedTo = 'pv.kubernetes.io/migrated-to';
 export const annStorageProvisioner = 'volume.kubernetes.io/storage-provisioner';

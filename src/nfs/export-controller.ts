@@ -5,6 +5,7 @@
 import { CoreV1Api, CustomObjectsApi, type V1PersistentVolume } from '@kubernetes/client-node';
 
 import { apiFailure, deleteUnlessGone, unlessNotFound } from '../kube/api-errors.ts';
+import { annNfsPool } from '../kube/annotations.ts';
 import { readReferencedClaim } from '../kube/claims.ts';
 import { persistentVolumes } from '../kube/kinds.ts';
 import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
@@ -33,6 +34,12 @@ import { WriteRefusals, refusalCondition, refusalReason } from './write-refusals
 
 /** Exports filed by server (normalServer), so the conflict check reads only those of one server. */
 const byServer = 'server';
+/** Provisioned volumes filed by the export they were carved from. */
+const byPool = 'nfsPool';
+const poolOf = (v: V1PersistentVolume): string[] => {
+  const pool = v.metadata?.annotations?.[annNfsPool];
+  return pool ? [pool] : [];
+};
 
 export interface ExportControllerOptions {
   events: EventSink;
@@ -64,7 +71,7 @@ interface Wired extends ExportControllerOptions {
   volumes: Informer<V1PersistentVolume>;
 }
 
-const nfsExports: Kind<StoredExport> = {
+export const nfsExports: Kind<StoredExport> = {
   name: plural,
   path: `/apis/${group}/${version}/${plural}`,
   list: (api) =>
@@ -83,7 +90,7 @@ export class ExportController {
   private readonly refusals = new WriteRefusals();
 
   constructor(manager: Manager, options: ExportControllerOptions) {
-    const volumes = manager.informer(persistentVolumes);
+    const volumes = manager.informer(persistentVolumes, { indexers: { [byPool]: poolOf } });
     this.opts = {
       ...options,
       core: manager.api.make(CoreV1Api),
@@ -117,7 +124,12 @@ export class ExportController {
         // So does its volume's coming, going, binding and release.
         watchInformer(
           volumes,
-          ({ obj: v }) => {
+          ({ type, obj: v, old }) => {
+            // A pool's count of provisioned volumes changes as they come and go.
+            if (type !== 'update' || poolOf(v)[0] !== (old && poolOf(old)[0])) {
+              const pools = [...poolOf(v), ...(old ? poolOf(old) : [])];
+              if (pools.length > 0) return pools;
+            }
             const name = exportOfVolume(v);
             if (!name) return [];
             const e = this.exports.store.get(name);
@@ -355,6 +367,7 @@ export class ExportController {
       ready,
       reachable: this.opts.probes?.condition(e.metadata?.name ?? ''),
       scrubbing: volume ? this.opts.isScrubbing(volume.metadata?.name ?? '') : false,
+      provisioned: this.opts.volumes.store.byIndex(byPool, e.metadata?.name ?? '').length,
       now: new Date(),
     });
     if (!body) return;

@@ -54,6 +54,8 @@ export interface StatusFacts {
   reachable: Ready | undefined;
   /** A scrub Job runs for the volume (its phase shows Recycling). */
   scrubbing: boolean;
+  /** Volumes the NFS provisioner made in the export, used as a pool. */
+  provisioned?: number;
   now: Date;
 }
 
@@ -72,6 +74,7 @@ export function exportWithStatus(e: NfsExport, f: StatusFacts): NfsExport | unde
     volumeName: f.volume?.metadata?.name,
     claim: ref ? namespacedName(ref.namespace, ref.name) : undefined,
     accessModes: shortAccessModes(e.spec.accessModes),
+    ...(f.provisioned ? { provisionedVolumes: f.provisioned } : {}),
     observedGeneration: generation,
     conditions,
   };

@@ -52,6 +52,8 @@ export interface NfsExportStatus {
   volumeName?: string;
   claim?: string;
   accessModes?: string;
+  /** Volumes the NFS provisioner made in this export, used as a pool (absent when none). */
+  provisionedVolumes?: number;
   observedGeneration?: number;
   conditions?: Condition[];
 }

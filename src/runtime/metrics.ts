@@ -214,6 +214,12 @@ export class Metrics {
     labelNames: ['plugin_name', 'operation_name'] as const,
     registers: [this.registry],
   });
+  private readonly provisioningOperations = new Counter({
+    name: 'pv_lifecycle_provisioning_operations_total',
+    help: 'NFS provisioner operations by operation (provision, delete, archive, retain) and result (succeeded, failed)',
+    labelNames: ['operation', 'result'] as const,
+    registers: [this.registry],
+  });
   private readonly probes = new Counter({
     name: 'pv_lifecycle_nfs_probe_total',
     help: 'NFS server probes by outcome (Reachable, Timeout, ConnectionRefused, ExportNotFound, ...)',
@@ -319,6 +325,14 @@ export class Metrics {
     const labels = { plugin_name: 'pvlifecycle.io/recycler', operation_name: `volume_${operation}` };
     if (!ok) this.volumeOperationErrors.inc(labels);
     if (seconds !== undefined) this.volumeOperationSeconds.observe(labels, seconds);
+  }
+
+  /** A directory made (and its volume), or a released one dealt with; seconds of the NFS and API work. */
+  provisioningOperation(operation: string, ok: boolean, seconds: number): void {
+    this.provisioningOperations.inc({ operation, result: ok ? 'succeeded' : 'failed' });
+    const labels = { plugin_name: 'pvlifecycle.io/nfs', operation_name: `volume_${operation}` };
+    if (ok) this.volumeOperationSeconds.observe(labels, seconds);
+    else this.volumeOperationErrors.inc(labels);
   }
 
   probeResult(reason: string, seconds: number): void {

@@ -132,17 +132,22 @@ describe('controllers in process, on the manager', function () {
     expect(await bound('alone')).to.equal(`${ns}-alone`);
   });
 
-  it('with --controllers=*,-binder runs reclaim and NfsExports only, and binds nothing', async () => {
+  it('with --controllers=*,-binder runs reclaim, NfsExports and the provisioner, and binds nothing', async () => {
     const op = await Operator.create({ ...config(), controllers: parseControllers('*,-binder') });
     running.push(op);
     await op.start();
     expect(op.ready()).to.equal(true);
-    expect(Object.keys(op.manager.readyChecks()).sort()).to.deep.equal(['nfsexports', 'reclaim']);
-    // No claim or class cache: only the binder reads those.
+    expect(Object.keys(op.manager.readyChecks()).sort()).to.deep.equal([
+      'nfsexports',
+      'provisioner',
+      'reclaim',
+    ]);
     expect(Object.keys(op.manager.cacheSizes()).sort()).to.deep.equal([
       'nfsexports',
+      'persistentvolumeclaims',
       'persistentvolumes',
       'recycler-jobs',
+      'storageclasses',
     ]);
     expect(() => op.binding).to.throw('the binder controller is not running (--controllers)');
     await pair('managed');

@@ -163,7 +163,7 @@ describe('NfsExport API (CRD)', function () {
     await apply({ ...valid, capacity: '2Gi' }, 'crd-bound');
   });
 
-  it('lists exports with kubectl get: server, path, capacity, modes, reclaim, phase, claim, age', async () => {
+  it('lists exports with kubectl get: server, path, capacity, modes, reclaim, phase, claim, provisioned, age', async () => {
     await apply(valid, 'crd-columns');
     const table = await k(['get', 'nfsexports', 'crd-columns']);
     const [header, row] = table.trim().split('\n');
@@ -176,6 +176,7 @@ describe('NfsExport API (CRD)', function () {
       'RECLAIM',
       'PHASE',
       'CLAIM',
+      'PROVISIONED',
       'AGE',
     ]);
     expect(row).to.match(/^crd-columns\s+nfs\.example\.com\s+\/exports\/data\s+1Gi\s+Retain\s+\d+s$/);

@@ -14,6 +14,11 @@ const script = join(repoRoot, 'scripts/nfs-server.sh');
 
 export interface NfsServer {
   port: number;
+  /** The directory ganesha exports as /export: what a mount of it would show. */
+  exportDir: string;
+  /** Stops the server but keeps its files; resume starts it again on the same port. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +41,13 @@ export async function startNfsServer(ctx: Mocha.Context, name: string, port: num
   }
   return {
     port,
+    exportDir: join(dir, 'export'),
+    pause: async () => {
+      await run('bash', [script, 'stop', dir]);
+    },
+    resume: async () => {
+      await run('bash', [script, 'start', dir, String(port)]);
+    },
     stop: async () => {
       await run('bash', [script, 'stop', dir]);
       await rm(dir, { recursive: true, force: true });

@@ -7,13 +7,13 @@ const chosen = (text: string) => [...parseControllers(text)].sort();
 
 describe('--controllers (which controllers run)', () => {
   it('reads * as every controller', () => {
-    expect(chosen('*')).to.deep.equal(['binder', 'nfsexport', 'reclaim']);
+    expect(chosen('*')).to.deep.equal(['binder', 'nfsexport', 'provisioner', 'reclaim']);
   });
 
   it('turns one off with -NAME, whatever its place in the list', () => {
-    expect(chosen('*,-binder')).to.deep.equal(['nfsexport', 'reclaim']);
-    expect(chosen('-binder,*')).to.deep.equal(['nfsexport', 'reclaim']);
-    expect(chosen(' * , -binder ')).to.deep.equal(['nfsexport', 'reclaim']);
+    expect(chosen('*,-binder')).to.deep.equal(['nfsexport', 'provisioner', 'reclaim']);
+    expect(chosen('-binder,*')).to.deep.equal(['nfsexport', 'provisioner', 'reclaim']);
+    expect(chosen(' * , -binder ')).to.deep.equal(['nfsexport', 'provisioner', 'reclaim']);
   });
 
   it('runs only the names listed when * is not given', () => {
@@ -28,7 +28,7 @@ describe('--controllers (which controllers run)', () => {
   const bad: [string, RegExp][] = [
     [
       '*,-persistentvolume-binder-controller',
-      /--controllers: unknown controller "persistentvolume-binder-controller" \(known: binder, reclaim, nfsexport, and \* for all\)/,
+      /--controllers: unknown controller "persistentvolume-binder-controller" \(known: binder, reclaim, nfsexport, provisioner, and \* for all\)/,
     ],
     ['binding', /--controllers: unknown controller "binding"/],
     ['Binder', /--controllers: unknown controller "Binder"/],
@@ -36,7 +36,7 @@ describe('--controllers (which controllers run)', () => {
     ['', /--controllers: "" has an empty entry/],
     ['*,,-binder', /--controllers: "\*,,-binder" has an empty entry/],
     ['-binder', /--controllers: "-binder" turns every controller off/],
-    ['*,-binder,-reclaim,-nfsexport', /turns every controller off/],
+    ['*,-binder,-reclaim,-nfsexport,-provisioner', /turns every controller off/],
     ['x'.repeat(300), /--controllers: longer than 256 characters/],
   ];
   for (const [text, message] of bad) {
@@ -62,6 +62,7 @@ describe('--controllers (which controllers run)', () => {
     const cmd = parseCommandLine(['--controllers=*,-binder']);
     expect(cmd.kind === 'run' && [...(cmd.options.controllers ?? [])].sort()).to.deep.equal([
       'nfsexport',
+      'provisioner',
       'reclaim',
     ]);
   });

@@ -290,7 +290,11 @@ describe('config/ manifests', () => {
       expect(c?.name).to.equal('operator');
       const cmd = parseCommandLine([...(c?.args ?? []), ops[0]?.value ?? '']);
       if (cmd.kind !== 'run') throw new Error('the managed Deployment args do not start the operator');
-      expect([...(cmd.options.controllers ?? [])].sort()).to.deep.equal(['nfsexport', 'reclaim']);
+      expect([...(cmd.options.controllers ?? [])].sort()).to.deep.equal([
+        'nfsexport',
+        'provisioner',
+        'reclaim',
+      ]);
       expect(cmd.options.leaderElection.enabled).to.equal(true);
     });
   });
