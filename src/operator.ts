@@ -153,12 +153,16 @@ export class Operator {
         ...config.probe,
         log,
         metrics: this.metrics,
+        onSpaceChange: (exportName) => {
+          probeChanged.fire(exportName);
+        },
         onChange: (exportName, result) => {
           probeChanged.fire(exportName);
           if (result.reachable) volumeUnblocked.fire(volumeNameFor(exportName));
         },
       });
       built.probes = probes;
+      this.metrics.onCollectExportSpaces(() => probes.allSpaces());
       manager.add({
         name: 'nfs-probes',
         start: () => {

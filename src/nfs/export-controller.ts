@@ -6,6 +6,7 @@ import { CoreV1Api, CustomObjectsApi, type V1PersistentVolume } from '@kubernete
 
 import { apiFailure, deleteUnlessGone, unlessNotFound } from '../kube/api-errors.ts';
 import { annNfsPool } from '../kube/annotations.ts';
+import { quantityOrZero } from '../kube/quantity.ts';
 import { readReferencedClaim } from '../kube/claims.ts';
 import { persistentVolumes } from '../kube/kinds.ts';
 import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
@@ -34,6 +35,19 @@ import { WriteRefusals, refusalCondition, refusalReason } from './write-refusals
 
 /** Exports filed by server (normalServer), so the conflict check reads only those of one server. */
 const byServer = 'server';
+/** The capacities of these volumes together, in bytes (an unreadable one counts as none). */
+function promisedBytes(volumes: readonly (V1PersistentVolume | undefined)[]): number {
+  let nano = 0n;
+  for (const v of volumes) {
+    try {
+      nano += quantityOrZero(v?.spec?.capacity?.storage);
+    } catch {
+      // The API server refuses invalid quantities; nothing to add if one got through.
+    }
+  }
+  return Number(nano / 1_000_000_000n);
+}
+
 /** Provisioned volumes filed by the export they were carved from. */
 const byPool = 'nfsPool';
 const poolOf = (v: V1PersistentVolume): string[] => {
@@ -61,6 +75,7 @@ export interface ExportControllerOptions {
     track(exportName: string, target: { server: string; path: string }): void;
     forget(exportName: string): void;
     condition(exportName: string): Omit<Condition, 'lastTransitionTime'> | undefined;
+    space?(exportName: string): { totalBytes: number; freeBytes: number; availBytes: number } | undefined;
   };
 }
 
@@ -362,12 +377,16 @@ export class ExportController {
     volume: V1PersistentVolume | undefined,
     ready: Ready,
   ): Promise<void> {
+    const name = e.metadata?.name ?? '';
+    const provisioned = this.opts.volumes.store.byIndex(byPool, name);
+    const space = this.opts.probes?.space?.(name);
     const body = exportWithStatus(e, {
       volume,
       ready,
-      reachable: this.opts.probes?.condition(e.metadata?.name ?? ''),
+      reachable: this.opts.probes?.condition(name),
       scrubbing: volume ? this.opts.isScrubbing(volume.metadata?.name ?? '') : false,
-      provisioned: this.opts.volumes.store.byIndex(byPool, e.metadata?.name ?? '').length,
+      provisioned: provisioned.length,
+      ...(space ? { space: { ...space, promisedBytes: promisedBytes([volume, ...provisioned]) } } : {}),
       now: new Date(),
     });
     if (!body) return;

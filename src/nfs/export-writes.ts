@@ -56,7 +56,27 @@ export interface StatusFacts {
   scrubbing: boolean;
   /** Volumes the NFS provisioner made in the export, used as a pool. */
   provisioned?: number;
+  /** The file system's space at the last reading, and what the export's volumes were promised (bytes). */
+  space?: { totalBytes: number; freeBytes: number; availBytes: number; promisedBytes: number };
   now: Date;
+}
+
+/**
+ * SpaceSufficient: whether the space still available covers what the
+ * export's volumes were promised (their capacities together). Space they use
+ * already counts as still to come, so this warns early, never late.
+ */
+export function spaceCondition(space: NonNullable<StatusFacts['space']>): Ready {
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  const enough = space.availBytes >= space.promisedBytes;
+  return {
+    type: 'SpaceSufficient',
+    status: enough ? 'True' : 'False',
+    reason: enough ? 'Enough' : 'Overcommitted',
+    message:
+      `${gib(space.availBytes)} available of ${gib(space.totalBytes)}; its volumes were promised ` +
+      `${gib(space.promisedBytes)}${enough ? '' : ': they may run out of space (NFS does not reserve it)'}`,
+  };
 }
 
 /**
@@ -68,6 +88,12 @@ export function exportWithStatus(e: NfsExport, f: StatusFacts): NfsExport | unde
   let conditions = setCondition(e.status?.conditions, { ...f.ready, observedGeneration: generation }, f.now);
   if (f.reachable)
     conditions = setCondition(conditions, { ...f.reachable, observedGeneration: generation }, f.now);
+  if (f.space)
+    conditions = setCondition(
+      conditions,
+      { ...spaceCondition(f.space), observedGeneration: generation },
+      f.now,
+    );
   const ref = f.volume?.spec?.claimRef;
   const status: NfsExportStatus = {
     phase: exportPhase(f.volume, f.scrubbing),
@@ -75,6 +101,16 @@ export function exportWithStatus(e: NfsExport, f: StatusFacts): NfsExport | unde
     claim: ref ? namespacedName(ref.namespace, ref.name) : undefined,
     accessModes: shortAccessModes(e.spec.accessModes),
     ...(f.provisioned ? { provisionedVolumes: f.provisioned } : {}),
+    ...(f.space
+      ? {
+          space: {
+            totalBytes: f.space.totalBytes,
+            usedBytes: Math.max(0, f.space.totalBytes - f.space.freeBytes),
+            availableBytes: f.space.availBytes,
+            promisedBytes: f.space.promisedBytes,
+          },
+        }
+      : {}),
     observedGeneration: generation,
     conditions,
   };

@@ -54,6 +54,8 @@ export interface NfsExportStatus {
   accessModes?: string;
   /** Volumes the NFS provisioner made in this export, used as a pool (absent when none). */
   provisionedVolumes?: number;
+  /** The file system's space at the last reading over NFSv4, and what its volumes were promised. */
+  space?: { totalBytes: number; usedBytes: number; availableBytes: number; promisedBytes: number };
   observedGeneration?: number;
   conditions?: Condition[];
 }

@@ -7,6 +7,17 @@ import PQueue from 'p-queue';
 import type { Log } from '../runtime/log.ts';
 import type { Condition } from './export.ts';
 import { type ProbeResult, probeServer } from './probe.ts';
+import { Nfs4Client } from './v4/index.ts';
+
+/** An export's file system space as its server reports it (NFSv4 space_total, space_free, space_avail). */
+export interface Space {
+  totalBytes: number;
+  freeBytes: number;
+  availBytes: number;
+}
+
+/** A new reading counts as a change (and is written to the status) when available space moved by this share of the total. */
+const spaceChangeShare = 0.01;
 
 export interface ProbeManagerOptions {
   intervalMs: number;
@@ -17,6 +28,8 @@ export interface ProbeManagerOptions {
   log: Log;
   /** Called when an export's result changes (reachable or reason). */
   onChange: (exportName: string, result: ProbeResult) => void;
+  /** Called when an export's space was first read, or changed by more than 1% of its total. */
+  onSpaceChange?: (exportName: string) => void;
   metrics?: { probeResult(reason: string, seconds: number): void };
 }
 
@@ -30,6 +43,7 @@ export class ProbeManager {
   private readonly queue: PQueue;
   private readonly targets = new Map<string, Target>();
   private readonly results = new Map<string, ProbeResult>();
+  private readonly spaces = new Map<string, Space>();
   private readonly queued = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
@@ -61,6 +75,7 @@ export class ProbeManager {
     this.targets.set(exportName, target);
     if (!old || old.server !== target.server || old.path !== target.path) {
       this.results.delete(exportName);
+      this.spaces.delete(exportName);
       this.schedule(exportName);
     }
   }
@@ -68,6 +83,17 @@ export class ProbeManager {
   forget(exportName: string): void {
     this.targets.delete(exportName);
     this.results.delete(exportName);
+    this.spaces.delete(exportName);
+  }
+
+  /** The export's space at the last reading (NFSv4 servers that answered only). */
+  space(exportName: string): Space | undefined {
+    return this.spaces.get(exportName);
+  }
+
+  /** Every export's last space reading, for the metrics. */
+  allSpaces(): Iterable<[string, Space]> {
+    return this.spaces.entries();
   }
 
   result(exportName: string): ProbeResult | undefined {
@@ -139,6 +165,37 @@ export class ProbeManager {
         });
         this.opts.onChange(name, result);
       }
+      if (result.reachable && result.nfsVersions?.includes(4)) await this.readSpace(name, target);
     });
+  }
+
+  /** Reads the space over NFSv4; a failure keeps no reading and is logged at debug (the probe said the server answers). */
+  private async readSpace(name: string, target: Target): Promise<void> {
+    let space: Space;
+    try {
+      const client = await Nfs4Client.connect(
+        { server: target.server, port: this.opts.nfsPort ?? 2049, exportPath: target.path },
+        { timeoutMs: this.opts.timeoutMs, signal: this.abort.signal },
+      );
+      try {
+        space = await client.space();
+      } finally {
+        client.close();
+      }
+    } catch (err) {
+      this.spaces.delete(name);
+      this.opts.log.debug("could not read the export's space", {
+        export: name,
+        error: (err as Error).message,
+      });
+      return;
+    }
+    if (!this.targets.has(name)) return;
+    const old = this.spaces.get(name);
+    this.spaces.set(name, space);
+    const moved = old ? Math.abs(old.availBytes - space.availBytes) : Number.POSITIVE_INFINITY;
+    if (!old || old.totalBytes !== space.totalBytes || moved >= spaceChangeShare * space.totalBytes) {
+      this.opts.onSpaceChange?.(name);
+    }
   }
 }

@@ -38,7 +38,9 @@ export function refusalText(err: Nfs4Error, what: string): string {
         ? ': the export is read-only'
         : err.code === 'NFS4ERR_NOSPC' || err.code === 'NFS4ERR_DQUOT'
           ? ': the export is full'
-          : '';
+          : err.code === 'NFS4ERR_STALE'
+            ? ': what the server had under that name changed meanwhile; it is looked up again'
+            : '';
   return `the server refused to ${what} (${err.code} in ${err.op})${cause}`;
 }
 

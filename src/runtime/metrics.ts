@@ -53,6 +53,13 @@ const reconcileBuckets = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 45, 60,
 ];
 
+/** An export's file system space, in bytes. */
+export interface ExportSpace {
+  totalBytes: number;
+  freeBytes: number;
+  availBytes: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly queues = new Map<string, ObservableQueue>();
@@ -238,6 +245,19 @@ export class Metrics {
     labelNames: ['name'] as const,
     registers: [this.registry],
   });
+  private exportSpaces: (() => Iterable<[string, ExportSpace]>) | undefined;
+  private readonly exportBytes = this.scrapedGauge(
+    'pv_lifecycle_nfs_export_bytes',
+    "Space of each NfsExport's file system as its server reports it over NFSv4 (no mount), by export and kind (total, used, available)",
+    ['export', 'kind'],
+    (set) => {
+      for (const [name, space] of this.exportSpaces?.() ?? []) {
+        set({ export: name, kind: 'total' }, space.totalBytes);
+        set({ export: name, kind: 'used' }, Math.max(0, space.totalBytes - space.freeBytes));
+        set({ export: name, kind: 'available' }, space.availBytes);
+      }
+    },
+  );
   private jobsInFlight: (() => number) | undefined;
   private readonly recyclerJobsInFlight = this.scrapedGauge(
     'pv_lifecycle_recycler_jobs_in_flight',
@@ -343,6 +363,11 @@ export class Metrics {
   /** leader_election_master_status{name}: 1 while this process holds the lease, else 0. */
   setLeader(name: string, leader: boolean): void {
     this.leaderStatus.set({ name }, leader ? 1 : 0);
+  }
+
+  /** Supplies pv_lifecycle_nfs_export_bytes; fn runs once per scrape. */
+  onCollectExportSpaces(fn: () => Iterable<[string, ExportSpace]>): void {
+    this.exportSpaces = fn;
   }
 
   onCollectJobsInFlight(fn: () => number): void {

@@ -3,6 +3,7 @@
 // not resolve), reports ServerReachable, and does not bind new claims to a
 // volume whose server does not answer. Skipped, saying why, where the NFS
 // server cannot be provided (see scripts/nfs-server.sh).
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
@@ -12,6 +13,7 @@ import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 import { exportProbes } from '../support/export-probes.ts';
+import type { NfsExport } from '../../src/nfs/export.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
@@ -68,6 +70,49 @@ describe('NfsExport server probes (operator process, nfs-ganesha)', function () 
     expect(c.message).to.match(/answers NFS version 4/);
     await claim('up', 'probe-up');
     await eventually('claim Bound', async () => ((await phaseOf('up')) === 'Bound' ? true : undefined));
+  });
+
+  it("reports the export's space over NFSv4 and whether it covers what its volumes were promised", async () => {
+    const read = async () =>
+      (await custom.getClusterCustomObject({
+        group: 'pvlifecycle.io',
+        version: 'v1alpha1',
+        plural: 'nfsexports',
+        name: 'probe-up',
+      })) as NfsExport;
+    const e = await eventually('the space in the status', async () => {
+      const x = await read();
+      return x.status?.space && x.status.conditions?.some((c) => c.type === 'SpaceSufficient')
+        ? x
+        : undefined;
+    });
+    const fs = await statfs(server?.exportDir ?? '/');
+    const total = fs.blocks * fs.bsize;
+    expect(Math.abs((e.status?.space?.totalBytes ?? 0) - total)).to.be.below(total * 0.05);
+    expect(e.status?.space?.promisedBytes).to.equal(2 ** 30);
+    expect(e.status?.conditions?.find((c) => c.type === 'SpaceSufficient')).to.include({
+      status: 'True',
+      reason: 'Enough',
+    });
+    expect(await operator?.metrics()).to.match(
+      /pv_lifecycle_nfs_export_bytes\{export="probe-up",kind="total"\} [1-9]/,
+    );
+    // More than the disk holds: the export says its volumes may run out.
+    await custom.patchClusterCustomObject({
+      group: 'pvlifecycle.io',
+      version: 'v1alpha1',
+      plural: 'nfsexports',
+      name: 'probe-up',
+      body: [{ op: 'replace', path: '/spec/capacity', value: '1Ei' }],
+    });
+    const over = await eventually('SpaceSufficient False', async () => {
+      const c = (await read()).status?.conditions?.find((x) => x.type === 'SpaceSufficient');
+      return c?.status === 'False' ? c : undefined;
+    });
+    expect(over.reason).to.equal('Overcommitted');
+    expect(over.message).to.match(
+      /GiB available of .* GiB; its volumes were promised 1073741824\.0 GiB: they may run out/,
+    );
   });
 
   it('marks a closed port ConnectionRefused and does not bind new claims to its volume', async () => {

@@ -93,6 +93,33 @@ describe('NfsExport writes', () => {
       });
     });
 
+    it('shows the pool count, the space and SpaceSufficient once the space was read', () => {
+      const space = { totalBytes: 100 * 2 ** 30, freeBytes: 40 * 2 ** 30, availBytes: 30 * 2 ** 30 };
+      const body = exportWithStatus(
+        exp(),
+        facts({ provisioned: 3, space: { ...space, promisedBytes: 31 * 2 ** 30 } }),
+      );
+      expect(body?.status).to.deep.include({
+        provisionedVolumes: 3,
+        space: {
+          totalBytes: 100 * 2 ** 30,
+          usedBytes: 60 * 2 ** 30,
+          availableBytes: 30 * 2 ** 30,
+          promisedBytes: 31 * 2 ** 30,
+        },
+      });
+      expect(body?.status?.conditions?.[2]).to.deep.include({
+        type: 'SpaceSufficient',
+        status: 'False',
+        reason: 'Overcommitted',
+        message:
+          '30.0 GiB available of 100.0 GiB; its volumes were promised 31.0 GiB: they may run out of space (NFS does not reserve it)',
+      });
+      const enough = exportWithStatus(exp(), facts({ space: { ...space, promisedBytes: 30 * 2 ** 30 } }));
+      expect(enough?.status?.conditions?.[2]).to.deep.include({ status: 'True', reason: 'Enough' });
+      expect(enough?.status).not.to.have.property('provisionedVolumes');
+    });
+
     it('writes nothing when the status says so already, whatever the time', () => {
       const e = exp();
       e.status = exportWithStatus(e, facts())?.status;
