@@ -24,6 +24,7 @@ import {
   type PoolLookup,
   type ProvisionPlan,
   madeByProvisioner,
+  planExpansion,
   planProvision,
   planVolume,
   provisionedVolume,
@@ -91,7 +92,7 @@ export class ProvisionerController {
       reads: options.reads,
       watches: [
         watchInformer(this.claims, ({ obj: c }) =>
-          waitsForUs(c) ? [claimKey(c.metadata?.namespace, c.metadata?.name)] : [],
+          waitsForUs(c) || this.mayExpand(c) ? [claimKey(c.metadata?.namespace, c.metadata?.name)] : [],
         ),
         watchInformer(
           this.classes,
@@ -123,9 +124,16 @@ export class ProvisionerController {
 
   // ---- claims -------------------------------------------------------------
 
+  /** A Bound claim on a volume of ours: it may ask for more. */
+  private mayExpand(c: V1PersistentVolumeClaim): boolean {
+    const volume = c.spec?.volumeName ? this.volumes.store.get(c.spec.volumeName) : undefined;
+    return c.status?.phase === 'Bound' && volume !== undefined && madeByProvisioner(volume);
+  }
+
   private async syncClaim(name: string): Promise<ReconcileResult> {
     const claim = this.claims.store.get(name);
     if (!claim) return undefined;
+    if (claim.status?.phase === 'Bound') return this.expand(claim);
     const uid = claim.metadata?.uid ?? '';
     const plan = planProvision({
       claim,
@@ -192,6 +200,40 @@ export class ProvisionerController {
       type: 'Normal',
       reason: 'ProvisioningSucceeded',
       note: `Successfully provisioned volume ${volumeName}${made.adopted ? ` (directory ${fullPath} taken over: ${made.adopted})` : ''}`,
+    });
+    return undefined;
+  }
+
+  /** Grows a volume of ours to what its claim asks for, then the claim's capacity. */
+  private async expand(claim: V1PersistentVolumeClaim): Promise<ReconcileResult> {
+    const volume = this.volumes.store.get(claim.spec?.volumeName ?? '');
+    const plan = planExpansion(claim, volume, this.classes.store.get(claim.spec?.storageClassName ?? ''));
+    if (plan.action === 'none') return undefined;
+    const started = performance.now();
+    if (plan.action === 'expand') {
+      const name = plan.volume.metadata?.name ?? '';
+      this.claimEvent(claim, {
+        type: 'Normal',
+        reason: 'Resizing',
+        note: `External resizer is resizing volume ${name}`,
+      });
+      // A conflict (the volume changed since the cache saw it) is retried from fresh state.
+      await this.core.replacePersistentVolume({ name, body: plan.volume });
+    }
+    const body: V1PersistentVolumeClaim = {
+      ...claim,
+      status: { ...claim.status, capacity: { ...claim.status?.capacity, storage: plan.size } },
+    };
+    await this.core.replaceNamespacedPersistentVolumeClaimStatus({
+      name: claim.metadata?.name ?? '',
+      namespace: claim.metadata?.namespace ?? '',
+      body,
+    });
+    this.measure('expand', true, started);
+    this.claimEvent(claim, {
+      type: 'Normal',
+      reason: 'VolumeResizeSuccessful',
+      note: `volume ${claim.spec?.volumeName ?? ''} now records ${plan.size}; NFS does not enforce the size`,
     });
     return undefined;
   }

@@ -283,3 +283,55 @@ export function archiveName(leaf: string, now: Date): string {
   while (Buffer.byteLength(name + tail) > 255) name = name.slice(0, -1);
   return name + tail;
 }
+
+// ---- expansion ---------------------------------------------------------------
+
+export type ExpansionPlan =
+  | { action: 'none' }
+  /** Grow the volume's recorded capacity to the claim's request (NFS has nothing else to resize). */
+  | { action: 'expand'; volume: V1PersistentVolume; size: string }
+  /** The volume has grown: the claim's status.capacity follows. */
+  | { action: 'finish'; size: string };
+
+const nanoOf = (text: string | undefined): bigint | undefined => {
+  if (text === undefined) return undefined;
+  try {
+    return parseQuantity(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * What the resizer's part needs for a Bound claim on a volume of ours, as
+ * external-resizer does for a volume whose file system needs no resize on the
+ * node: the volume's capacity first, then the claim's status.
+ */
+export function planExpansion(
+  claim: V1PersistentVolumeClaim,
+  volume: V1PersistentVolume | undefined,
+  sc: V1StorageClass | undefined,
+): ExpansionPlan {
+  if (claim.status?.phase !== 'Bound' || !volume || !madeByProvisioner(volume)) return { action: 'none' };
+  if (volume.spec?.claimRef?.uid !== claim.metadata?.uid || volume.metadata?.deletionTimestamp)
+    return { action: 'none' };
+  const request = claim.spec?.resources?.requests?.storage;
+  const wanted = nanoOf(request);
+  const has = nanoOf(volume.spec?.capacity?.storage);
+  const shown = nanoOf(claim.status.capacity?.storage) ?? 0n;
+  if (wanted === undefined || has === undefined || request === undefined) return { action: 'none' };
+  if (wanted > has) {
+    // The API server refuses a larger request unless the class allows it; a class changed since is honoured.
+    if (sc?.allowVolumeExpansion !== true) return { action: 'none' };
+    return {
+      action: 'expand',
+      size: request,
+      volume: {
+        ...volume,
+        spec: { ...volume.spec, capacity: { ...volume.spec?.capacity, storage: request } },
+      },
+    };
+  }
+  if (shown < wanted) return { action: 'finish', size: volume.spec?.capacity?.storage ?? request };
+  return { action: 'none' };
+}

@@ -13,7 +13,9 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   EventsV1Api,
+  PatchStrategy,
   StorageV1Api,
+  setHeaderOptions,
   type EventsV1Event,
   type V1PersistentVolume,
 } from '@kubernetes/client-node';
@@ -99,6 +101,7 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
           parameters,
           reclaimPolicy: reclaimPolicy ?? 'Delete',
           mountOptions: ['nfsvers=4.1'],
+          allowVolumeExpansion: name === 'nfs-delete',
         },
       });
     }
@@ -159,7 +162,12 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
   const directoryOf = (pv: V1PersistentVolume): string =>
     pv.metadata?.annotations?.['pvlifecycle.io/nfs-directory'] ?? '(none)';
 
-  async function eventFor(name: string, reason: string, timeoutMs = 30_000, note?: RegExp): Promise<EventsV1Event> {
+  async function eventFor(
+    name: string,
+    reason: string,
+    timeoutMs = 30_000,
+    note?: RegExp,
+  ): Promise<EventsV1Event> {
     return eventually(
       `event ${reason} on ${name}${note ? ` saying ${note.source}` : ''}`,
       async () =>
@@ -206,6 +214,23 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
     expect(st.mode & 0o7777).to.equal(0o750);
     expect([st.uid, st.gid]).to.deep.equal([1234, 5678]);
     expect((await eventFor('plain', 'ProvisioningSucceeded')).note).to.contain(pv.metadata?.name);
+  });
+
+  it('expands a volume when its claim asks for more and the class allows it', async () => {
+    await claim('grow', 'nfs-delete');
+    const pv = await boundVolume('grow');
+    await core.patchNamespacedPersistentVolumeClaim(
+      { name: 'grow', namespace: ns, body: { spec: { resources: { requests: { storage: '3Gi' } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await eventually('the claim shows 3Gi', async () => {
+      const c = await core.readNamespacedPersistentVolumeClaim({ name: 'grow', namespace: ns });
+      return c.status?.capacity?.storage === '3Gi' ? true : undefined;
+    });
+    expect(
+      (await core.readPersistentVolume({ name: pv.metadata?.name ?? '' })).spec?.capacity?.storage,
+    ).to.equal('3Gi');
+    expect((await eventFor('grow', 'VolumeResizeSuccessful')).note).to.match(/NFS does not enforce the size/);
   });
 
   it('deletes exactly that directory and what lies beneath, never following a symlink out', async () => {
@@ -323,7 +348,12 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
     await writeFile(join(dir, 'someone-elses'), 'data');
     await deleteClaim('swapped');
     // The server may first answer for the old directory (NFS4ERR_STALE, retried); the refusal follows.
-    const e = await eventFor(pv.metadata?.name ?? '', 'VolumeFailedDelete', 30_000, /no longer the directory/);
+    const e = await eventFor(
+      pv.metadata?.name ?? '',
+      'VolumeFailedDelete',
+      30_000,
+      /no longer the directory/,
+    );
     expect(e.note).to.match(/no longer the directory this volume was given .*nothing was deleted/);
     expect(await readFile(join(dir, 'someone-elses'), 'utf8')).to.equal('data');
     expect((await core.readPersistentVolume({ name: pv.metadata?.name ?? '' })).status?.phase).to.equal(

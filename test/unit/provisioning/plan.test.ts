@@ -9,6 +9,7 @@ import {
   annOnDelete,
   annPool,
   archiveName,
+  planExpansion,
   planProvision,
   planVolume,
   provisionedVolume,
@@ -264,5 +265,40 @@ describe('archiveName', () => {
     const long = archiveName('é'.repeat(127), new Date(0));
     expect(Buffer.byteLength(long)).to.be.at.most(255);
     expect(long).to.match(/^archived-é+-19700101T000000Z$/);
+  });
+});
+
+describe('planExpansion', () => {
+  const boundClaim = (request: string, shown: string): V1PersistentVolumeClaim => ({
+    ...claim({ volumeName: `pvc-${uid}`, resources: { requests: { storage: request } } }),
+    status: { phase: 'Bound', capacity: { storage: shown } },
+  });
+  const volume = (size: string): V1PersistentVolume =>
+    released(good, { capacity: { storage: size }, claimRef: { namespace: 'team-a', name: 'data', uid } });
+  const growing = storageClass({ nfsExport: 'pool' }, { allowVolumeExpansion: true });
+
+  it('grows the volume first, then the claim follows', () => {
+    const plan = planExpansion(boundClaim('2Gi', '1Gi'), volume('1Gi'), growing);
+    expect(plan.action).to.equal('expand');
+    if (plan.action === 'expand') expect(plan.volume.spec?.capacity?.storage).to.equal('2Gi');
+    expect(planExpansion(boundClaim('2Gi', '1Gi'), volume('2Gi'), growing)).to.deep.equal({
+      action: 'finish',
+      size: '2Gi',
+    });
+    expect(planExpansion(boundClaim('2Gi', '2Gi'), volume('2Gi'), growing).action).to.equal('none');
+  });
+
+  it("never shrinks, and leaves classes without expansion and others' volumes alone", () => {
+    expect(planExpansion(boundClaim('1Gi', '2Gi'), volume('2Gi'), growing).action).to.equal('none');
+    expect(planExpansion(boundClaim('2Gi', '1Gi'), volume('1Gi'), storageClass()).action).to.equal('none');
+    const other = volume('1Gi');
+    other.metadata = {
+      ...other.metadata,
+      annotations: { 'pv.kubernetes.io/provisioned-by': 'example.com/x' },
+    };
+    expect(planExpansion(boundClaim('2Gi', '1Gi'), other, growing).action).to.equal('none');
+    const elsewhere = volume('1Gi');
+    elsewhere.spec = { ...elsewhere.spec, claimRef: { namespace: 'team-a', name: 'data', uid: 'another' } };
+    expect(planExpansion(boundClaim('2Gi', '1Gi'), elsewhere, growing).action).to.equal('none');
   });
 });
