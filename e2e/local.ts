@@ -81,6 +81,7 @@ async function main(): Promise<number> {
       nfsServer,
       nfsRoot,
       realPods: false,
+      ...(started.ok ? { nfsExportDir: join(nfsDir, 'export') } : {}),
       operatorArgs: probeArgs,
       say,
     });
