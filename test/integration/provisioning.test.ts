@@ -92,12 +92,14 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
         },
       ],
       ['nfs-typo', { server: '127.0.0.1', path: '/export', archiveOnDelete: 'true' }],
+      ['nfs-late', { server: '127.0.0.1', path: '/export' }],
     ];
     for (const [name, parameters, reclaimPolicy] of classes) {
       await storage.createStorageClass({
         body: {
           metadata: { name },
           provisioner,
+          volumeBindingMode: name === 'nfs-late' ? 'WaitForFirstConsumer' : 'Immediate',
           parameters,
           reclaimPolicy: reclaimPolicy ?? 'Delete',
           mountOptions: ['nfsvers=4.1'],
@@ -214,6 +216,25 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
     expect(st.mode & 0o7777).to.equal(0o750);
     expect([st.uid, st.gid]).to.deep.equal([1234, 5678]);
     expect((await eventFor('plain', 'ProvisioningSucceeded')).note).to.contain(pv.metadata?.name);
+  });
+
+  it('waits for the scheduler under WaitForFirstConsumer, then provisions', async () => {
+    await claim('late', 'nfs-late');
+    await sleep(2000);
+    const waiting = await core.readNamespacedPersistentVolumeClaim({ name: 'late', namespace: ns });
+    expect(waiting.status?.phase).to.equal('Pending');
+    expect(waiting.spec?.volumeName).to.equal(undefined);
+    // What the scheduler writes once it picked a node for the claim's pod.
+    await core.patchNamespacedPersistentVolumeClaim(
+      {
+        name: 'late',
+        namespace: ns,
+        body: { metadata: { annotations: { 'volume.kubernetes.io/selected-node': 'node-1' } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const pv = await boundVolume('late');
+    expect(pv.spec?.nodeAffinity).to.equal(undefined);
   });
 
   it('expands a volume when its claim asks for more and the class allows it', async () => {
