@@ -401,6 +401,16 @@ export class Nfs4Client {
     };
   }
 
+  /** Bytes read from the server, and the most held for one reply at once (at most maxReplyBytes + 3). */
+  get stats(): { bytesReceived: number; peakBufferedBytes: number } {
+    return this.conn.stats;
+  }
+
+  /** Why the connection is closed, once it is: every later call rejects with this. */
+  get closedBy(): Error | undefined {
+    return this.conn.closedBy;
+  }
+
   close(): void {
     this.conn.close();
   }

@@ -51,6 +51,8 @@ export class Nfs4Connection {
   private dead: Nfs4RpcError | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private xid = Math.floor(Math.random() * 0x1_0000_0000);
+  private received = 0;
+  private peakBuffered = 0;
   private readonly onAbort = () => {
     this.fail(abortError(this.options.signal as AbortSignal));
   };
@@ -120,6 +122,11 @@ export class Nfs4Connection {
     });
   }
 
+  /** Bytes read from the server, and the most held for one reply at once (at most maxReplyBytes + 3). */
+  get stats(): { bytesReceived: number; peakBufferedBytes: number } {
+    return { bytesReceived: this.received, peakBufferedBytes: this.peakBuffered };
+  }
+
   /** The reason the connection is unusable, once it is. */
   get closedBy(): Error | undefined {
     return this.dead;
@@ -172,9 +179,11 @@ export class Nfs4Connection {
 
   private receive(chunk: Buffer): void {
     if (this.dead) return;
+    this.received += chunk.length;
     let records: Buffer[];
     try {
       records = this.reader.push(chunk);
+      this.peakBuffered = Math.max(this.peakBuffered, this.reader.bufferedBytes);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       this.fail(new Nfs4RpcError(`${this.label} broke ONC RPC record marking: ${why}; connection closed`));
