@@ -281,7 +281,13 @@ export class Nfs4Client {
     };
   }
 
-  /** Creates directory `name` in `dir` with these attributes; 'exists' when something has that name. */
+  /**
+   * Creates directory `name` in `dir` with these attributes; 'exists' when
+   * something has that name. A server creating it with another mode than
+   * asked (mkdir(2) drops setuid/setgid, some servers apply a umask) gets the
+   * mode set again with SETATTR; if that fails the directory stays, and the
+   * error names SETATTR. The attributes returned are the server's.
+   */
   async mkdir(dir: FileHandle, name: string, attrs: CreateAttrs): Promise<Found | 'exists'> {
     checkFh(dir, 'dir');
     checkName(name);
@@ -296,7 +302,17 @@ export class Nfs4Client {
       { op: 'CREATE', statuses: [EXIST] },
     );
     if (lastStatus(res) === EXIST) return 'exists';
-    return { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${name}`) };
+    const made = { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${name}`) };
+    if (made.attrs.mode === attrs.mode) return made;
+    const fixed = await this.call(
+      [
+        { op: 'PUTFH', fh: made.fh },
+        { op: 'SETATTR', mode: attrs.mode },
+        { op: 'GETATTR', attrs: OBJECT_ATTRS },
+      ],
+      `to set the mode of new directory ${JSON.stringify(name)}`,
+    );
+    return { fh: made.fh, attrs: this.attrs(rawOf(fixed[2]), `attributes of ${name}`) };
   }
 
   /**
