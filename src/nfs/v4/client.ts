@@ -201,11 +201,10 @@ export class Nfs4Client {
     let reply;
     try {
       reply = decodeCompound(bytes, ops);
-      // Attributes must make sense before anyone acts on them.
     } catch (err) {
-      if (!(err instanceof RpcDecodeError)) throw err;
+      const why = err instanceof Error ? err.message : String(err);
       const failure = new Nfs4RpcError(
-        `${conn.label} sent an undecodable NFSv4 reply: ${err.message}; connection closed`,
+        `${conn.label} sent an undecodable NFSv4 reply: ${why}; connection closed`,
       );
       conn.fail(failure);
       throw failure;

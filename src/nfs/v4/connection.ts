@@ -9,7 +9,6 @@ import {
   type AuthSys,
   PROGRAM,
   RecordReader,
-  RpcDecodeError,
   decodeReply,
   describeReply,
   encodeCall,
@@ -199,11 +198,10 @@ export class Nfs4Connection {
       try {
         reply = decodeReply(record);
       } catch (err) {
-        if (!(err instanceof RpcDecodeError)) throw err;
+        // Thrown here, in a socket handler, anything would crash the process.
+        const why = err instanceof Error ? err.message : String(err);
         this.fail(
-          new Nfs4RpcError(
-            `${this.label} sent a reply that is not ONC RPC: ${err.message}; connection closed`,
-          ),
+          new Nfs4RpcError(`${this.label} sent a reply that is not ONC RPC: ${why}; connection closed`),
         );
         return;
       }

@@ -9,9 +9,12 @@
 // each time needs no cookie to survive removals, and every entry seen is
 // removed or descended into, so each listing makes progress. Nothing is kept
 // between calls: the next call starts from the top again, and what was
-// removed before is simply gone.
+// removed before is simply gone. Another remover working on the same tree is
+// tolerated: an entry or directory already gone (NOENT, STALE) is skipped, a
+// directory written into after it was emptied (NOTEMPTY) is listed again.
 import type { FileHandle, Found, ReaddirPage } from './client.ts';
 import { ZERO_VERIFIER } from './client.ts';
+import { Nfs4Error } from './errors.ts';
 
 /** The client operations removeTree needs (Nfs4Client has them). */
 export interface TreeClient {
@@ -60,6 +63,10 @@ interface Frame {
   parent: FileHandle;
   name: string;
   path: string;
+}
+
+function isCode(err: unknown, code: string): boolean {
+  return err instanceof Nfs4Error && err.code === code;
 }
 
 function checkBudget(budget: TreeBudget): void {
@@ -114,12 +121,26 @@ export async function removeTree(
   while (stack.length > 0) {
     const frame = stack.at(-1) as Frame;
     if (!spend()) return unfinished();
-    const page = await client.readdir(frame.fh, 0n, ZERO_VERIFIER, TREE_PAGE_BYTES);
+    let page: ReaddirPage;
+    try {
+      page = await client.readdir(frame.fh, 0n, ZERO_VERIFIER, TREE_PAGE_BYTES);
+    } catch (err) {
+      // Removed by someone else since it was listed: already gone is fine.
+      if (!isCode(err, 'NFS4ERR_STALE')) throw err;
+      stack.pop();
+      continue;
+    }
     if (page.entries.length === 0) {
       if (!page.eof)
         throw new Error(`the server listed no entry of ${frame.path} without saying it was the end`);
       if (!spend()) return unfinished();
-      if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
+      try {
+        if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
+      } catch (err) {
+        // Something was written into it meanwhile: list it again.
+        if (isCode(err, 'NFS4ERR_NOTEMPTY')) continue;
+        throw err;
+      }
       stack.pop();
       continue;
     }
