@@ -11,6 +11,7 @@ import {
   type FakeRpcServer,
   type FakeRpcServerOptions,
   acceptedReply,
+  closedPort,
   deniedReply,
   startFakeRpcServer,
 } from '../../../support/fake-rpc-server.ts';
@@ -171,6 +172,26 @@ describe('NFSv4 client against a hostile server (loopback)', function () {
     const err = await rejection(c.remove(c.root.fh, 'x'));
     expect(err.message).to.match(/no reply from NFS server 127\.0\.0\.1:\d+ within 300 ms/);
     await expectClosed(c);
+  });
+
+  it('waits for a slow answer that comes within timeoutMs', async () => {
+    const c = await connectTo({
+      delayMs: 200,
+      respond: (call) => acceptedReply(call.xid, 0, compound(2, result(22), result(28, 2))),
+    });
+    expect(await c.remove(c.root.fh, 'x')).to.equal('absent');
+    expect(c.closedBy).to.equal(undefined);
+  });
+
+  it('says so when nothing listens on the port', async () => {
+    const err = await rejection(
+      Nfs4Client.connect(
+        { server: '127.0.0.1', port: await closedPort(), exportPath: '/export' },
+        { timeoutMs: 2000 },
+      ),
+    );
+    expect(err).to.be.instanceOf(Nfs4RpcError);
+    expect(err.message).to.match(/could not connect to NFS server 127\.0\.0\.1:\d+: ECONNREFUSED/);
   });
 
   it('rejects when the server closes in the middle of a reply', async () => {
