@@ -161,12 +161,11 @@ export class Nfs4Client {
     }
     const components = exportComponents(target.exportPath);
     const host = target.server.replace(/^\[(.*)\]$/, '$1');
-    const auth = {
-      stamp: Math.floor(Date.now() / 1000) >>> 0,
-      machineName: hostname().slice(0, 64),
-      uid,
-      gid,
-    };
+    // The machine name in ASCII, so it stays within AUTH_SYS's 255 bytes.
+    const machineName = hostname()
+      .replace(/[^\x21-\x7e]/gu, '?')
+      .slice(0, 64);
+    const auth = { stamp: Math.floor(Date.now() / 1000) >>> 0, machineName, uid, gid };
     const conn = await Nfs4Connection.open(host, target.port, {
       timeoutMs,
       maxReplyBytes,
@@ -182,6 +181,9 @@ export class Nfs4Client {
       return new Nfs4Client(conn, root, maxReplyBytes);
     } catch (err) {
       conn.close();
+      if (err instanceof RpcDecodeError) {
+        throw new Nfs4RpcError(`${conn.label} sent unusable export root attributes: ${err.message}`);
+      }
       throw err;
     }
   }
@@ -302,7 +304,7 @@ export class Nfs4Client {
     );
     if (lastStatus(res) === EXIST) return 'exists';
     const made = { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${name}`) };
-    if (made.attrs.mode === attrs.mode) return made;
+    if (made.attrs.mode === undefined || made.attrs.mode === attrs.mode) return made;
     const fixed = await this.call(
       [
         { op: 'PUTFH', fh: made.fh },

@@ -41,7 +41,7 @@ export interface TreeProgress {
 
 export type TreeRefusal = 'HandleMismatch' | 'NotDirectory' | 'OtherFileSystem' | 'NoHandle';
 
-/** removeTree would not act: nothing was removed where it refused. */
+/** removeTree would not act: nothing was removed where it refused. Paths in messages are JSON-quoted (names may hold any character). */
 export class TreeRefusedError extends Error {
   override name = 'TreeRefusedError';
   readonly code: TreeRefusal;
@@ -106,13 +106,13 @@ export async function removeTree(
   if (!top.fh.equals(expected)) {
     throw new TreeRefusedError(
       'HandleMismatch',
-      `${name} is not the directory recorded (its file handle differs); nothing removed`,
+      `${JSON.stringify(name)} is not the directory recorded (its file handle differs); nothing removed`,
     );
   }
   if (top.attrs.type !== 'dir') {
     throw new TreeRefusedError(
       'NotDirectory',
-      `${name} is a ${top.attrs.type}, not a directory; nothing removed`,
+      `${JSON.stringify(name)} is a ${top.attrs.type}, not a directory; nothing removed`,
     );
   }
   const fsid = top.attrs.fsid;
@@ -132,7 +132,9 @@ export async function removeTree(
     }
     if (page.entries.length === 0) {
       if (!page.eof)
-        throw new Error(`the server listed no entry of ${frame.path} without saying it was the end`);
+        throw new Error(
+          `the server listed no entry of ${JSON.stringify(frame.path)} without saying it was the end`,
+        );
       if (!spend()) return unfinished();
       try {
         if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
@@ -150,13 +152,18 @@ export async function removeTree(
         if (entry.attrs.fsid !== fsid) {
           throw new TreeRefusedError(
             'OtherFileSystem',
-            `${path} is on another file system (fsid ${entry.attrs.fsid}, not ${fsid}); nothing removed there`,
+            `${JSON.stringify(path)} is on another file system (fsid ${entry.attrs.fsid}, not ${fsid}); nothing removed there`,
           );
         }
         if (entry.fh === undefined)
-          throw new TreeRefusedError('NoHandle', `the server listed ${path} without its file handle`);
+          throw new TreeRefusedError(
+            'NoHandle',
+            `the server listed ${JSON.stringify(path)} without its file handle`,
+          );
         if (stack.length >= MAX_TREE_DEPTH) {
-          throw new RangeError(`${path} is more than ${String(MAX_TREE_DEPTH)} directories deep`);
+          throw new RangeError(
+            `${JSON.stringify(path)} is more than ${String(MAX_TREE_DEPTH)} directories deep`,
+          );
         }
         stack.push({ fh: entry.fh, parent: frame.fh, name: entry.name, path });
         break; // descend now; this directory is listed again when the child is gone
