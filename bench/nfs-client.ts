@@ -1,16 +1,18 @@
 // The user-space NFSv4 client's raw rate against nfs-ganesha on loopback: N
 // mkdir calls, then N remove calls, one at a time on one connection, timed
-// per call. The limit dynamic provisioning can approach. Prints numbers;
-// asserts nothing.
+// per call. The limit dynamic provisioning can approach. Then removeTree of
+// one directory holding N empty files (planted on disk), as one deletion of
+// a volume's directory would run. Prints numbers; asserts nothing.
 //   make bench-nfs-client [N=1000]
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { Nfs4Client } from '../src/nfs/v4/client.ts';
+import { removeTree } from '../src/nfs/v4/remove-tree.ts';
 import { markdownTable, percentile } from './support/table.ts';
 
 const run = promisify(execFile);
@@ -84,6 +86,18 @@ try {
     const removes = await timed(count, async (i) => {
       if ((await client.remove(root, names[i] as string)) !== 'removed') throw new Error('not removed');
     });
+    const tree = join(dir, 'export', 'tree');
+    await mkdir(tree);
+    for (let i = 0; i < count; i++) await writeFile(join(tree, `f${String(i)}`), '');
+    const treeFh = (await client.lookup(root, 'tree'))?.fh;
+    if (treeFh === undefined) throw new Error('the planted tree is not visible over NFS');
+    const t = performance.now();
+    const progress = await removeTree(client, root, 'tree', treeFh, {
+      maxOps: 10 * count + 10,
+      deadline: Date.now() + 600_000,
+    });
+    const treeMs = performance.now() - t;
+    if (!progress.done) throw new Error('removeTree did not finish within its budget');
     console.log(
       `nfs-ganesha on 127.0.0.1:${String(port)}, one connection, one call at a time, N=${String(count)}\n`,
     );
@@ -92,6 +106,10 @@ try {
         ['call', 'calls', 'ops/s', 'p50 ms', 'p99 ms', 'max ms'],
         [row('mkdir (CREATE+GETFH+GETATTR)', mkdirs), row('remove (REMOVE)', removes)],
       ),
+    );
+    console.log(
+      `\nremoveTree of a directory of ${String(count)} files: ${String(progress.removed)} entries in ${treeMs.toFixed(0)} ms, ` +
+        `${((progress.removed * 1000) / treeMs).toFixed(0)} entries/s`,
     );
   } finally {
     client.close();
