@@ -125,8 +125,10 @@ export async function removeTree(
     try {
       page = await client.readdir(frame.fh, 0n, ZERO_VERIFIER, TREE_PAGE_BYTES);
     } catch (err) {
-      // Removed by someone else since it was listed: already gone is fine.
-      if (!isCode(err, 'NFS4ERR_STALE')) throw err;
+      // A subdirectory removed by someone else since it was listed: already
+      // gone is fine. Not the top one: its lookup just matched the recorded
+      // handle, so STALE there is the server's cache, and the caller retries.
+      if (stack.length === 1 || !isCode(err, 'NFS4ERR_STALE')) throw err;
       stack.pop();
       continue;
     }

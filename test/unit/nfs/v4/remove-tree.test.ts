@@ -221,6 +221,18 @@ describe('removeTree (in-memory tree)', () => {
     expect(tree.list(tree.root)).to.deep.equal([]);
   });
 
+  it('passes STALE on for the directory itself, never calling it gone', async () => {
+    const tree = new MemoryTree();
+    const vol = build(tree, 1, 1);
+    // The server's lookup still knows the handle; listing it says STALE.
+    tree.beforeReaddir = () => {
+      tree.drop(tree.root, 'vol');
+      tree.node(tree.root).children.set('vol', vol.toString());
+    };
+    const err = await removeTree(tree, tree.root, 'vol', vol, FOREVER).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(Nfs4Error).with.property('code', 'NFS4ERR_STALE');
+  });
+
   it('makes no call once the deadline has passed', async () => {
     const tree = new MemoryTree();
     const vol = build(tree, 2, 2);
