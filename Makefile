@@ -102,6 +102,10 @@ test-kind: $(DEPS)
 bench-cluster: $(DEPS) control-plane ## time the local control plane's start and stop, and its idle memory
 	$(TSX) bench/cluster-lifecycle.ts
 
+.PHONY: bench-nfs-client
+bench-nfs-client: $(DEPS) ## the user-space NFSv4 client's mkdir and remove rate against nfs-ganesha on loopback (N=1000)
+	$(TSX) bench/nfs-client.ts
+
 .PHONY: bench-matcher
 bench-matcher: $(DEPS) ## the binder's indexed matcher against a linear scan, 1k to 100k volumes
 	$(TSX) bench/matcher.ts

@@ -7,6 +7,10 @@
 #   scripts/nfs-server.sh stop DIR         stop it (SIGTERM, SIGKILL after 10 s)
 #   scripts/nfs-server.sh install          only make sure ganesha is installed
 #
+# NFS_SQUASH=root in the environment of start exports with Squash=Root_Squash
+# (root becomes the anonymous user, as on most real servers); the default is
+# No_Root_Squash.
+#
 # DIR holds the configuration, log, pid file, recovery state and the exported
 # directory DIR/export. Ganesha's VFS backend needs a file system with file
 # handles (ext4, xfs, btrfs), not overlayfs or tmpfs: start refuses other ones.
@@ -74,7 +78,7 @@ stop() {
 }
 
 start() {
-  local dir="$1" port="$2" fstype pid i
+  local dir="$1" port="$2" fstype pid i squash
   [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || usage
   ensure_installed
   [ "$(id -u)" = 0 ] || unavailable "ganesha.nfsd needs root here (its VFS backend opens files by handle)"
@@ -85,6 +89,12 @@ start() {
   case "$fstype" in
     ext2/ext3 | ext4 | xfs | btrfs) ;;
     *) unavailable "$dir/export is on $fstype; ganesha's VFS backend needs ext4, xfs or btrfs (pick another DIR)" ;;
+  esac
+
+  case "${NFS_SQUASH:-none}" in
+    none) squash=No_Root_Squash ;;
+    root) squash=Root_Squash ;;
+    *) echo "nfs-server.sh: NFS_SQUASH must be root or none, not ${NFS_SQUASH}" >&2; exit 2 ;;
   esac
 
   stop "$dir"
@@ -108,7 +118,7 @@ EXPORT {
   Protocols = 4;
   Transports = TCP;
   Access_Type = RW;
-  Squash = No_Root_Squash;
+  Squash = $squash;
   FSAL { Name = VFS; }
 }
 EOF

@@ -22,14 +22,26 @@ export interface NfsServer {
   stop(): Promise<void>;
 }
 
+export interface NfsServerOptions {
+  /** 'root' maps root to the anonymous user (Squash=Root_Squash); none by default. */
+  squash?: 'root' | 'none';
+}
+
 /**
  * Starts a server exporting /export on 127.0.0.1:port, with its files in a
  * folder under .cluster/ (ext4 on these machines). Call from a before hook.
  */
-export async function startNfsServer(ctx: Mocha.Context, name: string, port: number): Promise<NfsServer> {
+export async function startNfsServer(
+  ctx: Mocha.Context,
+  name: string,
+  port: number,
+  options: NfsServerOptions = {},
+): Promise<NfsServer> {
   const dir = join(repoRoot, '.cluster', `${name}-${String(process.pid)}`);
+  // resume starts it again with the same squash setting.
+  const env = { ...process.env, NFS_SQUASH: options.squash ?? 'none' };
   try {
-    await run('bash', [script, 'start', dir, String(port)]);
+    await run('bash', [script, 'start', dir, String(port)], { env });
   } catch (err) {
     const failure = err as { code?: unknown; stderr?: string; message: string };
     const why = (failure.stderr ?? '').trim() || failure.message;
@@ -46,7 +58,7 @@ export async function startNfsServer(ctx: Mocha.Context, name: string, port: num
       await run('bash', [script, 'stop', dir]);
     },
     resume: async () => {
-      await run('bash', [script, 'start', dir, String(port)]);
+      await run('bash', [script, 'start', dir, String(port)], { env });
     },
     stop: async () => {
       await run('bash', [script, 'stop', dir]);

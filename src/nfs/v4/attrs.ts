@@ -210,6 +210,14 @@ function checkId(name: string, value: number | undefined): void {
   }
 }
 
+/** fattr4 for SETATTR of the mode alone. */
+export function writeModeAttr(w: XdrWriter, mode: number): XdrWriter {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new RangeError(`mode must be an integer from 0 to 0o7777, not ${String(mode)}`);
+  }
+  return writeBitmap(w, [FATTR4.MODE]).opaque(new XdrWriter().uint32(mode).bytes());
+}
+
 /** fattr4 for CREATE: mode, and owner / owner_group as numeric strings when given. */
 export function writeCreateAttrs(w: XdrWriter, attrs: CreateAttrs): XdrWriter {
   if (!Number.isInteger(attrs.mode) || attrs.mode < 0 || attrs.mode > 0o7777) {

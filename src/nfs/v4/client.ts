@@ -161,12 +161,11 @@ export class Nfs4Client {
     }
     const components = exportComponents(target.exportPath);
     const host = target.server.replace(/^\[(.*)\]$/, '$1');
-    const auth = {
-      stamp: Math.floor(Date.now() / 1000) >>> 0,
-      machineName: hostname().slice(0, 64),
-      uid,
-      gid,
-    };
+    // The machine name in ASCII, so it stays within AUTH_SYS's 255 bytes.
+    const machineName = hostname()
+      .replace(/[^\x21-\x7e]/gu, '?')
+      .slice(0, 64);
+    const auth = { stamp: Math.floor(Date.now() / 1000) >>> 0, machineName, uid, gid };
     const conn = await Nfs4Connection.open(host, target.port, {
       timeoutMs,
       maxReplyBytes,
@@ -182,6 +181,9 @@ export class Nfs4Client {
       return new Nfs4Client(conn, root, maxReplyBytes);
     } catch (err) {
       conn.close();
+      if (err instanceof RpcDecodeError) {
+        throw new Nfs4RpcError(`${conn.label} sent unusable export root attributes: ${err.message}`);
+      }
       throw err;
     }
   }
@@ -201,11 +203,10 @@ export class Nfs4Client {
     let reply;
     try {
       reply = decodeCompound(bytes, ops);
-      // Attributes must make sense before anyone acts on them.
     } catch (err) {
-      if (!(err instanceof RpcDecodeError)) throw err;
+      const why = err instanceof Error ? err.message : String(err);
       const failure = new Nfs4RpcError(
-        `${conn.label} sent an undecodable NFSv4 reply: ${err.message}; connection closed`,
+        `${conn.label} sent an undecodable NFSv4 reply: ${why}; connection closed`,
       );
       conn.fail(failure);
       throw failure;
@@ -281,7 +282,13 @@ export class Nfs4Client {
     };
   }
 
-  /** Creates directory `name` in `dir` with these attributes; 'exists' when something has that name. */
+  /**
+   * Creates directory `name` in `dir` with these attributes; 'exists' when
+   * something has that name. A server creating it with another mode than
+   * asked (mkdir(2) drops setuid/setgid, some servers apply a umask) gets the
+   * mode set again with SETATTR; if that fails the directory stays, and the
+   * error names SETATTR. The attributes returned are the server's.
+   */
   async mkdir(dir: FileHandle, name: string, attrs: CreateAttrs): Promise<Found | 'exists'> {
     checkFh(dir, 'dir');
     checkName(name);
@@ -296,7 +303,17 @@ export class Nfs4Client {
       { op: 'CREATE', statuses: [EXIST] },
     );
     if (lastStatus(res) === EXIST) return 'exists';
-    return { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${name}`) };
+    const made = { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${name}`) };
+    if (made.attrs.mode === undefined || made.attrs.mode === attrs.mode) return made;
+    const fixed = await this.call(
+      [
+        { op: 'PUTFH', fh: made.fh },
+        { op: 'SETATTR', mode: attrs.mode },
+        { op: 'GETATTR', attrs: OBJECT_ATTRS },
+      ],
+      `to set the mode of new directory ${JSON.stringify(name)}`,
+    );
+    return { fh: made.fh, attrs: this.attrs(rawOf(fixed[2]), `attributes of ${name}`) };
   }
 
   /**
@@ -399,6 +416,16 @@ export class Nfs4Client {
       freeBytes: Number(raw.spaceFree),
       availBytes: Number(raw.spaceAvail),
     };
+  }
+
+  /** Bytes read from the server, and the most held for one reply at once (at most maxReplyBytes + 3). */
+  get stats(): { bytesReceived: number; peakBufferedBytes: number } {
+    return this.conn.stats;
+  }
+
+  /** Why the connection is closed, once it is: every later call rejects with this. */
+  get closedBy(): Error | undefined {
+    return this.conn.closedBy;
   }
 
   close(): void {

@@ -5,10 +5,12 @@ import { RpcDecodeError, XdrReader, XdrWriter } from '../rpc.ts';
 import {
   type CreateAttrs,
   type RawAttrs,
+  readBitmap,
   readFattr,
   readUint64,
   writeBitmap,
   writeCreateAttrs,
+  writeModeAttr,
   writeUint64,
 } from './attrs.ts';
 import {
@@ -44,7 +46,9 @@ export type Op =
       maxcount: number;
       attrs: readonly number[];
     }
-  | { op: 'SAVEFH' };
+  | { op: 'SAVEFH' }
+  /** The mode only, with the anonymous stateid (no file is open). */
+  | { op: 'SETATTR'; mode: number };
 
 export interface DirEntry {
   cookie: bigint;
@@ -100,6 +104,10 @@ function writeOp(w: XdrWriter, op: Op): void {
       return;
     case 'RENAME':
       w.string(checkName(op.from, 'from')).string(checkName(op.to, 'to'));
+      return;
+    case 'SETATTR':
+      w.uint32(0).raw(Buffer.alloc(12));
+      writeModeAttr(w, op.mode);
       return;
     case 'READDIR':
       if (op.verifier.length !== VERIFIER_BYTES) {
@@ -161,7 +169,7 @@ function readOk(r: XdrReader, op: Op): OpResult {
     }
     case 'CREATE':
       skipChangeInfo(r, 'CREATE change_info');
-      readFattrBitmapOnly(r);
+      readFattrBitmapOnly(r, 'CREATE attrset');
       return { op: 'CREATE', status: 0 };
     case 'REMOVE':
       skipChangeInfo(r, 'REMOVE change_info');
@@ -175,11 +183,9 @@ function readOk(r: XdrReader, op: Op): OpResult {
   }
 }
 
-/** CREATE's attrset: which of the createattrs were set; read for framing only. */
-function readFattrBitmapOnly(r: XdrReader): void {
-  const count = r.uint32('CREATE attrset length');
-  if (count > 8) throw new RpcDecodeError(`CREATE attrset has ${String(count)} words, more than 8`);
-  for (let i = 0; i < count; i++) r.uint32('CREATE attrset word');
+/** A bitmap of attributes set (CREATE, SETATTR), read for framing only. */
+function readFattrBitmapOnly(r: XdrReader, what: string): void {
+  readBitmap(r, what);
 }
 
 /**
@@ -204,6 +210,8 @@ export function decodeCompound(results: Buffer, ops: readonly Op[]): CompoundRep
       throw new RpcDecodeError(`COMPOUND result ${String(i + 1)} is for ${named}, not ${op.op}`);
     }
     const opStatus = r.uint32(`${op.op} status`);
+    // SETATTR4res carries attrsset whatever its status.
+    if (op.op === 'SETATTR') readFattrBitmapOnly(r, 'SETATTR attrsset');
     if (opStatus !== NFS4_OK) {
       if (i !== count - 1)
         throw new RpcDecodeError(`${op.op} failed (${statusName(opStatus)}) but results follow it`);

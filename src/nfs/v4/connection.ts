@@ -9,7 +9,6 @@ import {
   type AuthSys,
   PROGRAM,
   RecordReader,
-  RpcDecodeError,
   decodeReply,
   describeReply,
   encodeCall,
@@ -51,6 +50,8 @@ export class Nfs4Connection {
   private dead: Nfs4RpcError | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private xid = Math.floor(Math.random() * 0x1_0000_0000);
+  private received = 0;
+  private peakBuffered = 0;
   private readonly onAbort = () => {
     this.fail(abortError(this.options.signal as AbortSignal));
   };
@@ -120,6 +121,11 @@ export class Nfs4Connection {
     });
   }
 
+  /** Bytes read from the server, and the most held for one reply at once (at most maxReplyBytes + 3). */
+  get stats(): { bytesReceived: number; peakBufferedBytes: number } {
+    return { bytesReceived: this.received, peakBufferedBytes: this.peakBuffered };
+  }
+
   /** The reason the connection is unusable, once it is. */
   get closedBy(): Error | undefined {
     return this.dead;
@@ -172,9 +178,11 @@ export class Nfs4Connection {
 
   private receive(chunk: Buffer): void {
     if (this.dead) return;
+    this.received += chunk.length;
     let records: Buffer[];
     try {
       records = this.reader.push(chunk);
+      this.peakBuffered = Math.max(this.peakBuffered, this.reader.bufferedBytes);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       this.fail(new Nfs4RpcError(`${this.label} broke ONC RPC record marking: ${why}; connection closed`));
@@ -190,11 +198,10 @@ export class Nfs4Connection {
       try {
         reply = decodeReply(record);
       } catch (err) {
-        if (!(err instanceof RpcDecodeError)) throw err;
+        // Thrown here, in a socket handler, anything would crash the process.
+        const why = err instanceof Error ? err.message : String(err);
         this.fail(
-          new Nfs4RpcError(
-            `${this.label} sent a reply that is not ONC RPC: ${err.message}; connection closed`,
-          ),
+          new Nfs4RpcError(`${this.label} sent a reply that is not ONC RPC: ${why}; connection closed`),
         );
         return;
       }

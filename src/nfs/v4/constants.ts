@@ -21,6 +21,7 @@ export const OP = {
   REMOVE: 28,
   RENAME: 29,
   SAVEFH: 32,
+  SETATTR: 34,
   ILLEGAL: 10044,
 } as const;
 export type OpName = keyof typeof OP;

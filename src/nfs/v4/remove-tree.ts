@@ -9,9 +9,12 @@
 // each time needs no cookie to survive removals, and every entry seen is
 // removed or descended into, so each listing makes progress. Nothing is kept
 // between calls: the next call starts from the top again, and what was
-// removed before is simply gone.
+// removed before is simply gone. Another remover working on the same tree is
+// tolerated: an entry or directory already gone (NOENT, STALE) is skipped, a
+// directory written into after it was emptied (NOTEMPTY) is listed again.
 import type { FileHandle, Found, ReaddirPage } from './client.ts';
 import { ZERO_VERIFIER } from './client.ts';
+import { Nfs4Error } from './errors.ts';
 
 /** The client operations removeTree needs (Nfs4Client has them). */
 export interface TreeClient {
@@ -38,7 +41,7 @@ export interface TreeProgress {
 
 export type TreeRefusal = 'HandleMismatch' | 'NotDirectory' | 'OtherFileSystem' | 'NoHandle';
 
-/** removeTree would not act: nothing was removed where it refused. */
+/** removeTree would not act: nothing was removed where it refused. Paths in messages are JSON-quoted (names may hold any character). */
 export class TreeRefusedError extends Error {
   override name = 'TreeRefusedError';
   readonly code: TreeRefusal;
@@ -60,6 +63,10 @@ interface Frame {
   parent: FileHandle;
   name: string;
   path: string;
+}
+
+function isCode(err: unknown, code: string): boolean {
+  return err instanceof Nfs4Error && err.code === code;
 }
 
 function checkBudget(budget: TreeBudget): void {
@@ -99,13 +106,13 @@ export async function removeTree(
   if (!top.fh.equals(expected)) {
     throw new TreeRefusedError(
       'HandleMismatch',
-      `${name} is not the directory recorded (its file handle differs); nothing removed`,
+      `${JSON.stringify(name)} is not the directory recorded (its file handle differs); nothing removed`,
     );
   }
   if (top.attrs.type !== 'dir') {
     throw new TreeRefusedError(
       'NotDirectory',
-      `${name} is a ${top.attrs.type}, not a directory; nothing removed`,
+      `${JSON.stringify(name)} is a ${top.attrs.type}, not a directory; nothing removed`,
     );
   }
   const fsid = top.attrs.fsid;
@@ -114,12 +121,30 @@ export async function removeTree(
   while (stack.length > 0) {
     const frame = stack.at(-1) as Frame;
     if (!spend()) return unfinished();
-    const page = await client.readdir(frame.fh, 0n, ZERO_VERIFIER, TREE_PAGE_BYTES);
+    let page: ReaddirPage;
+    try {
+      page = await client.readdir(frame.fh, 0n, ZERO_VERIFIER, TREE_PAGE_BYTES);
+    } catch (err) {
+      // A subdirectory removed by someone else since it was listed: already
+      // gone is fine. Not the top one: its lookup just matched the recorded
+      // handle, so STALE there is the server's cache, and the caller retries.
+      if (stack.length === 1 || !isCode(err, 'NFS4ERR_STALE')) throw err;
+      stack.pop();
+      continue;
+    }
     if (page.entries.length === 0) {
       if (!page.eof)
-        throw new Error(`the server listed no entry of ${frame.path} without saying it was the end`);
+        throw new Error(
+          `the server listed no entry of ${JSON.stringify(frame.path)} without saying it was the end`,
+        );
       if (!spend()) return unfinished();
-      if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
+      try {
+        if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
+      } catch (err) {
+        // Something was written into it meanwhile: list it again.
+        if (isCode(err, 'NFS4ERR_NOTEMPTY')) continue;
+        throw err;
+      }
       stack.pop();
       continue;
     }
@@ -129,13 +154,18 @@ export async function removeTree(
         if (entry.attrs.fsid !== fsid) {
           throw new TreeRefusedError(
             'OtherFileSystem',
-            `${path} is on another file system (fsid ${entry.attrs.fsid}, not ${fsid}); nothing removed there`,
+            `${JSON.stringify(path)} is on another file system (fsid ${entry.attrs.fsid}, not ${fsid}); nothing removed there`,
           );
         }
         if (entry.fh === undefined)
-          throw new TreeRefusedError('NoHandle', `the server listed ${path} without its file handle`);
+          throw new TreeRefusedError(
+            'NoHandle',
+            `the server listed ${JSON.stringify(path)} without its file handle`,
+          );
         if (stack.length >= MAX_TREE_DEPTH) {
-          throw new RangeError(`${path} is more than ${String(MAX_TREE_DEPTH)} directories deep`);
+          throw new RangeError(
+            `${JSON.stringify(path)} is more than ${String(MAX_TREE_DEPTH)} directories deep`,
+          );
         }
         stack.push({ fh: entry.fh, parent: frame.fh, name: entry.name, path });
         break; // descend now; this directory is listed again when the child is gone

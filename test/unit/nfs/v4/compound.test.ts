@@ -91,6 +91,12 @@ describe('NFSv4 COMPOUND encoding', () => {
     );
   });
 
+  it('encodes SETATTR of the mode with the anonymous stateid', () => {
+    expect(encodeCompound([{ op: 'SETATTR', mode: 0o2775 }])).to.deep.equal(
+      words(0, 0, 1, 34, 0, 0, 0, 0, 2, 0, 0x02, 4, 0o2775),
+    );
+  });
+
   it('refuses, before encoding, names and handles no call may carry', () => {
     for (const name of ['', '.', '..', 'a/b', 'a\0b', 'x'.repeat(256), '\ud800']) {
       expect(() => encodeCompound([{ op: 'LOOKUP', name }]), JSON.stringify(name)).to.throw(RangeError);
@@ -147,6 +153,20 @@ describe('NFSv4 COMPOUND decoding', () => {
     expect(err.code).to.equal('NFS4ERR_UNKNOWN_12345');
     expect(err.message).to.include('LOOKUP').and.include('NFS4ERR_UNKNOWN_12345');
     expect(new Nfs4Error(13, 'CREATE', 'x').message).to.match(/NFS4ERR_ACCESS.*root squash/);
+  });
+
+  it('reads the attrsset SETATTR carries even when it failed', () => {
+    const ops: Op[] = [
+      { op: 'PUTFH', fh: FH },
+      { op: 'SETATTR', mode: 0o755 },
+    ];
+    expect(
+      decodeCompound(compound(1, result(22), result(34, 1, words(0))), ops).results.at(-1),
+    ).to.deep.equal({
+      op: 'SETATTR',
+      status: 1,
+    });
+    expect(decodeCompound(compound(0, result(22), result(34, 0, words(2, 0, 2))), ops).status).to.equal(0);
   });
 
   it('accepts a failed compound with no results (the server named no operation)', () => {

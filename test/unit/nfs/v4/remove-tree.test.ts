@@ -4,6 +4,7 @@ import { expect } from 'chai';
 
 import type { Attrs } from '../../../../src/nfs/v4/attrs.ts';
 import type { FileHandle, Found, ReaddirPage } from '../../../../src/nfs/v4/client.ts';
+import { Nfs4Error } from '../../../../src/nfs/v4/errors.ts';
 import { type TreeClient, TreeRefusedError, removeTree } from '../../../../src/nfs/v4/remove-tree.ts';
 
 interface Node {
@@ -34,10 +35,22 @@ class MemoryTree implements TreeClient {
     return fh;
   }
 
+  /** Runs before each READDIR, to change the tree under the walk as another client would. */
+  beforeReaddir: (() => void) | undefined;
+
   node(fh: FileHandle): Node {
     const n = this.nodes.get(fh.toString());
-    if (!n) throw new Error(`stale handle ${fh.toString()}`);
+    if (!n) throw new Nfs4Error(70, 'PUTFH', `of ${fh.toString()}`);
     return n;
+  }
+
+  /** Removes what lies at fh and below, as another client would. */
+  drop(parent: FileHandle, name: string): void {
+    const key = this.node(parent).children.get(name) as string;
+    for (const child of [...(this.nodes.get(key) as Node).children.keys()])
+      this.drop(Buffer.from(key), child);
+    this.node(parent).children.delete(name);
+    this.nodes.delete(key);
   }
 
   found(key: string): Found {
@@ -53,6 +66,7 @@ class MemoryTree implements TreeClient {
 
   readdir(dir: FileHandle, cookie: bigint): Promise<ReaddirPage> {
     this.calls++;
+    this.beforeReaddir?.();
     const all = [...this.node(dir).children.entries()];
     const page = all.slice(Number(cookie), Number(cookie) + this.pageSize);
     const entries = page.map(([name, key], i) => ({
@@ -67,13 +81,17 @@ class MemoryTree implements TreeClient {
     });
   }
 
+  /** Runs before each REMOVE, likewise. */
+  beforeRemove: ((name: string) => void) | undefined;
+
   remove(dir: FileHandle, name: string): Promise<'removed' | 'absent'> {
     this.calls++;
+    this.beforeRemove?.(name);
     const parent = this.node(dir);
     const key = parent.children.get(name);
     if (key === undefined) return Promise.resolve('absent');
     const n = this.nodes.get(key) as Node;
-    if (n.type === 'dir' && n.children.size > 0) return Promise.reject(new Error(`${name} is not empty`));
+    if (n.type === 'dir' && n.children.size > 0) return Promise.reject(new Nfs4Error(66, 'REMOVE', name));
     parent.children.delete(name);
     this.nodes.delete(key);
     return Promise.resolve('removed');
@@ -176,6 +194,43 @@ describe('removeTree (in-memory tree)', () => {
     expect(rounds).to.be.above(1);
     expect(removed).to.equal(total);
     expect(tree.list(tree.root)).to.deep.equal([]);
+  });
+
+  it('tolerates another remover: a directory gone before it is listed, one written into once emptied', async () => {
+    const tree = new MemoryTree();
+    const vol = tree.make('dir', 'fs1', tree.root, 'vol');
+    const a = tree.make('dir', 'fs1', vol, 'a');
+    tree.make('file', 'fs1', a, 'x');
+    tree.make('dir', 'fs1', vol, 'b');
+    const b = tree.node(vol).children.get('b') as string;
+    let readdirs = 0;
+    tree.beforeReaddir = () => {
+      // The 2nd listing is of vol/a, just descended into: someone else removes it first.
+      if (++readdirs === 2) tree.drop(vol, 'a');
+    };
+    let wrote = false;
+    tree.beforeRemove = (name) => {
+      // vol/b was listed empty; someone writes into it before it is removed.
+      if (name === 'b' && !wrote) tree.make('file', 'fs1', Buffer.from(b), 'late');
+      if (name === 'b') wrote = true;
+    };
+    const p = await removeTree(tree, tree.root, 'vol', vol, FOREVER);
+    // late, b and vol: a and a/x went by the other hand.
+    expect(p).to.deep.equal({ done: true, removed: 3, gone: true });
+    expect(wrote).to.equal(true);
+    expect(tree.list(tree.root)).to.deep.equal([]);
+  });
+
+  it('passes STALE on for the directory itself, never calling it gone', async () => {
+    const tree = new MemoryTree();
+    const vol = build(tree, 1, 1);
+    // The server's lookup still knows the handle; listing it says STALE.
+    tree.beforeReaddir = () => {
+      tree.drop(tree.root, 'vol');
+      tree.node(tree.root).children.set('vol', vol.toString());
+    };
+    const err = await removeTree(tree, tree.root, 'vol', vol, FOREVER).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(Nfs4Error).with.property('code', 'NFS4ERR_STALE');
   });
 
   it('makes no call once the deadline has passed', async () => {
