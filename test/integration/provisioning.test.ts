@@ -415,4 +415,25 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
     const pv = await eventually('provisioned after the outage', () => boundVolume('outage'), 120_000);
     expect(await exists(onDisk(directoryOf(pv)))).to.equal(true);
   });
+
+  it('says plainly when the server squashes root and refuses the directory', async function () {
+    this.timeout(180_000);
+    // The same files, served again with Squash=Root_Squash: /export belongs to root, mode 0755.
+    await chmod(onDisk(), 0o755);
+    server = await startNfsServer(this, 'nfs-provisioning', port, { squash: 'root' });
+    try {
+      await claim('squashed', 'nfs-delete');
+      const e = await eventFor('squashed', 'ProvisioningFailed', 60_000, /NFS4ERR_ACCESS/);
+      expect(e.note).to.match(
+        /the server refused to make directory .* \(NFS4ERR_ACCESS in CREATE\): .*root_squash/,
+      );
+      expect(
+        (await core.readNamespacedPersistentVolumeClaim({ name: 'squashed', namespace: ns })).status?.phase,
+      ).to.equal('Pending');
+    } finally {
+      server = await startNfsServer(this, 'nfs-provisioning', port);
+    }
+    // Put right on the server, the claim is provisioned on a later try.
+    await boundVolume('squashed');
+  });
 });
