@@ -10,6 +10,7 @@ import {
   annPreResizeCapacity,
   hasAnnotation,
 } from '../kube/annotations.ts';
+import { claimReference } from '../kube/refs.ts';
 import { isVolumeBoundToClaim, sizeOf } from './objects.ts';
 
 function withAnnotation<T extends { metadata?: { annotations?: Record<string, string> } }>(
@@ -42,14 +43,7 @@ export function volumeBoundToClaim(
       ...volume,
       spec: {
         ...volume.spec,
-        claimRef: {
-          kind: 'PersistentVolumeClaim',
-          apiVersion: 'v1',
-          namespace: claim.metadata?.namespace,
-          name: claim.metadata?.name,
-          uid: claim.metadata?.uid,
-          resourceVersion: claim.metadata?.resourceVersion,
-        },
+        claimRef: claimReference(claim, true),
       },
     };
   }

@@ -13,6 +13,7 @@ import {
   annStorageProvisioner,
 } from '../kube/annotations.ts';
 import type { PlannedEvent } from '../kube/planned-event.ts';
+import { claimReference } from '../kube/refs.ts';
 import { QuantityError, parseQuantity } from '../kube/quantity.ts';
 import { expandPattern } from './pattern.ts';
 import {
@@ -171,13 +172,7 @@ export function provisionedVolume(
       persistentVolumeReclaimPolicy: classReclaimPolicy(sc),
       storageClassName: sc.metadata?.name,
       ...(sc.mountOptions?.length ? { mountOptions: sc.mountOptions } : {}),
-      claimRef: {
-        kind: 'PersistentVolumeClaim',
-        apiVersion: 'v1',
-        namespace: claim.metadata?.namespace,
-        name: claim.metadata?.name,
-        uid: claim.metadata?.uid,
-      },
+      claimRef: claimReference(claim),
       nfs: { server: target.server, path: `${target.path}/${directory}` },
     },
   };
