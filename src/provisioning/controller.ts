@@ -70,6 +70,8 @@ export class ProvisionerController {
   private readonly classes;
   /** Directories being made, by "server|path", until their volume is in the cache: no two claims race for one. */
   private readonly making = new Map<string, string>();
+  /** Volumes made whose creation the cache has not shown yet: a claim's next sync must not make its directory again. */
+  private readonly madeNotSeen = new Set<string>();
 
   constructor(manager: Manager, options: ProvisionerOptions) {
     this.opts = options;
@@ -115,6 +117,7 @@ export class ProvisionerController {
 
   private forgetMaking(volumeName: string | undefined): void {
     for (const [path, name] of this.making) if (name === volumeName) this.making.delete(path);
+    if (volumeName) this.madeNotSeen.delete(volumeName);
   }
 
   private sync(key: string): Promise<ReconcileResult> {
@@ -138,7 +141,8 @@ export class ProvisionerController {
     const plan = planProvision({
       claim,
       storageClass: this.classes.store.get(claim.spec?.storageClassName ?? ''),
-      volumeExists: this.volumes.store.get(volumeNameFor(uid)) !== undefined,
+      volumeExists:
+        this.volumes.store.get(volumeNameFor(uid)) !== undefined || this.madeNotSeen.has(volumeNameFor(uid)),
       pool: this.opts.pool,
     });
     switch (plan.action) {
@@ -196,6 +200,8 @@ export class ProvisionerController {
         failed(`could not create volume ${volumeName}: ${apiMessage(err)}`);
     }
     this.measure('provision', true, started);
+    if (this.volumes.store.get(volumeName)) this.forgetMaking(volumeName);
+    else this.madeNotSeen.add(volumeName);
     this.claimEvent(claim, {
       type: 'Normal',
       reason: 'ProvisioningSucceeded',
