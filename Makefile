@@ -78,7 +78,7 @@ test-integration: $(DEPS) control-plane ## tests against a real local control pl
 	npx mocha --config .mocharc.integration.json
 
 .PHONY: test
-test: lint typecheck test-unit test-integration test-managed e2e test-kind ## everything CI runs
+test: lint typecheck test-unit test-integration test-managed e2e e2e-managed test-kind ## everything CI runs
 
 # Its own control plane, with the in-tree PV binder on and the operator beside
 # it (--controllers=*,-binder); test-integration skips these files.
@@ -121,6 +121,10 @@ image: ## build the container image (IMAGE=pv-lifecycle-operator:dev) with docke
 .PHONY: e2e
 e2e: $(DEPS) control-plane ## the end-to-end specs on the local control plane (nfs-ganesha on loopback, two operator replicas with the ServiceAccount's token)
 	$(TSX) e2e/local.ts
+
+.PHONY: e2e-managed
+e2e-managed: $(DEPS) control-plane ## the end-to-end specs beside the in-tree binder: the local control plane with it on, the operator with --controllers=*,-binder
+	E2E_MODE=managed $(TSX) e2e/local.ts
 
 .PHONY: e2e-kind
 e2e-kind: $(DEPS) ## the end-to-end specs on kind with real pods and real scrubs, the operator deployed from its image (docker or podman; builds what no registry gives)

@@ -30,6 +30,8 @@ export interface SpecRunOptions {
   realPods: boolean;
   /** Where the NFS server keeps the exported files, when they are on this machine (the provisioning specs check them). */
   nfsExportDir?: string;
+  /** The operator runs beside the in-tree binder (the specs then expect it to bind). */
+  managed?: boolean;
   /** Flags for the operator beyond namespace and leader election. */
   operatorArgs: string[];
   /** Prefix of progress lines. */
@@ -91,6 +93,7 @@ export async function runSpecsWithOperator(opts: SpecRunOptions): Promise<number
       E2E_NFS_ROOT: opts.nfsRoot,
       E2E_REAL_PODS: opts.realPods ? '1' : '0',
       E2E_NFS_EXPORT_DIR: opts.nfsExportDir ?? '',
+      E2E_MODE: opts.managed ? 'managed' : 'default',
       E2E_METRICS_URLS: operators.map((p) => p.metricsUrl).join(','),
     });
     const refused = operators.flatMap((p) => p.forbidden);

@@ -21,8 +21,10 @@ import { exitWith, repoRoot, runSpecsWithOperator } from './harness.ts';
 
 const run = promisify(execFile);
 const say = (line: string) => process.stderr.write(`e2e/local: ${line}\n`);
-const dir = join(repoRoot, '.cluster', process.env.E2E_CLUSTER_NAME ?? 'e2e');
-const nfsDir = join(repoRoot, '.cluster', 'e2e-nfs');
+/** E2E_MODE=managed: the in-tree binder on and the operator beside it (--controllers=*,-binder). */
+const managed = process.env.E2E_MODE === 'managed';
+const dir = join(repoRoot, '.cluster', process.env.E2E_CLUSTER_NAME ?? (managed ? 'e2e-managed' : 'e2e'));
+const nfsDir = join(repoRoot, '.cluster', managed ? 'e2e-managed-nfs' : 'e2e-nfs');
 const nfsScript = join(repoRoot, 'scripts', 'nfs-server.sh');
 
 /** nfs-ganesha on 127.0.0.1:port, or why there is none (scripts/nfs-server.sh exit 3). */
@@ -40,7 +42,12 @@ async function startNfs(port: number): Promise<{ ok: true } | { ok: false; why: 
 
 async function main(): Promise<number> {
   say(`starting the local control plane in ${dir}`);
-  const cluster = await LocalCluster.start({ dir, tieToParent: true, log: (line) => say(`  ${line}`) });
+  const cluster = await LocalCluster.start({
+    dir,
+    tieToParent: true,
+    inTreeBinder: managed,
+    log: (line) => say(`  ${line}`),
+  });
   let nfs = false;
   const onSignal = (signal: NodeJS.Signals) => {
     say(`${signal}: stopping`);
@@ -77,12 +84,13 @@ async function main(): Promise<number> {
     return await runSpecsWithOperator({
       adminKubeconfig: cluster.kubeconfig,
       kubectl: cluster.kubectl,
-      dir: join(repoRoot, '.cluster', 'test-logs', 'e2e-local'),
+      dir: join(repoRoot, '.cluster', 'test-logs', managed ? 'e2e-local-managed' : 'e2e-local'),
       nfsServer,
       nfsRoot,
       realPods: false,
       ...(started.ok ? { nfsExportDir: join(nfsDir, 'export') } : {}),
-      operatorArgs: probeArgs,
+      operatorArgs: [...(managed ? ['--controllers=*,-binder'] : []), ...probeArgs],
+      managed,
       say,
     });
   } finally {

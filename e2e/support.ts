@@ -28,6 +28,8 @@ export interface E2eSettings {
   nfsSkip: string;
   /** A directory on the node for hostPath volumes (real pods only), or ''. */
   hostPathRoot: string;
+  /** The operator runs beside the in-tree binder (--controllers=*,-binder; E2E_MODE=managed). */
+  managed: boolean;
 }
 
 export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
@@ -58,6 +60,7 @@ export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
       .filter((u) => u !== ''),
     nfsSkip,
     hostPathRoot,
+    managed: env.E2E_MODE === 'managed',
   };
 }
 
