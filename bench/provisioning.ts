@@ -30,11 +30,12 @@ import { closedPort } from '../test/support/fake-rpc-server.ts';
 import { installCrds } from '../test/support/kubectl.ts';
 import type { OperatorProcess } from '../test/support/operator-process.ts';
 import { intFromEnv, startBenchOperator } from './support/binders.ts';
-import { componentPid } from './support/cluster-probe.ts';
+import { minus, onlyWrites, requestsBetween, total } from './support/api-requests.ts';
+import { componentPid, scrapeApiServer } from './support/cluster-probe.ts';
 import { type Ganesha, startGanesha } from './support/ganesha.ts';
 import { type RateRow, clientRates } from './support/nfs-client-rate.ts';
 import { cpuSnapshot, cpuSpent, memory } from './support/proc.ts';
-import { duration, markdownTable, mib, millis, percentile, seconds } from './support/table.ts';
+import { duration, markdownTable, mib, millis, perBind, percentile, seconds } from './support/table.ts';
 import { watchAvailableVolumes, watchBoundClaims } from './support/watch.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -56,6 +57,8 @@ interface Phase {
   seconds: number;
   latencies: number[];
   cpu: Record<string, number>;
+  /** Requests the API server served over the phase, the bench's own creates or deletes of claims taken out. */
+  requests: Map<string, number>;
 }
 
 interface PartResult {
@@ -137,6 +140,7 @@ function claimBody(name: string, storageClassName: string): V1PersistentVolumeCl
 async function bindClaims(ns: string, storageClass: string, operator: OperatorProcess): Promise<Phase> {
   const claims = watchBoundClaims(kc, ns);
   await claims.start();
+  const metricsBefore = await scrapeApiServer(kc);
   const cpuBefore = cpuSnapshot(pidsOf(operator));
   const started = performance.now();
   const sentAt = await createAll((i) =>
@@ -148,11 +152,18 @@ async function bindClaims(ns: string, storageClass: string, operator: OperatorPr
   await claims.untilCount(count, timeoutMs);
   const end = performance.now();
   const cpu = cpuSpent(cpuBefore, cpuSnapshot(pidsOf(operator)));
+  const requests = requestsBetween(metricsBefore, await scrapeApiServer(kc));
   await claims.stop();
   const latencies = [...claims.reachedAt].map(
     ([name, at]) => (at - (sentAt[Number(name.slice(1))] ?? started)) / 1000,
   );
-  return { done: claims.reachedAt.size, seconds: (end - started) / 1000, latencies, cpu };
+  return {
+    done: claims.reachedAt.size,
+    seconds: (end - started) / 1000,
+    latencies,
+    cpu,
+    requests: minus(requests, new Map([['POST persistentvolumeclaims', count]])),
+  };
 }
 
 /** Plants files in every filledEvery-th directory, as a pod writing through a mount would. */
@@ -186,6 +197,7 @@ async function deleteClaims(
   const pendingDirs = new Map([...dirOfClaim].map(([claim, dir]) => [dir, claim]));
   const dirGoneAt = new Map<string, number>();
   const deadline = performance.now() + timeoutMs;
+  const metricsBefore = await scrapeApiServer(kc);
   const cpuBefore = cpuSnapshot(pidsOf(operator));
   const started = performance.now();
   // An object, so the loop below sees the change made in the promise's callback.
@@ -212,6 +224,7 @@ async function deleteClaims(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const cpu = cpuSpent(cpuBefore, cpuSnapshot(pidsOf(operator)));
+  const requests = requestsBetween(metricsBefore, await scrapeApiServer(kc));
   await volumes.stop();
   const since = (claim: string, at: number) => (at - (sentAt[Number(claim.slice(1))] ?? started)) / 1000;
   const volumeLatencies = [...volumeOfClaim]
@@ -222,6 +235,7 @@ async function deleteClaims(
     seconds: (dirsEnd - started) / 1000,
     latencies: [...dirGoneAt].map(([claim, at]) => since(claim, at)),
     cpu,
+    requests: minus(requests, new Map([['DELETE persistentvolumeclaims', count]])),
     volumesGone: volumeLatencies.length,
     volumesGoneSeconds: (Math.max(...volumeGoneAt.values(), started) - started) / 1000,
     volumeLatencies,
@@ -445,5 +459,32 @@ console.log(
       r.latencies.length ? millis(percentile(r.latencies, 99)) : '–',
       seconds(r.seconds),
     ]),
+  ),
+);
+
+// Requests by verb and resource, per claim, one column per phase.
+const phases: [string, Phase][] = [
+  ...parts.map((r): [string, Phase] => [`${r.label}: to Bound`, r.bind]),
+  ...(removal ? [['dynamic provisioning: delete', removal] as [string, Phase]] : []),
+];
+const keys = [...new Set(phases.flatMap(([, p]) => [...p.requests.keys()]))].sort((a, b) => {
+  const [va = '', ra = ''] = a.split(' ');
+  const [vb = '', rb = ''] = b.split(' ');
+  return ra === rb ? va.localeCompare(vb) : ra.localeCompare(rb);
+});
+const perClaim = (n: number) => perBind(n / count);
+console.log(
+  `\n### API requests per claim\n\nFrom apiserver_request_total over each phase, divided by ${String(count)};` +
+    ` the bench's own creates (or deletes) of the claims are taken out. Everything else on the control plane` +
+    ` (kube-controller-manager, kwok's heartbeats, the bench's watches and /metrics scrapes) is in.\n`,
+);
+console.log(
+  markdownTable(
+    ['verb resource', ...phases.map(([label]) => label)],
+    [
+      ...keys.map((k) => [k, ...phases.map(([, p]) => perClaim(p.requests.get(k) ?? 0))]),
+      ['all writes', ...phases.map(([, p]) => perClaim(total(onlyWrites(p.requests))))],
+      ['all requests', ...phases.map(([, p]) => perClaim(total(p.requests)))],
+    ],
   ),
 );
