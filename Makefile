@@ -139,7 +139,7 @@ bench-storm: $(DEPS) control-plane ## a binding storm, the unthrottled in-tree b
 	$(TSX) bench/binding-storm.ts
 
 .PHONY: bench-provision
-bench-provision: $(DEPS) control-plane ## dynamic provisioning against nfs-ganesha: N claims to Bound and deleted, beside N NfsExports and the NFSv4 client's raw rate (N=1000 WORKERS=)
+bench-provision: $(DEPS) control-plane ## dynamic provisioning against nfs-ganesha: N claims to Bound and deleted, beside N NfsExports and the NFSv4 client's raw rate (N=1000 WORKERS= KCM_QPS=)
 	$(TSX) bench/provisioning.ts
 
 .PHONY: bench-steady

@@ -10,6 +10,8 @@
 // a fresh process for each of parts 1 and 2, so its peak RSS is the part's own.
 //   make bench-provision [N=1000] [WORKERS: the operator's --workers, default its own 4]
 //                        [TIMEOUT_SECONDS: per phase, default 600 or 0.5 s a claim]
+//                        [KCM_QPS: kube-controller-manager's client rate, default its own 20;
+//                         its pvc-protection controller removes each deleted claim's finalizer]
 // It asserts nothing about speed.
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,6 +48,9 @@ const workerArgs = process.env.WORKERS ? ['--workers', String(workers)] : [];
 const timeoutSetting = intFromEnv('TIMEOUT_SECONDS', 0, 0, 86_400);
 const timeoutMs = (timeoutSetting || Math.max(600, Math.ceil(0.5 * count))) * 1000;
 const createConcurrency = 200;
+const kcmQpsSetting = intFromEnv('KCM_QPS', 0, 0, 100_000);
+/** kube-controller-manager's --kube-api-qps and burst; undefined keeps its default (20). */
+const kcmQps = kcmQpsSetting === 0 ? undefined : kcmQpsSetting;
 /** Every FILLED_EVERY-th directory gets files before the delete: 20 files and a subdirectory of 10. */
 const filledEvery = 10;
 const filesPerDir = 20;
@@ -61,12 +66,20 @@ interface Phase {
   requests: Map<string, number>;
 }
 
+/** How long until some other object was gone after its claim's delete. */
+interface GoneRow {
+  until: string;
+  done: number;
+  seconds: number;
+  latencies: number[];
+}
+
 interface PartResult {
   label: string;
   bind: Phase;
   peakRssKiB: number;
   /** Part 1 only. */
-  remove?: Phase & { volumesGoneSeconds: number; volumesGone: number; volumeLatencies: number[] };
+  remove?: Phase & { also: GoneRow[] };
   /** Part 2 only: declaring the exports until their volumes were Available. */
   setupSeconds?: number;
 }
@@ -84,6 +97,7 @@ let cluster: LocalCluster;
 try {
   cluster = await LocalCluster.start({
     dir: join(repoRoot, '.cluster', 'bench-provision'),
+    controllerManagerQps: kcmQps,
     tieToParent: true,
   });
   // The operator is ready only once its NfsExport informer syncs too.
@@ -180,7 +194,11 @@ async function fill(dirs: string[]): Promise<number> {
   return entries;
 }
 
-/** Deletes every claim at once; times claim deleted → its directory gone from disk, and → its volume gone. */
+/**
+ * Deletes every claim at once; times claim deleted → its directory gone from
+ * disk, and (watches) → the claim object gone (kube-controller-manager's
+ * pvc-protection removes its finalizer first) and → the volume object gone.
+ */
 async function deleteClaims(
   ns: string,
   dirOfClaim: Map<string, string>,
@@ -193,6 +211,14 @@ async function deleteClaims(
   );
   volumes.on('delete', (v) => volumeGoneAt.set(v.metadata?.name ?? '', performance.now()));
   await volumes.start();
+  const claimGoneAt = new Map<string, number>();
+  const claims = makeInformer<V1PersistentVolumeClaim>(
+    kc,
+    `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+    () => core.listNamespacedPersistentVolumeClaim({ namespace: ns }),
+  );
+  claims.on('delete', (c) => claimGoneAt.set(c.metadata?.name ?? '', performance.now()));
+  await claims.start();
 
   const pendingDirs = new Map([...dirOfClaim].map(([claim, dir]) => [dir, claim]));
   const dirGoneAt = new Map<string, number>();
@@ -226,19 +252,26 @@ async function deleteClaims(
   const cpu = cpuSpent(cpuBefore, cpuSnapshot(pidsOf(operator)));
   const requests = requestsBetween(metricsBefore, await scrapeApiServer(kc));
   await volumes.stop();
+  await claims.stop();
   const since = (claim: string, at: number) => (at - (sentAt[Number(claim.slice(1))] ?? started)) / 1000;
-  const volumeLatencies = [...volumeOfClaim]
-    .filter(([, v]) => volumeGoneAt.has(v))
-    .map(([claim, v]) => since(claim, volumeGoneAt.get(v) ?? 0));
+  const gone = (until: string, at: Map<string, number>, claimOf: (key: string) => string): GoneRow => ({
+    until,
+    done: at.size,
+    seconds: (Math.max(...at.values(), started) - started) / 1000,
+    latencies: [...at].map(([key, t]) => since(claimOf(key), t)),
+  });
+  const claimOfVolume = new Map([...volumeOfClaim].map(([c, v]) => [v, c]));
+  const ownVolumes = new Map([...volumeGoneAt].filter(([v]) => claimOfVolume.has(v)));
   return {
     done: dirGoneAt.size,
     seconds: (dirsEnd - started) / 1000,
     latencies: [...dirGoneAt].map(([claim, at]) => since(claim, at)),
     cpu,
     requests: minus(requests, new Map([['DELETE persistentvolumeclaims', count]])),
-    volumesGone: volumeLatencies.length,
-    volumesGoneSeconds: (Math.max(...volumeGoneAt.values(), started) - started) / 1000,
-    volumeLatencies,
+    also: [
+      gone('claim gone', claimGoneAt, (c) => c),
+      gone('volume gone', ownVolumes, (v) => claimOfVolume.get(v) ?? ''),
+    ],
   };
 }
 
@@ -396,7 +429,9 @@ const removal = parts.find((r) => r.remove)?.remove;
 if (removal) {
   console.log(
     `\n### Deleting the ${String(count)} provisioned claims at once\n\nFrom sending a claim's delete until its directory` +
-      ` is gone from the server's disk (a listing of the export every 20 ms), and until its volume object is gone (a watch).` +
+      ` is gone from the server's disk (a listing of the export every 20 ms); and until the claim object and the volume` +
+      ` object are gone (watches: a claim goes once kube-controller-manager's pvc-protection controller removed its` +
+      ` finalizer, ${kcmQps === undefined ? 'at its default 20 QPS' : `here at ${String(kcmQps)} QPS`}; only then is its volume Released).` +
       ` Before the delete, ${String(Math.ceil(count / filledEvery))} of the directories (every ${String(filledEvery)}th) got` +
       ` ${String(filesPerDir)} files of 4 KiB and a subdirectory of ${String(filesInSub)} files:` +
       ` ${String(filledEntries)} entries to remove besides the ${String(count)} directories.\n`,
@@ -426,17 +461,17 @@ if (removal) {
           ...spread(removal.latencies),
           ...cpuCells(removal),
         ],
-        [
-          'volume gone',
-          `${String(removal.volumesGone)}/${String(count)}`,
-          seconds(removal.volumesGoneSeconds),
-          perSecond(removal.volumesGone, removal.volumesGoneSeconds),
-          ...spread(removal.volumeLatencies),
+        ...removal.also.map((g) => [
+          g.until,
+          `${String(g.done)}/${String(count)}`,
+          seconds(g.seconds),
+          perSecond(g.done, g.seconds),
+          ...spread(g.latencies),
           '',
           '',
           '',
           '',
-        ],
+        ]),
       ],
     ),
   );
