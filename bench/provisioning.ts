@@ -2,7 +2,8 @@
 // run on one local control plane and one ganesha on 127.0.0.1:
 //   1. a StorageClass of pvlifecycle.io/nfs and N claims created at once
 //      (created → Bound), then all N deleted at once (deleted → the directory
-//      gone from the server's disk, polled; and → the volume object gone);
+//      gone from the server's disk, polled; and → the claim and the volume
+//      objects gone, watched);
 //   2. today's path: N NfsExports declared beforehand and N claims bound to
 //      their volumes (created → Bound);
 //   3. the user-space NFSv4 client's own rate against the same server.
@@ -32,7 +33,7 @@ import { closedPort } from '../test/support/fake-rpc-server.ts';
 import { installCrds } from '../test/support/kubectl.ts';
 import type { OperatorProcess } from '../test/support/operator-process.ts';
 import { intFromEnv, startBenchOperator } from './support/binders.ts';
-import { minus, onlyWrites, requestsBetween, total } from './support/api-requests.ts';
+import { compareRequestKeys, minus, onlyWrites, requestsBetween, total } from './support/api-requests.ts';
 import { componentPid, scrapeApiServer } from './support/cluster-probe.ts';
 import { type Ganesha, startGanesha } from './support/ganesha.ts';
 import { type RateRow, clientRates } from './support/nfs-client-rate.ts';
@@ -51,7 +52,7 @@ const createConcurrency = 200;
 const kcmQpsSetting = intFromEnv('KCM_QPS', 0, 0, 100_000);
 /** kube-controller-manager's --kube-api-qps and burst; undefined keeps its default (20). */
 const kcmQps = kcmQpsSetting === 0 ? undefined : kcmQpsSetting;
-/** Every FILLED_EVERY-th directory gets files before the delete: 20 files and a subdirectory of 10. */
+/** Every filledEvery-th directory gets files before the delete: 20 files and a subdirectory of 10. */
 const filledEvery = 10;
 const filesPerDir = 20;
 const filesInSub = 10;
@@ -257,7 +258,7 @@ async function deleteClaims(
   const gone = (until: string, at: Map<string, number>, claimOf: (key: string) => string): GoneRow => ({
     until,
     done: at.size,
-    seconds: (Math.max(...at.values(), started) - started) / 1000,
+    seconds: ([...at.values()].reduce((a, b) => Math.max(a, b), started) - started) / 1000,
     latencies: [...at].map(([key, t]) => since(claimOf(key), t)),
   });
   const claimOfVolume = new Map([...volumeOfClaim].map(([c, v]) => [v, c]));
@@ -502,11 +503,7 @@ const phases: [string, Phase][] = [
   ...parts.map((r): [string, Phase] => [`${r.label}: to Bound`, r.bind]),
   ...(removal ? [['dynamic provisioning: delete', removal] as [string, Phase]] : []),
 ];
-const keys = [...new Set(phases.flatMap(([, p]) => [...p.requests.keys()]))].sort((a, b) => {
-  const [va = '', ra = ''] = a.split(' ');
-  const [vb = '', rb = ''] = b.split(' ');
-  return ra === rb ? va.localeCompare(vb) : ra.localeCompare(rb);
-});
+const keys = [...new Set(phases.flatMap(([, p]) => [...p.requests.keys()]))].sort(compareRequestKeys);
 const perClaim = (n: number) => perBind(n / count);
 console.log(
   `\n### API requests per claim\n\nFrom apiserver_request_total over each phase, divided by ${String(count)};` +
