@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CoreV1Api,
   CustomObjectsApi,
+  EventsV1Api,
   StorageV1Api,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
@@ -81,6 +82,8 @@ interface PartResult {
   peakRssKiB: number;
   /** Part 1 only. */
   remove?: Phase & { also: GoneRow[] };
+  /** Part 1 only: the Events on the claims once all were Bound, by reason. */
+  claimEvents?: Map<string, number>;
   /** Part 2 only: declaring the exports until their volumes were Available. */
   setupSeconds?: number;
 }
@@ -112,6 +115,7 @@ const kc = cluster.kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const storage = kc.makeApiClient(StorageV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
+const eventsApi = kc.makeApiClient(EventsV1Api);
 // No portmapper answers on a closed port, so probes say Reachable without checking the path (NFSv4 only).
 const operatorArgs = [
   ...workerArgs,
@@ -276,6 +280,26 @@ async function deleteClaims(
   };
 }
 
+/** The Events on the namespace's claims by reason, once two listings 2 s apart agree (writes still queued land first). */
+async function settledClaimEvents(ns: string): Promise<Map<string, number>> {
+  const byReason = async () => {
+    const out = new Map<string, number>();
+    for (const e of (await eventsApi.listNamespacedEvent({ namespace: ns })).items) {
+      if (e.regarding?.kind === 'PersistentVolumeClaim' && e.reason)
+        out.set(e.reason, (out.get(e.reason) ?? 0) + 1);
+    }
+    return out;
+  };
+  let last = await byReason();
+  for (let i = 0; i < 15; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const now = await byReason();
+    if ([...now].every(([k, v]) => last.get(k) === v) && now.size === last.size) return now;
+    last = now;
+  }
+  return last;
+}
+
 async function dynamicPart(): Promise<{ result: PartResult; filledEntries: number }> {
   const ns = 'dynamic';
   await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -292,6 +316,8 @@ async function dynamicPart(): Promise<{ result: PartResult; filledEntries: numbe
     process.stderr.write(`part 1: ${String(count)} claims of a pvlifecycle.io/nfs class...\n`);
     const bind = await bindClaims(ns, 'nfs-bench', operator);
     process.stderr.write(`  ${String(bind.done)}/${String(count)} Bound in ${bind.seconds.toFixed(1)} s\n`);
+    // The operator's recorder drops new Events while 1,000 writes wait: this shows whether any were.
+    const claimEvents = await settledClaimEvents(ns);
     const dirOfClaim = new Map<string, string>();
     const volumeOfClaim = new Map<string, string>();
     for (const v of (await core.listPersistentVolume()).items) {
@@ -310,7 +336,13 @@ async function dynamicPart(): Promise<{ result: PartResult; filledEntries: numbe
     const remove = await deleteClaims(ns, dirOfClaim, volumeOfClaim, operator);
     process.stderr.write(`  ${String(remove.done)} directories gone in ${remove.seconds.toFixed(1)} s\n`);
     return {
-      result: { label: 'dynamic provisioning', bind, peakRssKiB: memory(operator.pid).peakRssKiB, remove },
+      result: {
+        label: 'dynamic provisioning',
+        bind,
+        peakRssKiB: memory(operator.pid).peakRssKiB,
+        remove,
+        claimEvents,
+      },
       filledEntries,
     };
   } finally {
@@ -425,6 +457,16 @@ const setup = parts.find((r) => r.setupSeconds !== undefined)?.setupSeconds;
 console.log(
   `\nToday's path: the ${String(count)} NfsExports had their volumes Available ${seconds(setup)} after they were sent, before any claim.`,
 );
+
+const claimEvents = parts.find((r) => r.claimEvents)?.claimEvents;
+if (claimEvents) {
+  const listed = [...claimEvents]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([reason, n]) => `${reason} ${String(n)}`);
+  console.log(
+    `\nEvents on the ${String(count)} provisioned claims once all were Bound (each claim should have one of each): ${listed.join(', ') || 'none'}.`,
+  );
+}
 
 const removal = parts.find((r) => r.remove)?.remove;
 if (removal) {
