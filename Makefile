@@ -146,6 +146,10 @@ undeploy: ## remove the operator from the cluster of KUBECONFIG (keeps the CRD, 
 bench-storm: $(DEPS) control-plane ## a binding storm, the unthrottled in-tree binder beside the operator: time, CPU, peak RSS, requests per bind (COUNTS=300,1000 WORKERS=4 INTREE_QPS=5000)
 	$(TSX) bench/binding-storm.ts
 
+.PHONY: bench-provision
+bench-provision: $(DEPS) control-plane ## dynamic provisioning against nfs-ganesha: N claims to Bound and deleted, beside N NfsExports and the NFSv4 client's raw rate (N=1000 WORKERS= KCM_QPS=)
+	$(TSX) bench/provisioning.ts
+
 .PHONY: bench-steady
 bench-steady: $(DEPS) control-plane ## steady state, one binder at a time: N Available volumes, claims one at a time, an idle resync window, N bound claims (N=10000 CLAIMS=100 IDLE_SECONDS=35)
 	$(TSX) bench/steady-state.ts

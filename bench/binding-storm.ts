@@ -17,7 +17,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 
-import { minus, onlyWrites, requestsBetween, total } from './support/api-requests.ts';
+import { compareRequestKeys, minus, onlyWrites, requestsBetween, total } from './support/api-requests.ts';
 import { type BinderName, binderLabel, bindersFromEnv, intFromEnv, startBinder } from './support/binders.ts';
 import { scrapeApiServer } from './support/cluster-probe.ts';
 import { benchClaim, benchVolume } from './support/objects.ts';
@@ -181,11 +181,7 @@ console.log(
 // Requests by verb and resource, one column per binder, one table per storm size.
 for (const count of counts) {
   const row = results.filter((r) => r.count === count);
-  const keys = [...new Set(row.flatMap((r) => [...r.requests.keys()]))].sort((a, b) => {
-    const [va = '', ra = ''] = a.split(' ');
-    const [vb = '', rb = ''] = b.split(' ');
-    return ra === rb ? va.localeCompare(vb) : ra.localeCompare(rb);
-  });
+  const keys = [...new Set(row.flatMap((r) => [...r.requests.keys()]))].sort(compareRequestKeys);
   console.log(
     `\n### API requests per bind, storm of ${String(count)}\n\nFrom apiserver_request_total over the storm,` +
       ` divided by the claims Bound; the bench's own creates (one volume and one claim per bind) are taken out.` +

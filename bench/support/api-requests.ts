@@ -43,6 +43,13 @@ export function onlyWrites(requests: Map<string, number>): Map<string, number> {
   return new Map([...requests].filter(([k]) => isWrite(verbOf(k))));
 }
 
+/** Orders request keys by resource, then verb, as the tables list them. */
+export function compareRequestKeys(a: string, b: string): number {
+  const [va = '', ra = ''] = a.split(' ');
+  const [vb = '', rb = ''] = b.split(' ');
+  return ra === rb ? va.localeCompare(vb) : ra.localeCompare(rb);
+}
+
 export const total = (requests: Map<string, number>): number =>
   [...requests.values()].reduce((sum, v) => sum + v, 0);
 

@@ -54,6 +54,27 @@ export function intFromEnv(name: string, fallback: number, min: number, max: num
   return Number(text);
 }
 
+/**
+ * The operator as the benches run it (see operator-build.ts), against a
+ * cluster whose CRDs are installed; its log goes to .cluster/bench-logs/<logName>-operator.log.
+ */
+export async function startBenchOperator(
+  cluster: LocalCluster,
+  logName: string,
+  args: string[],
+): Promise<OperatorProcess> {
+  const runtime = await operatorRuntime(process.env, process.env.OPERATOR_DIR ?? undefined);
+  process.stderr.write(`the operator runs ${runtime.describe}\n`);
+  return OperatorProcess.start({
+    kubeconfig: cluster.kubeconfig,
+    ...(runtime.script ? { script: runtime.script } : {}),
+    nodeArgs: runtime.nodeArgs,
+    // Read it when a run stalls: a dead operator is otherwise a bench waiting for its timeout.
+    logFile: join(repoRoot, '.cluster', 'bench-logs', `${logName}-operator.log`),
+    args: [...args, '--log-level', 'info'],
+  });
+}
+
 export async function startBinder(
   name: BinderName,
   dirName: string,
@@ -70,16 +91,7 @@ export async function startBinder(
     if (name === 'operator') {
       // The operator is ready only once its NfsExport informer syncs too.
       await installCrds(cluster.kubectl, cluster.kubeconfig);
-      const runtime = await operatorRuntime(process.env, process.env.OPERATOR_DIR ?? undefined);
-      process.stderr.write(`the operator runs ${runtime.describe}\n`);
-      operator = await OperatorProcess.start({
-        kubeconfig: cluster.kubeconfig,
-        ...(runtime.script ? { script: runtime.script } : {}),
-        nodeArgs: runtime.nodeArgs,
-        // Read it when a run stalls: a dead operator is otherwise a bench waiting for its timeout.
-        logFile: join(repoRoot, '.cluster', 'bench-logs', `${dirName}-operator.log`),
-        args: [...opts.operatorArgs, '--log-level', 'info'],
-      });
+      operator = await startBenchOperator(cluster, dirName, opts.operatorArgs);
     }
   } catch (err) {
     await cluster.stop();

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 
 import {
+  compareRequestKeys,
   isWrite,
   minus,
   onlyWrites,
@@ -110,6 +111,21 @@ describe('bench support: API requests between two scrapes', () => {
       new Map([['POST persistentvolumes', 100]]),
     );
     expect([...left]).to.deep.equal([['POST events', 3]]);
+  });
+
+  it('orders request keys by resource, then verb', () => {
+    const keys = [
+      'PUT persistentvolumes/status',
+      'POST events',
+      'GET persistentvolumes',
+      'DELETE persistentvolumes',
+    ];
+    expect(keys.sort(compareRequestKeys)).to.deep.equal([
+      'POST events',
+      'DELETE persistentvolumes',
+      'GET persistentvolumes',
+      'PUT persistentvolumes/status',
+    ]);
   });
 
   it('keys a subresource after its resource', () => {
