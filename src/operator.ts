@@ -129,6 +129,7 @@ export class Operator {
       api: manager.api.make(EventsV1Api),
       log,
       reportingController: controllerName,
+      observer: manager.metrics.eventObserver(),
       reportingInstance: `${controllerName}-${config.instance ?? process.env.POD_NAME ?? hostname()}`,
     });
     // Added first, stopped last: the controllers' final events are flushed.

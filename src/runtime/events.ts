@@ -482,6 +482,7 @@ export class EventRecorder implements EventSink {
   };
   /** stop() was called: record() is a no-op and writes are not retried. */
   private closing = false;
+  private lastFullWarning = Number.NEGATIVE_INFINITY;
   private stopped: Promise<void> | undefined;
 
   constructor(opts: EventRecorderOptions) {
@@ -613,10 +614,16 @@ export class EventRecorder implements EventSink {
   private schedule(entry: SeriesEntry): boolean {
     if (entry.busy) return true;
     if (this.queue.size >= this.maxQueued) {
-      this.log.debug('event write queue full; dropping the write', {
-        event: `${entry.namespace}/${entry.name}`,
-        waiting: this.queue.size,
-      });
+      // Said at most once a minute (pv_lifecycle_events_total counts every one), so a storm is seen but not echoed.
+      const now = Date.now();
+      if (now - this.lastFullWarning >= 60_000) {
+        this.lastFullWarning = now;
+        this.log.warn('event write queue full; new events are dropped until it drains', {
+          event: `${entry.namespace}/${entry.name}`,
+          waiting: this.queue.size,
+          droppedSoFar: this.counts.droppedQueue,
+        });
+      }
       return false;
     }
     entry.busy = true;

@@ -221,6 +221,18 @@ export class Metrics {
     labelNames: ['plugin_name', 'operation_name'] as const,
     registers: [this.registry],
   });
+  private readonly eventOutcomes = new Counter({
+    name: 'pv_lifecycle_events_total',
+    help: 'Occurrences given to the event recorder by outcome: emitted (a new Event), aggregated (into a series), dropped_spam (the per-object filter), dropped_queue (too many writes waiting)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly eventWriteErrors = new Counter({
+    name: 'pv_lifecycle_event_write_errors_total',
+    help: 'Event writes the recorder gave up on, by operation (create, patch)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
   private readonly provisioningOperations = new Counter({
     name: 'pv_lifecycle_provisioning_operations_total',
     help: 'NFS provisioner operations by operation (provision, delete, archive, retain) and result (succeeded, failed)',
@@ -345,6 +357,18 @@ export class Metrics {
     const labels = { plugin_name: 'pvlifecycle.io/recycler', operation_name: `volume_${operation}` };
     if (!ok) this.volumeOperationErrors.inc(labels);
     if (seconds !== undefined) this.volumeOperationSeconds.observe(labels, seconds);
+  }
+
+  /** The event recorder's hooks: what became of each occurrence, and writes given up on. */
+  eventObserver(): { onEvent(outcome: string): void; onWriteError(operation: string): void } {
+    return {
+      onEvent: (outcome) => {
+        this.eventOutcomes.inc({ outcome });
+      },
+      onWriteError: (operation) => {
+        this.eventWriteErrors.inc({ operation });
+      },
+    };
   }
 
   /** A directory made (and its volume), or a released one dealt with; seconds of the NFS and API work. */

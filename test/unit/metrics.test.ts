@@ -97,6 +97,33 @@ describe('metrics', () => {
     expect(sample(text, 'pv_collector_bound_pv_count{storage_class="slow"}')).to.equal(1);
   });
 
+  it("counts the event recorder's outcomes, dropped ones included, and the provisioner's operations", async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const events = metrics.eventObserver();
+    events.onEvent('emitted');
+    events.onEvent('dropped_queue');
+    events.onEvent('dropped_queue');
+    events.onWriteError('create');
+    metrics.provisioningOperation('provision', true, 0.004);
+    metrics.provisioningOperation('delete', false, 1);
+    const text = await metrics.scrape();
+    expect(sample(text, 'pv_lifecycle_events_total{outcome="dropped_queue"}')).to.equal(2);
+    expect(sample(text, 'pv_lifecycle_events_total{outcome="emitted"}')).to.equal(1);
+    expect(sample(text, 'pv_lifecycle_event_write_errors_total{operation="create"}')).to.equal(1);
+    expect(
+      sample(text, 'pv_lifecycle_provisioning_operations_total{operation="provision",result="succeeded"}'),
+    ).to.equal(1);
+    expect(
+      sample(text, 'pv_lifecycle_provisioning_operations_total{operation="delete",result="failed"}'),
+    ).to.equal(1);
+    expect(
+      sample(
+        text,
+        'volume_operation_total_errors{plugin_name="pvlifecycle.io/nfs",operation_name="volume_delete"}',
+      ),
+    ).to.equal(1);
+  });
+
   it('counts retroactive StorageClass assignments and their failures', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.retroactiveStorageClass(true);
