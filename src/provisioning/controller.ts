@@ -7,7 +7,7 @@
 // Keys are "claim/<namespace>/<name>" and "volume/<name>".
 import { CoreV1Api, type V1PersistentVolume, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 
-import { apiFailure, apiMessage, deleteUnlessGone } from '../kube/api-errors.ts';
+import { apiFailure, apiMessage, deleteUnlessGone, unlessNotFound } from '../kube/api-errors.ts';
 import { claimHoldsVolume, readReferencedClaim } from '../kube/claims.ts';
 import { persistentVolumeClaims, persistentVolumes, storageClasses } from '../kube/kinds.ts';
 import type { PlannedEvent } from '../kube/planned-event.ts';
@@ -23,6 +23,7 @@ import { type ServerOptions, makeDirectory, reclaimDirectory } from './directori
 import {
   type PoolLookup,
   type ProvisionPlan,
+  directoryFinalizer,
   madeByProvisioner,
   planExpansion,
   planProvision,
@@ -302,10 +303,13 @@ export class ProvisionerController {
       case 'refuse':
         this.volumeEvent(volume, plan.event);
         return undefined;
+      case 'removeFinalizer':
+        await this.releaseFinalizer(name, volume.metadata?.uid);
+        return undefined;
       case 'reclaim':
         break;
     }
-    const { directory } = plan;
+    const { directory, deleting } = plan;
     const where = `${directory.server}:${directory.exportPath}/${directory.components.join('/')}`;
     const started = performance.now();
     const failed: (note: string) => never = (note) => {
@@ -329,7 +333,9 @@ export class ProvisionerController {
         this.volumeEvent(volume, {
           type: 'Warning',
           reason: 'VolumeFailedDelete',
-          note: `${outcome.problem}; nothing was deleted. Delete the directory yourself if it should go, then the volume`,
+          note:
+            `${outcome.problem}; nothing was deleted. Delete the directory yourself if it should go, then the volume` +
+            (deleting ? ` and its finalizer ${directoryFinalizer}` : ''),
         });
         return undefined;
       case 'failed':
@@ -344,23 +350,45 @@ export class ProvisionerController {
       case 'done':
         break;
     }
-    await deleteUnlessGone(
-      this.core.deletePersistentVolume({ name, body: { preconditions: { uid: volume.metadata?.uid } } }),
-    );
+    const uid = volume.metadata?.uid;
+    if (!deleting) {
+      await deleteUnlessGone(this.core.deletePersistentVolume({ name, body: { preconditions: { uid } } }));
+    }
     this.measure(directory.onDelete, true, started);
-    this.volumeEvent(volume, {
-      type: 'Normal',
-      reason: 'VolumeDeleted',
-      note:
-        directory.onDelete === 'retain'
-          ? `deleted the volume; its directory ${where} was kept (onDelete: retain)`
-          : outcome.archivedAs
-            ? `archived ${where} as ${outcome.archivedAs} and deleted the volume`
-            : outcome.gone
-              ? `the directory ${where} was already gone; deleted the volume`
-              : `deleted ${where} (${String(outcome.removed)} entries) and the volume`,
-    });
+    const object = deleting ? 'the volume, deleted by hand,' : 'the volume';
+    // Said before the finalizer goes: a retry after a failed removal finds the directory gone and says nothing.
+    if (!(deleting && outcome.gone)) {
+      this.volumeEvent(volume, {
+        type: 'Normal',
+        reason: 'VolumeDeleted',
+        note:
+          directory.onDelete === 'retain'
+            ? `let ${object} go; its directory ${where} was kept (onDelete: retain)`
+            : outcome.archivedAs
+              ? `archived ${where} as ${outcome.archivedAs} and let ${object} go`
+              : outcome.gone
+                ? `the directory ${where} was already gone; let ${object} go`
+                : `deleted ${where} (${String(outcome.removed)} entries) and let ${object} go`,
+      });
+    }
+    // Its directory is dealt with: the volume may go (a failure here is retried by the next sync).
+    await this.releaseFinalizer(name, uid);
     return undefined;
+  }
+
+  /** Removes this provisioner's finalizer from the volume as the API has it now (this very one, by uid). */
+  private async releaseFinalizer(name: string, uid: string | undefined): Promise<void> {
+    const current = await unlessNotFound(this.core.readPersistentVolume({ name }));
+    const finalizers = current?.metadata?.finalizers ?? [];
+    if (!current || current.metadata?.uid !== uid || !finalizers.includes(directoryFinalizer)) return;
+    // The resourceVersion read makes a concurrent change a conflict, retried from fresh state.
+    await this.core.replacePersistentVolume({
+      name,
+      body: {
+        ...current,
+        metadata: { ...current.metadata, finalizers: finalizers.filter((f) => f !== directoryFinalizer) },
+      },
+    });
   }
 
   private failDelete(volume: V1PersistentVolume, note: string): never {

@@ -31,6 +31,12 @@ export const annDirectory = 'pvlifecycle.io/nfs-directory';
 export const annHandle = 'pvlifecycle.io/nfs-handle';
 /** The class's onDelete when the volume was made (the class may change or go). */
 export const annOnDelete = 'pvlifecycle.io/on-delete';
+/**
+ * Holds a provisioned volume that someone deletes by hand until its directory
+ * was dealt with by the reclaim policy (external-provisioner's finalizer does
+ * the same), so a `kubectl delete pv` does not leave the directory behind.
+ */
+export const directoryFinalizer = 'pvlifecycle.io/nfs-directory';
 /** The NfsExport the volume was carved from, when the class named one. */
 export const annPool = annNfsPool;
 
@@ -157,6 +163,7 @@ export function provisionedVolume(
     kind: 'PersistentVolume',
     metadata: {
       name: plan.volumeName,
+      finalizers: [directoryFinalizer],
       annotations: {
         [annProvisionedBy]: provisionerName,
         [annDirectory]: directory,
@@ -194,8 +201,13 @@ export type VolumePlan =
   | { action: 'none' }
   /** The claim may still come back (read live): look again when it goes. */
   | { action: 'wait'; why: string }
-  /** Carry out onDelete on the directory, then delete the volume object. */
-  | { action: 'reclaim'; directory: RecordedDirectory }
+  /**
+   * Carry out onDelete on the directory; then delete the volume object, or,
+   * when it is being deleted already, let it go (remove the finalizer).
+   */
+  | { action: 'reclaim'; directory: RecordedDirectory; deleting: boolean }
+  /** A volume being deleted whose policy keeps the directory: let it go. */
+  | { action: 'removeFinalizer' }
   /** The record cannot be trusted: say so on the volume and touch nothing. */
   | { action: 'refuse'; event: PlannedEvent };
 
@@ -206,13 +218,21 @@ export function madeByProvisioner(volume: V1PersistentVolume): boolean {
 /**
  * A Released volume of ours whose policy is Delete, once no claim holds it:
  * its directory is dealt with as recorded. Retain keeps volume and directory,
- * as upstream. claimHolds: the live answer to "does the claim still hold it".
+ * as upstream. A volume of ours someone deletes is held by its finalizer
+ * until the same is done (Delete) or at once let go (Retain); a claim that
+ * still holds it is waited for first. claimHolds: the live answer to "does
+ * the claim still hold it".
  */
 export function planVolume(volume: V1PersistentVolume, claimHolds: boolean): VolumePlan {
-  if (!madeByProvisioner(volume) || volume.metadata?.deletionTimestamp) return { action: 'none' };
-  if (volume.status?.phase !== 'Released') return { action: 'none' };
-  if ((volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain') !== 'Delete') return { action: 'none' };
+  if (!madeByProvisioner(volume)) return { action: 'none' };
+  const deleting = volume.metadata?.deletionTimestamp !== undefined;
+  if (deleting && !(volume.metadata?.finalizers ?? []).includes(directoryFinalizer))
+    return { action: 'none' };
+  if (!deleting && volume.status?.phase !== 'Released') return { action: 'none' };
   if (claimHolds) return { action: 'wait', why: 'its claim still exists' };
+  if ((volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain') !== 'Delete') {
+    return deleting ? { action: 'removeFinalizer' } : { action: 'none' };
+  }
   const recorded = recordedDirectory(volume);
   if ('problem' in recorded) {
     return {
@@ -220,11 +240,13 @@ export function planVolume(volume: V1PersistentVolume, claimHolds: boolean): Vol
       event: {
         type: 'Warning',
         reason: 'VolumeFailedDelete',
-        note: `${recorded.problem}; nothing was deleted. Delete the directory yourself if it should go, then the volume`,
+        note:
+          `${recorded.problem}; nothing was deleted. Delete the directory yourself if it should go, then the volume` +
+          (deleting ? ` and its finalizer ${directoryFinalizer}` : ''),
       },
     };
   }
-  return { action: 'reclaim', directory: recorded };
+  return { action: 'reclaim', directory: recorded, deleting };
 }
 
 /** The directory a volume records, checked against its spec; or why it cannot be trusted. */

@@ -271,7 +271,7 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
     expect(await exists(dir)).to.equal(false);
     expect(await readFile(join(outside, 'precious'), 'utf8')).to.equal('keep me');
     expect((await eventFor(pv.metadata?.name ?? '', 'VolumeDeleted')).note).to.match(
-      /deleted .* \(5\d entries\) and the volume/,
+      /deleted .* \(5\d entries\) and let the volume go/,
     );
   });
 
@@ -306,6 +306,30 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
       'Released',
     );
     expect(await exists(onDisk(directoryOf(retained)))).to.equal(true);
+  });
+
+  it('holds a volume deleted by hand until its directory is dealt with by its policy', async () => {
+    await claim('by-hand', 'nfs-delete');
+    await claim('by-hand-kept', 'nfs-retain');
+    const deleted = await boundVolume('by-hand');
+    const kept = await boundVolume('by-hand-kept');
+    // Bound: kubernetes.io/pv-protection and the provisioner's finalizer hold it.
+    await core.deletePersistentVolume({ name: deleted.metadata?.name ?? '' });
+    await sleep(1000);
+    expect(await exists(onDisk(directoryOf(deleted)))).to.equal(true);
+    await deleteClaim('by-hand');
+    await volumeGone(deleted.metadata?.name ?? '');
+    expect(await exists(onDisk(directoryOf(deleted)))).to.equal(false);
+    // Retain: the volume deleted by hand goes, its directory stays.
+    await deleteClaim('by-hand-kept');
+    await eventually('the Retain volume Released', async () =>
+      (await core.readPersistentVolume({ name: kept.metadata?.name ?? '' })).status?.phase === 'Released'
+        ? true
+        : undefined,
+    );
+    await core.deletePersistentVolume({ name: kept.metadata?.name ?? '' });
+    await volumeGone(kept.metadata?.name ?? '');
+    expect(await exists(onDisk(directoryOf(kept)))).to.equal(true);
   });
 
   it('carves pool volumes from a declared NfsExport and counts them in its status', async () => {

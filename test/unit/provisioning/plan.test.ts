@@ -9,6 +9,7 @@ import {
   annOnDelete,
   annPool,
   archiveName,
+  directoryFinalizer,
   planExpansion,
   planProvision,
   planVolume,
@@ -201,6 +202,7 @@ describe('planVolume (what happens to a released directory)', () => {
   it('reclaims a Released Delete volume of ours once no claim holds it', () => {
     expect(planVolume(released(good), false)).to.deep.equal({
       action: 'reclaim',
+      deleting: false,
       directory: {
         server: 'nfs.example.com',
         exportPath: '/exports/k8s',
@@ -254,6 +256,41 @@ describe('planVolume (what happens to a released directory)', () => {
       { nfs: { server: 'nfs.example.com', path: 'e/x' } },
     );
     expect(planVolume(relative, false).action).to.equal('refuse');
+  });
+});
+
+describe('planVolume for a volume deleted by hand (its finalizer)', () => {
+  const deleting = (
+    policy: string,
+    finalizers = [directoryFinalizer],
+    phase = 'Released',
+  ): V1PersistentVolume => {
+    const v = released(good, { persistentVolumeReclaimPolicy: policy });
+    v.metadata = { ...v.metadata, deletionTimestamp: new Date(), finalizers };
+    v.status = { phase };
+    return v;
+  };
+
+  it('deals with the directory by the policy once no claim holds it, then lets it go', () => {
+    expect(planVolume(deleting('Delete'), false)).to.deep.include({ action: 'reclaim', deleting: true });
+    expect(planVolume(deleting('Delete', [directoryFinalizer], 'Bound'), false)).to.deep.include({
+      action: 'reclaim',
+    });
+    expect(planVolume(deleting('Retain'), false)).to.deep.equal({ action: 'removeFinalizer' });
+  });
+
+  it('waits while the claim holds it, and leaves one without its finalizer alone', () => {
+    expect(planVolume(deleting('Delete', [directoryFinalizer], 'Bound'), true).action).to.equal('wait');
+    expect(planVolume(deleting('Retain'), true).action).to.equal('wait');
+    expect(planVolume(deleting('Delete', ['kubernetes.io/pv-protection']), false).action).to.equal('none');
+  });
+
+  it('the volumes it makes carry the finalizer', () => {
+    const plan = planProvision(facts());
+    if (plan.action !== 'provision') throw new Error('expected provision');
+    expect(provisionedVolume(plan, claim(), Buffer.from([1])).metadata?.finalizers).to.deep.equal([
+      directoryFinalizer,
+    ]);
   });
 });
 
