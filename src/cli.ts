@@ -65,6 +65,12 @@ Options:
       --metrics-bind-address ADDR     where /metrics, /healthz and /readyz are served,
                                       host:port or :port; 0 turns it off
                                       (default ${defaults.metricsBindAddress})
+      --metrics-secure                serve them over HTTPS, and /metrics only to bearer
+                                      tokens the API server authenticates (TokenReview)
+                                      and allows "get" on /metrics (SubjectAccessReview);
+                                      the probes stay open for the kubelet
+      --metrics-cert-dir DIR          tls.crt and tls.key for HTTPS (default: a certificate
+                                      signed by itself, made at start)
       --request-timeout DURATION      limit on each API request but watches; a request
                                       still unanswered then fails and is retried (default
                                       ${formatDuration(defaults.requestTimeoutMs)}, the API server's own limit on such requests)
@@ -147,6 +153,9 @@ export interface RunOptions {
   workers: number;
   resyncPeriodMs: number;
   metricsBindAddress: string | undefined;
+  /** --metrics-secure: HTTPS, and /metrics only for tokens the API server allows. */
+  metricsSecure?: boolean;
+  metricsCertDir?: string;
   requestTimeoutMs: number;
   gracefulShutdownTimeoutMs: number;
   logLevel: string;
@@ -170,6 +179,8 @@ export function parseCommandLine(argv: string[]): Command {
       workers: { type: 'string' },
       'resync-period': { type: 'string' },
       'metrics-bind-address': { type: 'string' },
+      'metrics-secure': { type: 'boolean' },
+      'metrics-cert-dir': { type: 'string' },
       'request-timeout': { type: 'string' },
       'graceful-shutdown-timeout': { type: 'string' },
       'log-level': { type: 'string' },
@@ -297,6 +308,9 @@ export function parseCommandLine(argv: string[]): Command {
   };
   const resyncPeriodMs = duration('resync-period', values['resync-period'], defaults.resyncPeriodMs);
   const address = values['metrics-bind-address'] ?? defaults.metricsBindAddress;
+  if (values['metrics-cert-dir'] !== undefined && !values['metrics-secure']) {
+    throw new Error('--metrics-cert-dir: only with --metrics-secure');
+  }
   if (address !== '0') {
     try {
       parseBindAddress(address);
@@ -379,6 +393,8 @@ export function parseCommandLine(argv: string[]): Command {
       workers,
       resyncPeriodMs,
       metricsBindAddress: address === '0' ? undefined : address,
+      ...(values['metrics-secure'] ? { metricsSecure: true } : {}),
+      ...(values['metrics-cert-dir'] !== undefined ? { metricsCertDir: values['metrics-cert-dir'] } : {}),
       requestTimeoutMs,
       gracefulShutdownTimeoutMs,
       logLevel,

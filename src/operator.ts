@@ -3,7 +3,14 @@
 // must know of another comes in here as a function or a trigger.
 import { hostname } from 'node:os';
 
-import { CoreV1Api, EventsV1Api, type KubeConfig, type V1PersistentVolume } from '@kubernetes/client-node';
+import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  EventsV1Api,
+  type KubeConfig,
+  type V1PersistentVolume,
+} from '@kubernetes/client-node';
 
 import { BindingController } from './binding/controller.ts';
 import { OtherBinderWatch } from './binding/other-binder.ts';
@@ -26,6 +33,8 @@ import { type LeaderElectionConfig, runManager } from './runtime/lifecycle.ts';
 import type { Log } from './runtime/log.ts';
 import { Manager } from './runtime/manager.ts';
 import { Metrics } from './runtime/metrics.ts';
+import { MetricsAuthorizer } from './runtime/metrics-auth.ts';
+import { servingCertificate } from './runtime/serving-cert.ts';
 import { type Syncable, Trigger } from './runtime/source.ts';
 
 export interface OperatorConfig {
@@ -35,6 +44,10 @@ export interface OperatorConfig {
   resyncPeriodMs: number;
   /** host:port for /metrics, /healthz and /readyz; undefined turns the listener off. */
   metricsBindAddress: string | undefined;
+  /** HTTPS, and /metrics only for tokens the API server allows "get" on it (--metrics-secure). */
+  metricsSecure?: boolean;
+  /** tls.crt and tls.key for it; a self-signed certificate is made at start when absent. */
+  metricsCertDir?: string;
   /** The limit on each API request but watches, in ms (default 60 s). */
   requestTimeoutMs?: number;
   /** How long in-flight reconciles may take to finish on a stop before they are abandoned (default: no limit). */
@@ -285,11 +298,29 @@ export class Operator {
    * Runs until stopped resolves (with the signal's name), the lease is lost
    * or start fails; resolves with the process's exit code.
    */
-  run(
+  async run(
     stopped: Promise<string>,
     onListening?: (address: { host: string; port: number }) => void,
   ): Promise<number> {
     const { config } = this;
+    let metricsSecurity;
+    if (config.metricsSecure && config.metricsBindAddress !== undefined) {
+      try {
+        const tls = await servingCertificate(config.metricsCertDir, config.instance ?? hostname());
+        config.log.info('metrics served over HTTPS', { certificate: tls.source });
+        const authorizer = new MetricsAuthorizer({
+          authn: this.manager.api.make(AuthenticationV1Api),
+          authz: this.manager.api.make(AuthorizationV1Api),
+        });
+        metricsSecurity = {
+          tls,
+          authorize: (header: string | undefined, path: string) => authorizer.check(header, path),
+        };
+      } catch (err) {
+        config.log.error('could not start', { error: err });
+        return 1;
+      }
+    }
     this.config.log.info('starting controllers', {
       workers: config.workers,
       namespace: config.namespace,
@@ -307,6 +338,7 @@ export class Operator {
         retryPeriodMs: 0,
       },
       metricsBindAddress: config.metricsBindAddress,
+      ...(metricsSecurity ? { metricsSecurity } : {}),
       gracefulShutdownTimeoutMs: config.gracefulShutdownTimeoutMs ?? Number.POSITIVE_INFINITY,
       stopped,
       onListening,

@@ -3,9 +3,11 @@
 // /readyz whether it is doing its job yet (informers synced, say); keeping
 // them apart stops a slow start from turning into a restart loop.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 import type { Metrics } from './metrics.ts';
+import type { Verdict } from './metrics-auth.ts';
 
 /** Passes by returning true; false or throwing fails it. */
 export type Check = () => boolean | Promise<boolean>;
@@ -24,6 +26,13 @@ export interface HttpServerOptions {
   readyChecks: Checks;
   /** Passing while absent: being able to answer at all is the basic health. */
   healthChecks?: Checks;
+  /** Serve HTTPS with this key and certificate (PEM) instead of HTTP. */
+  tls?: { key: string; cert: string };
+  /**
+   * Who may read /metrics (secure metrics); everyone when absent. The probes
+   * stay open: the kubelet calls them without a token.
+   */
+  authorize?: (authorization: string | undefined, path: string) => Promise<Verdict>;
 }
 
 export interface HttpServer {
@@ -74,6 +83,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const routes: Record<string, (() => Promise<void>) | undefined> = {
       '/metrics': async () => {
+        const verdict = await options.authorize?.(req.headers.authorization, path);
+        if (verdict && !verdict.allowed) {
+          if (verdict.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+          reply(res, verdict.status, `${verdict.reason}\n`);
+          return;
+        }
         reply(res, 200, await options.metrics.scrape(), options.metrics.contentType);
       },
       '/healthz': () => probe(res, options.healthChecks, 'unhealthy'),
@@ -90,12 +105,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) reply(res, 500, `${err instanceof Error ? err.message : String(err)}\n`);
       else res.destroy();
     });
-  });
+  };
+  const server: Server = options.tls
+    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' }, onRequest)
+    : createServer(onRequest);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

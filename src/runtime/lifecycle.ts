@@ -9,7 +9,7 @@
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 
 import { ApiClients } from './api-clients.ts';
-import { type HttpServer, startHttpServer } from './http-server.ts';
+import { type HttpServer, type HttpServerOptions, startHttpServer } from './http-server.ts';
 import { LeaderElector } from './leader-election.ts';
 import type { Manager } from './manager.ts';
 
@@ -28,6 +28,8 @@ export interface RunConfig {
   leaderElection: LeaderElectionConfig;
   /** host:port for /metrics, /healthz and /readyz; undefined turns the listener off. */
   metricsBindAddress: string | undefined;
+  /** Serve over HTTPS, /metrics only to those the API server allows (secure metrics). */
+  metricsSecurity?: Pick<HttpServerOptions, 'tls' | 'authorize'>;
   gracefulShutdownTimeoutMs: number;
   /** Resolves with the signal's name when the process is asked to stop. */
   stopped: Promise<string>;
@@ -45,6 +47,7 @@ export async function runManager(manager: Manager, config: RunConfig): Promise<n
         bindAddress: config.metricsBindAddress,
         metrics: manager.metrics,
         readyChecks: manager.readyChecks(),
+        ...config.metricsSecurity,
       });
     } catch (err) {
       log.error('could not start', { error: err });
@@ -52,6 +55,8 @@ export async function runManager(manager: Manager, config: RunConfig): Promise<n
     }
     log.info('serving metrics and probes', {
       address: `${http.address.host}:${String(http.address.port)}`,
+      scheme: config.metricsSecurity?.tls ? 'https' : 'http',
+      ...(config.metricsSecurity?.authorize ? { metrics: 'TokenReview and SubjectAccessReview' } : {}),
     });
     config.onListening?.(http.address);
   }

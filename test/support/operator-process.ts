@@ -6,7 +6,12 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { Agent, fetch as undiciFetch } from 'undici';
+
 import { sleep } from './wait.ts';
+
+/** The operator's own certificate is signed by itself (--metrics-secure): tests do not verify it. */
+const trustAnyCertificate = new Agent({ connect: { rejectUnauthorized: false } });
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const hasSetpriv = spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
@@ -61,6 +66,7 @@ export class OperatorProcess {
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private port = 0;
+  private scheme: 'http' | 'https' = 'http';
 
   private constructor(opts: OperatorStartOptions) {
     this.logFile = opts.logFile;
@@ -130,6 +136,7 @@ export class OperatorProcess {
     this.entries.push(entry);
     if (entry.message === 'serving metrics and probes' && typeof entry.address === 'string') {
       this.port = Number(entry.address.slice(entry.address.lastIndexOf(':') + 1));
+      this.scheme = entry.scheme === 'https' ? 'https' : 'http';
     }
   }
 
@@ -143,11 +150,16 @@ export class OperatorProcess {
 
   /** Where its /metrics is served (once started). */
   get metricsUrl(): string {
-    return `http://127.0.0.1:${String(this.port)}/metrics`;
+    return `${this.scheme}://127.0.0.1:${String(this.port)}/metrics`;
   }
 
-  get(path: string): Promise<Response> {
-    return fetch(`http://127.0.0.1:${String(this.port)}${path}`, { signal: AbortSignal.timeout(5000) });
+  /** GET on its listener, over HTTPS when it serves that (its certificate not verified). */
+  get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; text(): Promise<string> }> {
+    return undiciFetch(`${this.scheme}://127.0.0.1:${String(this.port)}${path}`, {
+      headers,
+      signal: AbortSignal.timeout(5000),
+      ...(this.scheme === 'https' ? { dispatcher: trustAnyCertificate } : {}),
+    });
   }
 
   async metrics(): Promise<string> {

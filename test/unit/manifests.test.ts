@@ -103,6 +103,7 @@ describe('config/ manifests', () => {
   it('config/default has the CRD, the namespace, the identity, the Deployment and the metrics Service', () => {
     expect(all.map((m) => `${m.kind}/${m.metadata.name}`).sort()).to.deep.equal(
       [
+        'ClusterRole/pv-lifecycle-metrics-reader',
         'ClusterRole/pv-lifecycle-operator',
         'ClusterRole/pv-lifecycle-operator-namespace',
         'ClusterRoleBinding/pv-lifecycle-operator',
@@ -121,7 +122,9 @@ describe('config/ manifests', () => {
   });
 
   describe('RBAC', () => {
-    const roles = all.filter((m) => m.kind === 'ClusterRole') as unknown as V1ClusterRole[];
+    const roles = all.filter(
+      (m) => m.kind === 'ClusterRole' && m.metadata.name !== 'pv-lifecycle-metrics-reader',
+    ) as unknown as V1ClusterRole[];
 
     it('grants no wildcard, and nothing that reads secrets or widens its own rights', () => {
       expect(roles).to.have.length(2);
@@ -144,6 +147,11 @@ describe('config/ manifests', () => {
           ]);
         }
       }
+    });
+
+    it('gives scrapers of secure metrics get on /metrics and nothing else', () => {
+      const reader = one(all, 'ClusterRole', 'pv-lifecycle-metrics-reader') as V1ClusterRole;
+      expect(reader.rules).to.deep.equal([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
     });
 
     it('never deletes or patches claims, and creates Jobs only through the namespaced role', () => {
