@@ -14,6 +14,9 @@
 //                     600 or 0.3 s a claim, whichever is longer (a 10,000 storm: 50 min)]
 // NODE_OPTIONS reaches the operator process (e.g. the Deployment's
 // --max-old-space-size=384). It asserts nothing about speed.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { CoreV1Api } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 
@@ -24,6 +27,7 @@ import { benchClaim, benchVolume } from './support/objects.ts';
 import { cpuSnapshot, cpuSpent, memory } from './support/proc.ts';
 import { duration, markdownTable, mib, millis, perBind, percentile, seconds } from './support/table.ts';
 import { watchBoundClaims } from './support/watch.ts';
+import { cumulative, writeLineChart } from './support/plot.ts';
 
 const counts = (process.env.COUNTS ?? '300,1000').split(',').map((c) => {
   if (!/^\d{1,6}$/.test(c.trim()) || Number(c) < 1 || Number(c) > 100_000) {
@@ -51,6 +55,8 @@ interface StormResult {
   peakRssKiB: number;
   /** Requests the API server served during the storm but the bench's own creates. */
   requests: Map<string, number>;
+  /** Each claim's seconds from its create to Bound. */
+  latencies: number[];
 }
 
 async function storm(binder: BinderName, count: number): Promise<StormResult> {
@@ -103,6 +109,7 @@ async function storm(binder: BinderName, count: number): Promise<StormResult> {
       cpu,
       peakRssKiB,
       requests: minus(requestsBetween(metricsBefore, metricsAfter), own),
+      latencies,
     };
   } finally {
     await run.stop();
@@ -177,6 +184,22 @@ console.log(
     ]),
   ),
 );
+
+// The latency distributions side by side, one chart per storm size (PLOTS_DIR, default bench/plots).
+const plotsDir = process.env.PLOTS_DIR ?? join(dirname(fileURLToPath(import.meta.url)), 'plots');
+for (const count of counts) {
+  const path = join(plotsDir, `storm-${String(count)}.svg`);
+  await writeLineChart(path, {
+    title: `Binding storm of ${String(count)} claims: share Bound by latency`,
+    x: "seconds from the claim's create to Bound",
+    y: 'share of claims Bound',
+    step: true,
+    series: results
+      .filter((r) => r.count === count)
+      .map((r) => ({ name: label(r.binder), points: cumulative(r.latencies) })),
+  });
+  console.log(`\nplot: ${path}`);
+}
 
 // Requests by verb and resource, one column per binder, one table per storm size.
 for (const count of counts) {
