@@ -31,6 +31,7 @@ import { Informer } from '../src/runtime/informer.ts';
 import { installCrds } from '../test/support/kubectl.ts';
 import { OperatorProcess } from '../test/support/operator-process.ts';
 import { operatorRuntime } from './support/operator-build.ts';
+import { writeLineChart } from './support/plot.ts';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -209,6 +210,25 @@ async function twoResyncs(cluster: LocalCluster, op: OperatorProcess): Promise<s
   return `${String(writes)} API writes, ${String(recs)} volume reconciles`;
 }
 
+// Resident memory over the whole run, every half second, for the chart; a series per operator process.
+const overTime: { name: string; points: [number, number][] }[] = [];
+let sampled: { op: OperatorProcess; points: [number, number][] } | undefined;
+const benchStart = performance.now();
+const sampler = setInterval(() => {
+  if (!sampled?.op.running) return;
+  try {
+    sampled.points.push([(performance.now() - benchStart) / 1000, MiB(procStatus(sampled.op.pid, 'VmRSS'))]);
+  } catch {
+    // The process ended between the check and the read.
+  }
+}, 500);
+sampler.unref();
+
+function sample(op: OperatorProcess, name: string): void {
+  sampled = { op, points: [] };
+  overTime.push({ name, points: sampled.points });
+}
+
 async function main(): Promise<Point[]> {
   const points: Point[] = [];
   const cluster = await LocalCluster.start({ dir: join(dir, 'cluster'), tieToParent: true });
@@ -233,6 +253,7 @@ async function main(): Promise<Point[]> {
     process.stderr.write(`starting the operator from ${operatorDir}...\n`);
     let t = performance.now();
     op = await startOperator(cluster);
+    sample(op, `${String(volumes)} Available volumes (binds ${String(binds)}, then resyncs)`);
     const syncSeconds = (performance.now() - t) / 1000;
     await sleep(3000);
     points.push(
@@ -316,6 +337,7 @@ async function main(): Promise<Point[]> {
     });
     t = performance.now();
     op = await startOperator(cluster);
+    sample(op, `${String(volumes)} bound volumes and claims (restarted, then resyncs)`);
     const sync2 = (performance.now() - t) / 1000;
     await sleep(3000);
     points.push(
@@ -334,6 +356,18 @@ async function main(): Promise<Point[]> {
 }
 
 const points = await main();
+clearInterval(sampler);
+const plotPath = join(
+  process.env.PLOTS_DIR ?? join(repoRoot, 'bench', 'plots'),
+  `memory-${String(volumes)}.svg`,
+);
+await writeLineChart(plotPath, {
+  title: `Operator resident memory, ${String(volumes)} volumes`,
+  x: 'seconds since the bench began',
+  y: 'RSS (MiB)',
+  series: overTime,
+});
+console.log(`\nplot: ${plotPath}`);
 console.log(`\noperator memory (${operatorDir}, ${runtime.describe}; resync ${String(resyncSeconds)} s)\n`);
 console.log('| state | RSS | peak RSS | heap used | heap total | external | notes |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');

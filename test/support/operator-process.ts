@@ -154,7 +154,10 @@ export class OperatorProcess {
   }
 
   /** GET on its listener, over HTTPS when it serves that (its certificate not verified). */
-  get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; text(): Promise<string> }> {
+  get(
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; text(): Promise<string> }> {
     return undiciFetch(`${this.scheme}://127.0.0.1:${String(this.port)}${path}`, {
       headers,
       signal: AbortSignal.timeout(5000),
