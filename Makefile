@@ -69,6 +69,10 @@ format: $(DEPS) ## rewrite files with prettier
 typecheck: $(DEPS) ## strict type-check of everything
 	npx tsc -p tsconfig.json --noEmit
 
+.PHONY: helm
+helm: ## build and cache helm from the Go modules pinned in cluster/helm; prints its path
+	@bash scripts/helm.sh
+
 .PHONY: test-unit
 test-unit: $(DEPS) ## unit tests (no cluster)
 	npx mocha --config .mocharc.unit.json
