@@ -76,6 +76,13 @@ describe('Helm chart', function () {
     }
   });
 
+  it('keeps the CRD in crds/, out of its templates (helm install --skip-crds leaves it out)', async () => {
+    const kinds = async (extra: string[]) =>
+      parseManifests(await helm(helmBin, ['template', 'x', chartDir, ...extra])).map((m) => m.kind);
+    expect(await kinds([])).to.not.include('CustomResourceDefinition');
+    expect(await kinds(['--include-crds'])).to.include('CustomResourceDefinition');
+  });
+
   it('renders with default values the objects of kubectl kustomize config/default, plus the release labels', async () => {
     const chart = await template('pv-lifecycle-operator');
     const config = await kustomize('default');
@@ -204,6 +211,14 @@ describe('Helm chart', function () {
     expect(service?.spec).to.deep.include({
       ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }],
     });
+  });
+
+  it('turns NFS probes off with nfsProbe.interval=0 given as a number, as --set gives it', async () => {
+    const chart = await template('pv-lifecycle-operator', ['--set', 'nfsProbe.interval=0']);
+    const command = parseCommandLine(argsOf(chart));
+    if (command.kind !== 'run') throw new Error(`args parse as ${command.kind}`);
+    expect(command.options.probe.intervalMs).to.equal(0);
+    expect(argsOf(chart)).to.include('--probe-interval=0');
   });
 
   it('leaves out what is turned off: leader election, the Service, the Namespace', async () => {

@@ -45,7 +45,9 @@ app.kubernetes.io/component: operator
 {{- with .Values.leaderElection.renewDeadline }}{{ $args = append $args (printf "--leader-election-renew-deadline=%s" .) }}{{ end -}}
 {{- with .Values.leaderElection.retryPeriod }}{{ $args = append $args (printf "--leader-election-retry-period=%s" .) }}{{ end -}}
 {{- end -}}
-{{- with .Values.nfsProbe.interval }}{{ $args = append $args (printf "--probe-interval=%s" .) }}{{ end -}}
+{{- /* 0 (probes off) may come as a number, from --set nfsProbe.interval=0. */ -}}
+{{- $interval := toString .Values.nfsProbe.interval -}}
+{{- if ne $interval "" }}{{ $args = append $args (printf "--probe-interval=%s" $interval) }}{{ end -}}
 {{- with .Values.nfsProbe.timeout }}{{ $args = append $args (printf "--probe-timeout=%s" .) }}{{ end -}}
 {{- with .Values.nfsProbe.concurrency }}{{ $args = append $args (printf "--probe-concurrency=%v" .) }}{{ end -}}
 {{- if .Values.recycler.podTemplate -}}
