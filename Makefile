@@ -69,12 +69,22 @@ format: $(DEPS) ## rewrite files with prettier
 typecheck: $(DEPS) ## strict type-check of everything
 	npx tsc -p tsconfig.json --noEmit
 
+.PHONY: helm
+helm: ## build and cache helm from the Go modules pinned in cluster/helm; prints its path
+	@bash scripts/helm.sh
+
+.PHONY: chart-crds
+chart-crds: ## copy crds/ into charts/pv-lifecycle-operator/crds/ (a unit test fails while they differ)
+	rm -f charts/pv-lifecycle-operator/crds/*.yaml
+	cp crds/*.yaml charts/pv-lifecycle-operator/crds/
+
+# The chart's tests run helm and kubectl's kustomize: both are built and cached first.
 .PHONY: test-unit
-test-unit: $(DEPS) ## unit tests (no cluster)
+test-unit: $(DEPS) control-plane helm ## unit tests (no cluster)
 	npx mocha --config .mocharc.unit.json
 
 .PHONY: test-integration
-test-integration: $(DEPS) control-plane ## tests against a real local control plane
+test-integration: $(DEPS) control-plane helm ## tests against a real local control plane
 	npx mocha --config .mocharc.integration.json
 
 .PHONY: test
