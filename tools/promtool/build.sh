@@ -23,10 +23,14 @@ if [ -f "$out/.complete" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || {
-  echo "promtool/build.sh: Go >= 1.26 is required to build promtool (Debian: apt-get install golang-1.26, or go.dev/dl)" >&2
+# Prometheus's own go.mod asks for this Go; an older one would try to
+# download a toolchain, which a machine without that access cannot.
+need_go=$(awk '$1=="go" {print $2; exit}' "$mod/go.mod")
+have_go=$({ command -v go >/dev/null && go env GOVERSION 2>/dev/null; } | sed 's/^go//' || true)
+if [ -z "$have_go" ] || [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -1)" != "$need_go" ]; then
+  echo "promtool/build.sh: Go >= $need_go is required to build promtool (found: ${have_go:-none}; Debian: apt-get install golang-1.26, or go.dev/dl)" >&2
   exit 1
-}
+fi
 
 started=$(date +%s)
 mkdir -p "$cache_root"
