@@ -78,9 +78,15 @@ chart-crds: ## copy crds/ into charts/pv-lifecycle-operator/crds/ (a unit test f
 	rm -f charts/pv-lifecycle-operator/crds/*.yaml
 	cp crds/*.yaml charts/pv-lifecycle-operator/crds/
 
-# The chart's tests run helm and kubectl's kustomize: both are built and cached first.
+# The alert tests run promtool; without Go they skip and say so, any other
+# build failure fails them (they run tools/promtool/build.sh again).
+.PHONY: promtool
+promtool: ## build and cache promtool, Prometheus's rule tester, from the pinned Go module in tools/promtool
+	@bash tools/promtool/build.sh >/dev/null || echo "make promtool: not built, the alert tests say why"
+
+# The chart's tests run helm and kubectl's kustomize, the alert tests promtool: all are built and cached first.
 .PHONY: test-unit
-test-unit: $(DEPS) control-plane helm ## unit tests (no cluster)
+test-unit: $(DEPS) control-plane helm promtool ## unit tests (no cluster; the chart through helm, the alerts through promtool)
 	npx mocha --config .mocharc.unit.json
 
 .PHONY: test-integration

@@ -60,6 +60,26 @@ export function planClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): Cl
     : planUnboundClaim(claim, world);
 }
 
+/**
+ * Claims not yet Bound for which the binder's own plan is to bind now (a
+ * fitting or pre-bound volume, no scrub in the way). A few for a moment is
+ * normal; any for minutes means binding has stalled, which is what the
+ * PVLifecycleBindingStalled alert watches through a gauge of this count.
+ */
+export function pendingClaimsWithFit(claims: Iterable<V1PersistentVolumeClaim>, world: ClaimWorld): number {
+  let n = 0;
+  for (const claim of claims) {
+    const phase = claim.status?.phase;
+    if (phase === 'Bound' || phase === 'Lost' || claim.metadata?.deletionTimestamp) continue;
+    try {
+      if (planClaim(claim, world).action === 'bind') n++;
+    } catch {
+      // A claim the planner cannot read has its own event from the sync; it is not counted.
+    }
+  }
+  return n;
+}
+
 function planBoundClaim(claim: V1PersistentVolumeClaim, world: ClaimWorld): ClaimPlan {
   const volumeName = claim.spec?.volumeName;
   if (!volumeName) {

@@ -47,7 +47,7 @@ import {
   volumeWithPhase,
 } from './bind-writes.ts';
 import { type PlannedEvent, eventNote } from '../kube/planned-event.ts';
-import { planClaim } from './claim-sync.ts';
+import { pendingClaimsWithFit, planClaim } from './claim-sync.ts';
 import { delayBindingEvent, unscheduledPodsUsing } from './consumers.ts';
 import { namespacedName } from '../kube/refs.ts';
 import { storageClassOf } from './objects.ts';
@@ -517,6 +517,12 @@ export class BindingController {
       unboundVolumes: byClass(volumes.filter((v) => !isBound(v))),
       boundClaims: byNamespaceAndClass(claims.filter(isBound)),
       unboundClaims: byNamespaceAndClass(claims.filter((c) => !isBound(c))),
+      pendingClaimsWithFit: pendingClaimsWithFit(claims, {
+        volumes: this.index,
+        classes: this.classes.store,
+        blocked: this.opts.blocked,
+        busy: this.opts.busy,
+      }),
     };
   }
 }

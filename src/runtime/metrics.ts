@@ -40,6 +40,8 @@ export interface VolumeCounts {
   unboundVolumes: readonly StorageClassCount[];
   boundClaims: readonly NamespacedStorageClassCount[];
   unboundClaims: readonly NamespacedStorageClassCount[];
+  /** Claims not Bound that the binder would bind now; no pv_collector gauge says this. */
+  pendingClaimsWithFit?: number;
 }
 
 export interface MetricsOptions {
@@ -181,6 +183,18 @@ export class Metrics {
       for (const c of this.volumeCountsNow()?.unboundClaims ?? []) {
         set({ namespace: c.namespace, storage_class: c.storageClass }, c.count);
       }
+    },
+  );
+
+  // The binding-stalled alert's series: unbound claims and unbound volumes in
+  // one class do not mean a fit (size, modes, selectors, Released volumes).
+  private readonly pendingWithFit = this.scrapedGauge(
+    'pv_lifecycle_pending_claims_with_fitting_volume',
+    'Claims not yet Bound for which a fitting or pre-bound volume is there to bind now; non-zero for minutes means binding has stalled',
+    [],
+    (set) => {
+      const n = this.volumeCountsNow()?.pendingClaimsWithFit;
+      if (n !== undefined) set({}, n);
     },
   );
 

@@ -89,12 +89,16 @@ describe('metrics', () => {
       2,
     );
 
-    counts = { ...counts, boundVolumes: [{ storageClass: 'slow', count: 1 }] };
+    // Unlabelled, so prom-client reports 0 when the source leaves it out.
+    expect(sample(text, 'pv_lifecycle_pending_claims_with_fitting_volume')).to.equal(0);
+
+    counts = { ...counts, boundVolumes: [{ storageClass: 'slow', count: 1 }], pendingClaimsWithFit: 3 };
     await new Promise((resolve) => setImmediate(resolve));
     text = await metrics.scrape();
     expect(calls).to.equal(2);
     expect(sample(text, 'pv_collector_bound_pv_count{storage_class="fast"}')).to.be.undefined;
     expect(sample(text, 'pv_collector_bound_pv_count{storage_class="slow"}')).to.equal(1);
+    expect(sample(text, 'pv_lifecycle_pending_claims_with_fitting_volume')).to.equal(3);
   });
 
   it("counts the event recorder's outcomes, dropped ones included, and the provisioner's operations", async () => {

@@ -1,7 +1,7 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { type ClaimPlan, planClaim } from '../../../src/binding/claim-sync.ts';
+import { type ClaimPlan, pendingClaimsWithFit, planClaim } from '../../../src/binding/claim-sync.ts';
 import { eventNote } from '../../../src/kube/planned-event.ts';
 import { VolumeIndex } from '../../../src/binding/volume-index.ts';
 import { pv, pvc } from '../../support/objects.ts';
@@ -398,5 +398,47 @@ describe("claim sync: the explanation reads the matcher's context (fit.ts)", () 
   it('checks a volume pre-bound to the claim for size, not for its class', () => {
     const p = plan(pvc('c', { size: '2Gi' }), [pv('mine', { storageClass: 'gold', claimRef: ref() })]);
     expect(summary(p)).to.match(/: mine: too small \(1Gi < 2Gi\)$/);
+  });
+});
+
+describe('pendingClaimsWithFit (the binding-stalled gauge)', () => {
+  const world = (volumes: V1PersistentVolume[], busy?: (v: V1PersistentVolume) => string | undefined) => {
+    const index = new VolumeIndex();
+    for (const v of volumes) index.upsert(v);
+    return { volumes: index, classes: { get: () => undefined, list: () => [] }, busy };
+  };
+
+  it('counts only claims not Bound that the binder would bind now', () => {
+    const volumes = [pv('small', { size: '1Gi' }), pv('rwx', { size: '10Gi', modes: ['ReadWriteMany'] })];
+    const claims = [
+      pvc('fits', { size: '1Gi' }),
+      pvc('too-big', { size: '5Gi' }),
+      pvc('wrong-mode', { size: '1Gi', modes: ['ReadOnlyMany'] }),
+      { ...pvc('already', { size: '1Gi' }), status: { phase: 'Bound' } },
+      { ...pvc('lost', { size: '1Gi' }), status: { phase: 'Lost' } },
+      {
+        ...pvc('going', { size: '1Gi' }),
+        metadata: { ...pvc('going').metadata, deletionTimestamp: new Date() },
+      },
+    ];
+    expect(pendingClaimsWithFit(claims, world(volumes))).to.equal(1);
+    expect(pendingClaimsWithFit(claims, world([]))).to.equal(0);
+  });
+
+  it('does not count a claim whose only volume is still being scrubbed', () => {
+    const claims = [pvc('c', { volumeName: 'scrubbing' })];
+    const volumes = [pv('scrubbing')];
+    expect(pendingClaimsWithFit(claims, world(volumes))).to.equal(1);
+    expect(
+      pendingClaimsWithFit(
+        claims,
+        world(volumes, () => 'scrub Job running'),
+      ),
+    ).to.equal(0);
+  });
+
+  it('does not count a claim whose selector is invalid', () => {
+    const bad = pvc('bad', { selector: { matchExpressions: [{ key: 'k', operator: 'Bogus' }] } });
+    expect(pendingClaimsWithFit([bad, pvc('ok')], world([pv('v')]))).to.equal(1);
   });
 });
