@@ -34,15 +34,33 @@ const outcome = (p: Promise<{ stdout: string; stderr: string }>) =>
 
 /** The plugin run in-process; what it printed and its exit status. */
 async function pvl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { code, out, err } = await pvlAnswering(undefined, ...argv);
+  return { code, out, err };
+}
+
+/** The same on a terminal whose user answers the confirmation with `answer`; the questions are kept. */
+async function pvlAnswering(
+  answer: string | undefined,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string; asked: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
+  const asked: string[] = [];
+  const ask =
+    answer === undefined
+      ? undefined
+      : (q: string) => {
+          asked.push(q);
+          return Promise.resolve(answer);
+        };
   const code = await run([...argv, '--kubeconfig', testCluster().kubeconfig], {
     out: (t) => out.push(t),
     err: (t) => err.push(t),
+    ask,
     env: {},
     isTTY: false,
   });
-  return { code, out: out.join('\n'), err: err.join('\n') };
+  return { code, out: out.join('\n'), err: err.join('\n'), asked };
 }
 
 describe('kubectl pvl (local control plane)', function () {
@@ -139,9 +157,10 @@ describe('kubectl pvl (local control plane)', function () {
       if (operator) expect((await operator.stop()).code).to.equal(0);
     });
 
-    it('release --yes: the request is answered with VolumeReleasedByRequest, the volume is Available', async () => {
+    it('release, confirmed at the prompt: the request is answered with VolumeReleasedByRequest, the volume is Available', async () => {
       await released('rel');
-      const r = await pvl('release', `${ns}-rel`, '--yes', '--timeout', '60s');
+      const r = await pvlAnswering('y', 'release', `${ns}-rel`, '--timeout', '60s');
+      expect(r.asked).to.have.length(1);
       expect(r.code, r.err).to.equal(0);
       expect(r.out).to.contain(`asked: pvlifecycle.io/reclaim=release on ${ns}-rel`);
       expect(r.out).to.match(/^Normal VolumeReleasedByRequest: claimRef to .* cleared on request/m);
@@ -175,6 +194,15 @@ describe('kubectl pvl (local control plane)', function () {
         code: 1,
         err: 'error: no terminal to confirm on: run again with --yes',
       });
+      // On a terminal, anything but y/yes cancels, and nothing is written.
+      const no = await pvlAnswering('n', 'recycle', `${ns}-no-tty`);
+      expect(no).to.deep.include({ code: 1, err: 'cancelled' });
+      expect(no.asked).to.deep.equal([
+        `scrub (DELETE ALL DATA ON) volume ${ns}-no-tty, then make it Available? [y/N] `,
+      ]);
+      const after = await core.readPersistentVolume({ name: `${ns}-no-tty` });
+      expect(after.metadata?.annotations?.['pvlifecycle.io/reclaim']).to.equal(undefined);
+      expect(after.status?.phase).to.equal('Released');
     });
 
     it('status: the leader, volumes by phase and exports, as a table and as json', async () => {
