@@ -86,8 +86,9 @@ describe('kubectl pvl (local control plane)', function () {
     eventually(`${ns}-${name} ${phase}`, async () => ((await phaseOf(name)) === phase ? true : undefined));
   /** A Retain volume bound by the operator, then its claim deleted: Released. */
   async function released(name: string): Promise<void> {
-    await volume(name, { reclaimPolicy: 'Retain' });
-    await claim(`for-${name}`);
+    // A class of its own: no other volume of these tests can take its claim.
+    await volume(name, { reclaimPolicy: 'Retain', storageClass: `${cls}-${name}` });
+    await claim(`for-${name}`, { storageClass: `${cls}-${name}` });
     await waitPhase(name, 'Bound');
     await core.deleteNamespacedPersistentVolumeClaim({ name: `for-${name}`, namespace: ns });
     await waitPhase(name, 'Released');
@@ -143,6 +144,28 @@ describe('kubectl pvl (local control plane)', function () {
     expect(bad.err).to.contain('CLAIM "Not_A_Name" is not a valid name');
   });
 
+  it('release with no operator to answer: a bounded wait, then an error that says so', async () => {
+    // Released by hand (status written as the binder would), so no binder is needed.
+    const v = await volume('unanswered', { claimRef: { namespace: ns, name: 'gone', uid: 'uid-gone' } });
+    await core.replacePersistentVolumeStatus({
+      name: v.metadata?.name ?? '',
+      body: { ...v, status: { phase: 'Released' } },
+    });
+    const started = Date.now();
+    const r = await pvl('release', `${ns}-unanswered`, '--yes', '--timeout', '2s');
+    expect(r.code).to.equal(1);
+    expect(r.err).to.equal(
+      `error: no answer to pvlifecycle.io/reclaim=release on ${ns}-unanswered within 2 s: ` +
+        'is the operator running? (kubectl pvl status)',
+    );
+    expect(Date.now() - started).to.be.below(30_000);
+    // The request stays for when the operator comes: asking again is refused, not written twice.
+    const again = await pvl('recycle', `${ns}-unanswered`, '--yes');
+    expect(again.err).to.equal(
+      `error: volume ${ns}-unanswered already has the request pvlifecycle.io/reclaim=release`,
+    );
+  });
+
   describe('with an operator', () => {
     let operator: OperatorProcess | undefined;
     before(async function () {
@@ -178,7 +201,6 @@ describe('kubectl pvl (local control plane)', function () {
     });
 
     it('release of a volume that is not Released is refused before anything is written', async () => {
-      // First the Released one, so that its claim is not bound to the Available one.
       await released('no-tty');
       await volume('avail');
       const r = await pvl('release', `${ns}-avail`, '--yes');
