@@ -39,7 +39,9 @@ export class PluginError extends Error {
 }
 
 const pollMs = 1000;
+// Lists are bounded: a cluster with more objects than this is summed up from the first ones, and says so.
 const maxListed = 100_000;
+const partialNote = `more than ${maxListed.toLocaleString('en')} objects of a kind: only the first ones were read`;
 
 export async function run(argv: readonly string[], io: Io): Promise<number> {
   let parsed: Parsed;
@@ -121,6 +123,7 @@ async function why(kc: KubeConfig, name: string, opts: Options, io: Io, colour: 
     kc.makeApiClient(StorageV1Api).listStorageClass({ limit: maxListed }),
   ]);
   const report = explainClaim(claim, volumes.items, classes.items);
+  if (volumes.metadata?._continue) report.notes.push(partialNote);
   io.out(opts.output === 'table' ? whyTable(report, colour) : serialise(report, opts.output));
   return 0;
 }
@@ -245,6 +248,7 @@ async function status(kc: KubeConfig, opts: Options, io: Io, colour: boolean): P
     jobs: jobs.items,
     now: Date.now(),
   });
+  if (volumes.metadata?._continue || jobs.metadata?._continue) report.notes.push(partialNote);
   io.out(opts.output === 'table' ? statusTable(report, colour) : serialise(report, opts.output));
   return 0;
 }

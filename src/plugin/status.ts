@@ -28,6 +28,8 @@ export interface StatusReport {
     inFlight: { job: string; volume: string; since?: string }[];
     failed: { job: string; volume: string; message: string }[];
   };
+  /** What the report could not cover. */
+  notes: string[];
 }
 
 const bump = (m: Record<string, number>, k: string) => {
@@ -97,7 +99,7 @@ export function summarise(input: {
       scrubs.failed.push({ job, volume, message: `${c.reason ?? 'Failed'}: ${c.message ?? ''}`.trim() });
     }
   }
-  return { leader, exports, volumes, scrubs };
+  return { leader, exports, volumes, scrubs, notes: [] };
 }
 
 const counts = (m: Record<string, number>) =>
@@ -152,5 +154,6 @@ export function statusTable(r: StatusReport, colour: boolean): string {
     ...r.scrubs.failed.map((s): Cell[] => [s.job, s.volume, { text: 'Failed', tone: 'bad' }, s.message]),
   ];
   if (jobs.length > 0) parts.push('', table(['scrub job', 'volume', 'state', 'detail'], jobs, colour));
+  if (r.notes.length > 0) parts.push('', ...r.notes.map((n) => `note: ${n}`));
   return parts.join('\n');
 }

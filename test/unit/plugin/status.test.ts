@@ -90,5 +90,7 @@ describe('kubectl pvl status', () => {
     expect(text).to.contain('no Lease');
     expect(text).to.contain('the NfsExport CRD is not installed');
     expect(statusTable(summarise({ ...input, now: now + 60_000 }), false)).to.contain('none: lease expired');
+    const partial = { ...summarise(input), notes: ['only the first ones were read'] };
+    expect(statusTable(partial, false).split('\n').at(-1)).to.equal('note: only the first ones were read');
   });
 });
