@@ -35,6 +35,15 @@ export function whyNot(
   };
 }
 
+/** Nearest misses first: the later rule failed, then the smaller gap, then the name. */
+export function compareMisses(a: Miss, b: Miss): number {
+  return (
+    b.nearness - a.nearness ||
+    (a.gap < b.gap ? -1 : a.gap > b.gap ? 1 : 0) ||
+    (a.volume < b.volume ? -1 : a.volume > b.volume ? 1 : 0)
+  );
+}
+
 /** Misses beyond the named ones are counted by kind, not by their details. */
 export function reasonGroup(reason: string): string {
   if (reason.startsWith('too small')) return 'too small';
@@ -65,12 +74,7 @@ export function explainNoMatch(
     if (m) misses.push(m);
   }
   if (misses.length === 0) return 'no persistent volumes exist';
-  misses.sort(
-    (a, b) =>
-      b.nearness - a.nearness ||
-      (a.gap < b.gap ? -1 : a.gap > b.gap ? 1 : 0) ||
-      (a.volume < b.volume ? -1 : a.volume > b.volume ? 1 : 0),
-  );
+  misses.sort(compareMisses);
   const parts = misses.slice(0, named).map((m) => `${m.volume}: ${m.reason}`);
   const rest = new Map<string, number>();
   for (const m of misses.slice(named)) {
