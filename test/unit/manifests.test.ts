@@ -110,6 +110,7 @@ describe('config/ manifests', () => {
         'CustomResourceDefinition/nfsexports.pvlifecycle.io',
         'Deployment/pv-lifecycle-operator',
         'Namespace/pv-lifecycle-system',
+        'PodDisruptionBudget/pv-lifecycle-operator',
         'RoleBinding/pv-lifecycle-operator',
         'Service/pv-lifecycle-operator-metrics',
         'ServiceAccount/pv-lifecycle-operator',
@@ -119,6 +120,16 @@ describe('config/ manifests', () => {
       if (m.metadata.namespace !== undefined)
         expect(m.metadata.namespace, m.kind).to.equal('pv-lifecycle-system');
     }
+  });
+
+  it("keeps one replica running through a drain: a PodDisruptionBudget of minAvailable 1 over the Deployment's pods", () => {
+    const pdb = one(all, 'PodDisruptionBudget', 'pv-lifecycle-operator') as {
+      spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+    };
+    const d = one(all, 'Deployment', 'pv-lifecycle-operator') as V1Deployment;
+    expect(pdb.spec.minAvailable).to.equal(1);
+    expect(d.spec?.replicas).to.be.greaterThan(pdb.spec.minAvailable);
+    expect(pdb.spec.selector.matchLabels).to.deep.equal(d.spec?.selector.matchLabels);
   });
 
   describe('RBAC', () => {
