@@ -28,12 +28,14 @@ describe('config/ manifests on a real apiserver', function () {
     ]);
     expect(out.trim().split('\n').sort()).to.deep.equal(
       [
+        'clusterrole.rbac.authorization.k8s.io/pv-lifecycle-metrics-reader',
         'clusterrole.rbac.authorization.k8s.io/pv-lifecycle-operator',
         'clusterrole.rbac.authorization.k8s.io/pv-lifecycle-operator-namespace',
         'clusterrolebinding.rbac.authorization.k8s.io/pv-lifecycle-operator',
         'customresourcedefinition.apiextensions.k8s.io/nfsexports.pvlifecycle.io',
         'deployment.apps/pv-lifecycle-operator',
         'namespace/pv-lifecycle-system',
+        'poddisruptionbudget.policy/pv-lifecycle-operator',
         'rolebinding.rbac.authorization.k8s.io/pv-lifecycle-operator',
         'service/pv-lifecycle-operator-metrics',
         'serviceaccount/pv-lifecycle-operator',
