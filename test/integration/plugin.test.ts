@@ -118,9 +118,8 @@ describe('kubectl pvl (local control plane)', function () {
     expect(lines.some((l) => /^VOLUME +FITS +RULE +REASON$/.test(l))).to.equal(true);
     expect(table.out).to.match(new RegExp(`^${ns}-small +no +size +too small \\(1Gi < 2Gi\\)$`, 'm'));
     expect(table.out).to.match(new RegExp(`^${ns}-rwo +no +accessModes +lacks ReadWriteMany$`, 'm'));
-    expect(table.out).to.match(
-      new RegExp(`^${ns}-other-class +no +storageClass +storage class "elsewhere"$`, 'm'),
-    );
+    // The table names the 20 nearest misses: in a cluster shared with other suites, their volumes of
+    // other classes may come before other-class, which the JSON below (every volume) holds.
 
     const json = await pvl('why', 'nothing-fits', '-n', ns, '-o', 'json');
     const report = JSON.parse(json.out) as WhyReport;
