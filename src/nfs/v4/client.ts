@@ -139,6 +139,14 @@ function rawOf(r: OpResult | undefined): RawAttrs {
   return r.attrs;
 }
 
+/**
+ * A uint64 from the server as a number, capped at 2^53-1 bytes (8 PiB): what
+ * a hostile 2^64-1 becomes must stay exact and fit the status's int64 fields.
+ */
+export function safeBytes(value: bigint): number {
+  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
+}
+
 export class Nfs4Client {
   readonly root: Found;
   private readonly conn: Nfs4Connection;
@@ -412,9 +420,9 @@ export class Nfs4Client {
       throw new Nfs4RpcError(`${this.conn.label} did not report space_total, space_free and space_avail`);
     }
     return {
-      totalBytes: Number(raw.spaceTotal),
-      freeBytes: Number(raw.spaceFree),
-      availBytes: Number(raw.spaceAvail),
+      totalBytes: safeBytes(raw.spaceTotal),
+      freeBytes: safeBytes(raw.spaceFree),
+      availBytes: safeBytes(raw.spaceAvail),
     };
   }
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 
 import { RpcDecodeError } from '../../../../src/nfs/rpc.ts';
 import { bitmapWords, parseOwnerId, toAttrs } from '../../../../src/nfs/v4/attrs.ts';
-import { exportComponents } from '../../../../src/nfs/v4/client.ts';
+import { exportComponents, safeBytes } from '../../../../src/nfs/v4/client.ts';
 import { checkName, nameProblem } from '../../../../src/nfs/v4/names.ts';
 
 describe('NFSv4 attributes and names', () => {
@@ -62,5 +62,14 @@ describe('NFSv4 attributes and names', () => {
     expect(exportComponents('/')).to.deep.equal([]);
     expect(() => exportComponents('export')).to.throw(RangeError, /absolute/);
     expect(() => exportComponents('/a/../b')).to.throw(RangeError, /"\.\."/);
+  });
+});
+
+describe('space from the server', () => {
+  it('is capped at 2^53-1 bytes, so a hostile 2^64-1 stays exact and fits the status', () => {
+    expect(safeBytes(0n)).to.equal(0);
+    expect(safeBytes(123_456_789_012n)).to.equal(123_456_789_012);
+    expect(safeBytes(2n ** 64n - 1n)).to.equal(Number.MAX_SAFE_INTEGER);
+    expect(Number.isSafeInteger(safeBytes(2n ** 63n))).to.equal(true);
   });
 });
