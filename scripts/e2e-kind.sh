@@ -223,6 +223,21 @@ if [ "$local_node" = 1 ]; then
   printf '%s\n' '  - |' '    apiVersion: kubeadm.k8s.io/v1beta4' '    kind: InitConfiguration' \
     '    skipPhases: [preflight, addon/coredns]' >>"$config"
 fi
+# A cluster left by a run that was cut off (or a reboot) may have stopped
+# nodes: kind still lists it, but nothing can exec into them. Such a cluster
+# is deleted and made anew rather than reused.
+cluster_running() {
+  local node state
+  while IFS= read -r node; do
+    state=$("$engine" inspect -f '{{.State.Running}}' "$node" 2>/dev/null) || return 1
+    [ "$state" = true ] || return 1
+  done < <(kind get nodes --name "$CLUSTER_NAME" 2>/dev/null)
+  [ -n "$(kind get nodes --name "$CLUSTER_NAME" 2>/dev/null)" ]
+}
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME" && ! cluster_running; then
+  say "the existing kind cluster $CLUSTER_NAME has stopped nodes: deleting it to create it anew"
+  kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true
+fi
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   say "reusing the existing kind cluster $CLUSTER_NAME"
 else
