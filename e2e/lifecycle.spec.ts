@@ -17,8 +17,14 @@ import {
   eventsAbout,
   nfsVolume,
   operatorName,
+  deleteMetricsReaders,
+  metricsPort,
+  metricsReaderToken,
+  operatorPods,
   replicaMetrics,
   reporter,
+  scrapePod,
+  servesHttps,
   runPod,
   sample,
   settings,
@@ -86,6 +92,7 @@ describe('pv-lifecycle-operator end to end', function () {
     await c.core.deleteNamespace({ name: ns }).catch(() => undefined);
     for (const name of volumesMade) await c.core.deletePersistentVolume({ name }).catch(() => undefined);
     await c.storage.deleteStorageClass({ name: storageClass }).catch(() => undefined);
+    await deleteMetricsReaders(c, s);
   });
 
   const dirOf = (name: string) => `${s.nfsRoot}/${run}/${name}`;
@@ -386,5 +393,39 @@ describe('pv-lifecycle-operator end to end', function () {
       `    metrics of ${String(replicas.length)} replica(s); leader ${leaders[0]?.source ?? ''}: ${String(claimsBound)} successful claim reconciles, ${String(boundClaims)} bound claims of this run\n`,
     );
     expect(boundClaims, `pv_collector_bound_pvc_count for ${ns}`).to.be.above(0);
+  });
+
+  it('serves /metrics over HTTPS only to a token allowed to read it; the probes stay open', async function () {
+    if (s.metricsUrls.length > 0) {
+      process.stderr.write(
+        '      skipped: the replicas run out of cluster, over plain HTTP (E2E_METRICS_URLS)\n',
+      );
+      this.skip();
+    }
+    const [pod] = await operatorPods(c, s);
+    if (!pod || !servesHttps(pod)) {
+      process.stderr.write(
+        '      skipped: the deployed operator serves plain HTTP (config/components/metrics-http)\n',
+      );
+      this.skip();
+    }
+    const name = pod.metadata?.name ?? '';
+    const port = metricsPort(pod);
+    const get = (path: string, token: string) => scrapePod(s, name, port, path, token);
+    // The API server authenticates the token (TokenReview), then authorizes get on /metrics.
+    expect((await get('/metrics', '')).status, 'no token').to.equal(401);
+    expect((await get('/metrics', 'not-a-token')).status, 'a token the API server does not know').to.equal(
+      401,
+    );
+    expect(
+      (await get('/metrics', await metricsReaderToken(c, s, false))).status,
+      'an unbound ServiceAccount',
+    ).to.equal(403);
+    const allowed = await get('/metrics', await metricsReaderToken(c, s, true));
+    expect(allowed.status, 'a ServiceAccount bound to pv-lifecycle-metrics-reader').to.equal(200);
+    expect(allowed.body).to.match(/^leader_election_master_status\{name="pv-lifecycle-operator"\} [01]$/m);
+    // The kubelet probes without a token.
+    expect((await get('/healthz', '')).status, '/healthz').to.equal(200);
+    expect((await get('/readyz', '')).status, '/readyz').to.equal(200);
   });
 });

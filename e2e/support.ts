@@ -2,12 +2,16 @@
 // of the run (E2E_*), and the checks that must hold before any spec means
 // anything: the in-tree PV binder is off, and the operator holds its Lease.
 // Nothing here knows which kind of cluster it talks to.
+import { spawn } from 'node:child_process';
+import { request } from 'node:https';
+
 import {
   BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  RbacAuthorizationV1Api,
   StorageV1Api,
   type CoreV1Event,
   type V1PersistentVolume,
@@ -30,6 +34,8 @@ export interface E2eSettings {
   hostPathRoot: string;
   /** The operator runs beside the in-tree binder (--controllers=*,-binder; E2E_MODE=managed). */
   managed: boolean;
+  /** kubectl, for port-forward to replicas that serve metrics over HTTPS (E2E_KUBECTL). */
+  kubectl: string;
 }
 
 export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
@@ -61,6 +67,7 @@ export function settings(env: NodeJS.ProcessEnv = process.env): E2eSettings {
     nfsSkip,
     hostPathRoot,
     managed: env.E2E_MODE === 'managed',
+    kubectl: env.E2E_KUBECTL ?? 'kubectl',
   };
 }
 
@@ -71,6 +78,7 @@ export interface Clients {
   custom: CustomObjectsApi;
   coordination: CoordinationV1Api;
   storage: StorageV1Api;
+  rbac: RbacAuthorizationV1Api;
 }
 
 /** Clients for kc, by default the cluster of KUBECONFIG. */
@@ -82,6 +90,7 @@ export function clients(kc = defaultKubeConfig()): Clients {
     custom: kc.makeApiClient(CustomObjectsApi),
     coordination: kc.makeApiClient(CoordinationV1Api),
     storage: kc.makeApiClient(StorageV1Api),
+    rbac: kc.makeApiClient(RbacAuthorizationV1Api),
   };
 }
 
@@ -196,9 +205,11 @@ export interface ReplicaMetrics {
 
 /**
  * Every operator replica's Prometheus metrics. Out of cluster the runner lists
- * the replicas' endpoints in E2E_METRICS_URLS (comma-separated); in a cluster
- * each pod of the operator's Deployment is scraped through the API server's
- * pod proxy, as `kubectl get --raw` would.
+ * the replicas' endpoints in E2E_METRICS_URLS (comma-separated). In a cluster
+ * each running pod of the operator's Deployment is scraped: over HTTPS with a
+ * token of a ServiceAccount bound to the metrics-reader role, through kubectl
+ * port-forward (the API server's pod proxy forwards no token), where the pod
+ * serves metrics securely; else through the pod proxy, as `kubectl get --raw`.
  */
 export async function replicaMetrics(c: Clients, s: E2eSettings): Promise<ReplicaMetrics[]> {
   if (s.metricsUrls.length > 0) {
@@ -210,6 +221,29 @@ export async function replicaMetrics(c: Clients, s: E2eSettings): Promise<Replic
       }),
     );
   }
+  const running = await operatorPods(c, s);
+  const token = running.some(servesHttps) ? await metricsReaderToken(c, s, true) : '';
+  return Promise.all(
+    running.map(async (pod) => {
+      const name = pod.metadata?.name ?? '';
+      const source = `pod ${s.operatorNamespace}/${name}`;
+      if (servesHttps(pod)) {
+        const res = await scrapePod(s, name, metricsPort(pod), '/metrics', token);
+        if (res.status !== 200) throw new Error(`${source}: /metrics answered HTTP ${String(res.status)}`);
+        return { source, text: res.body };
+      }
+      const text = await c.core.connectGetNamespacedPodProxyWithPath({
+        name: `${name}:${String(metricsPort(pod))}`,
+        namespace: s.operatorNamespace,
+        path: 'metrics',
+      });
+      return { source, text };
+    }),
+  );
+}
+
+/** The operator's running pods. */
+export async function operatorPods(c: Clients, s: E2eSettings): Promise<V1Pod[]> {
   const pods = await c.core.listNamespacedPod({
     namespace: s.operatorNamespace,
     labelSelector: `app.kubernetes.io/name=${operatorName}`,
@@ -220,18 +254,132 @@ export async function replicaMetrics(c: Clients, s: E2eSettings): Promise<Replic
       `no running pod labelled app.kubernetes.io/name=${operatorName} in ${s.operatorNamespace}, and E2E_METRICS_URLS is not set`,
     );
   }
-  return Promise.all(
-    running.map(async (pod) => {
-      const name = pod.metadata?.name ?? '';
-      const port = pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort ?? 8080;
-      const text = await c.core.connectGetNamespacedPodProxyWithPath({
-        name: `${name}:${String(port)}`,
-        namespace: s.operatorNamespace,
-        path: 'metrics',
-      });
-      return { source: `pod ${s.operatorNamespace}/${name}`, text };
-    }),
+  return running;
+}
+
+export const metricsPort = (pod: V1Pod): number =>
+  pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort ?? 8080;
+
+/** The kubelet probes it over HTTPS: the operator runs with --metrics-secure. */
+export const servesHttps = (pod: V1Pod): boolean =>
+  pod.spec?.containers[0]?.readinessProbe?.httpGet?.scheme === 'HTTPS';
+
+const readerName = 'pv-lifecycle-e2e-metrics-scraper';
+
+/**
+ * A token of the ServiceAccount pv-lifecycle-e2e-metrics-scraper in the
+ * operator's namespace, made if missing; bound to the ClusterRole
+ * pv-lifecycle-metrics-reader when bound is true, unbound otherwise.
+ */
+export async function metricsReaderToken(c: Clients, s: E2eSettings, bound: boolean): Promise<string> {
+  const name = bound ? readerName : `${readerName}-unbound`;
+  const namespace = s.operatorNamespace;
+  const exists = (err: unknown) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  };
+  await c.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } }).catch(exists);
+  if (bound) {
+    await c.rbac
+      .createClusterRoleBinding({
+        body: {
+          metadata: { name },
+          roleRef: {
+            apiGroup: 'rbac.authorization.k8s.io',
+            kind: 'ClusterRole',
+            name: 'pv-lifecycle-metrics-reader',
+          },
+          subjects: [{ kind: 'ServiceAccount', name, namespace }],
+        },
+      })
+      .catch(exists);
+  }
+  const review = await c.core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 600 } },
+  });
+  const token = review.status?.token;
+  if (!token) throw new Error(`no token for ServiceAccount ${namespace}/${name}`);
+  return token;
+}
+
+/** Removes what metricsReaderToken made. */
+export async function deleteMetricsReaders(c: Clients, s: E2eSettings): Promise<void> {
+  const ignore = () => undefined;
+  await c.rbac.deleteClusterRoleBinding({ name: readerName }).catch(ignore);
+  for (const name of [readerName, `${readerName}-unbound`]) {
+    await c.core.deleteNamespacedServiceAccount({ name, namespace: s.operatorNamespace }).catch(ignore);
+  }
+}
+
+/**
+ * GET path from the pod's port over HTTPS, through kubectl port-forward on
+ * 127.0.0.1, with the bearer token unless it is ''. The pod's certificate is
+ * one it signed itself, so it is not verified.
+ */
+export async function scrapePod(
+  s: E2eSettings,
+  pod: string,
+  port: number,
+  path: string,
+  token: string,
+): Promise<{ status: number; body: string }> {
+  const forward = spawn(
+    s.kubectl,
+    ['-n', s.operatorNamespace, 'port-forward', `pod/${pod}`, `:${String(port)}`, '--address', '127.0.0.1'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  try {
+    const local = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const timer = setTimeout(
+        () => { reject(new Error(`kubectl port-forward ${pod}: no port within 20 s: ${err}`)); },
+        20_000,
+      );
+      forward.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      forward.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      forward.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      forward.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`kubectl port-forward ${pod} exited ${String(code)}: ${err}`));
+      });
+    });
+    return await new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: local,
+          path,
+          rejectUnauthorized: false,
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+          timeout: 10_000,
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }); });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${pod}:${String(port)}${path}: no answer within 10 s`)));
+      req.on('error', reject);
+      req.end();
+    });
+  } finally {
+    forward.kill();
+  }
 }
 
 /** The value of one sample (name and exact label set, as printed), or undefined. */

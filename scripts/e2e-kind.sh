@@ -415,6 +415,7 @@ KUBECONFIG="$kubeconfig" \
   E2E_NFS_ROOT="$NFS_ROOT" \
   E2E_NFS_SKIP="$nfs_skip" \
   E2E_REAL_PODS=1 \
+  E2E_KUBECTL="$KUBECTL" \
   E2E_POD_IMAGE="$pod_image" \
   E2E_HOSTPATH_ROOT=/var/local/pv-lifecycle-e2e \
   npx mocha --config .mocharc.e2e.json

@@ -124,13 +124,18 @@ describe('Helm chart on the local control plane', function () {
     );
     expect(rules).to.deep.equal(configRole?.rules);
 
-    // The operator with the installed Deployment's flags (but where it serves
-    // metrics: the harness binds them to 127.0.0.1) and the ServiceAccount's token.
+    // The operator with the installed Deployment's flags (but where and how it
+    // serves metrics: the harness binds them to 127.0.0.1 over HTTP, and reads
+    // the leader gauge there; secure-metrics.test.ts covers --metrics-secure)
+    // and the ServiceAccount's token.
     const token = (await k(['create', 'token', name, '-n', ns, '--duration', '1h'])).trim();
     const kubeconfig = join(repoRoot, '.cluster', 'test-logs', 'helm-operator.kubeconfig');
     mkdirSync(join(repoRoot, '.cluster', 'test-logs'), { recursive: true });
     writeFileSync(kubeconfig, tokenKubeconfig(cluster().kubeconfig, token), { mode: 0o600 });
-    const args = (c?.args ?? []).filter((a) => !a.startsWith('--metrics-bind-address'));
+    expect(c?.args).to.include('--metrics-secure');
+    const args = (c?.args ?? []).filter(
+      (a) => !a.startsWith('--metrics-bind-address') && a !== '--metrics-secure',
+    );
     operator = await OperatorProcess.start({
       kubeconfig,
       args: [...args, '--namespace', ns],

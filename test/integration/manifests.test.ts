@@ -2,9 +2,10 @@
 // whole, the ServiceAccount can do what the operator does and nothing beyond,
 // and the operator's pod would be admitted under Pod Security "restricted".
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 
-import { loadAllYaml, type V1Deployment } from '@kubernetes/client-node';
+import { loadAllYaml, type V1Deployment, type V1Service } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import { kubectl } from '../support/kubectl.ts';
@@ -71,6 +72,49 @@ describe('config/ manifests on a real apiserver', function () {
     ]);
     expect(out).to.contain('deployment.apps/pv-lifecycle-operator');
     expect(out.trim().split('\n')).to.have.length(plain.length);
+  });
+
+  it('config/components/metrics-http turns config/default to plain HTTP on :8080, and config/network-policy is accepted', async () => {
+    type Rendered = { kind: string; metadata: { name: string } } & Record<string, unknown>;
+    // A user's own kustomization: config/default with the component.
+    // Kustomize takes only relative paths, so the kustomization sits in the repository.
+    mkdirSync(join(repoRoot, '.cluster'), { recursive: true });
+    const dir = mkdtempSync(join(repoRoot, '.cluster', 'metrics-http-'));
+    try {
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          'resources:',
+          `  - ${relative(dir, join(repoRoot, 'config', 'default'))}`,
+          'components:',
+          `  - ${relative(dir, join(repoRoot, 'config', 'components', 'metrics-http'))}`,
+          '',
+        ].join('\n'),
+      );
+      const objects = loadAllYaml(await k(['kustomize', dir])) as Rendered[];
+      const d = objects.find((m) => m.kind === 'Deployment') as V1Deployment;
+      const c = d.spec?.template.spec?.containers[0];
+      expect(c?.args).to.include('--metrics-bind-address=:8080').and.not.include('--metrics-secure');
+      expect(c?.ports?.[0]?.containerPort).to.equal(8080);
+      expect(c?.livenessProbe?.httpGet?.scheme).to.equal('HTTP');
+      expect(c?.readinessProbe?.httpGet?.scheme).to.equal('HTTP');
+      const svc = objects.find((m) => m.kind === 'Service') as V1Service;
+      expect(svc.spec?.ports?.[0]?.port).to.equal(8080);
+      const out = await k(['apply', '-k', dir, '--dry-run=server', '-o', 'name']);
+      expect(out).to.contain('deployment.apps/pv-lifecycle-operator');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The policy, in a namespace this cluster has (the server checks the rest).
+    const policyYaml = readFileSync(join(repoRoot, 'config', 'network-policy', 'networkpolicy.yaml'), 'utf8');
+    expect(policyYaml).to.contain('namespace: pv-lifecycle-system');
+    const policy = await k(
+      ['create', '--dry-run=server', '-o', 'name', '-f', '-'],
+      policyYaml.replace('namespace: pv-lifecycle-system', 'namespace: default'),
+    );
+    expect(policy.trim()).to.equal('networkpolicy.networking.k8s.io/pv-lifecycle-operator');
   });
 
   /** kubectl auth can-i as the operator's ServiceAccount. */

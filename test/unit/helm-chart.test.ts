@@ -166,7 +166,11 @@ describe('Helm chart', function () {
     expect(c?.imagePullPolicy).to.equal('Always');
     expect(c?.ports?.[0]?.containerPort).to.equal(9090);
     expect(c?.resources).to.deep.equal(values.resources);
-    expect(c?.readinessProbe).to.deep.equal(values.readinessProbe);
+    // Its scheme follows metrics.secure (on by default), as the values set none.
+    expect(c?.readinessProbe).to.deep.equal({
+      ...values.readinessProbe,
+      httpGet: { ...values.readinessProbe.httpGet, scheme: 'HTTPS' },
+    });
     expect(pod?.nodeSelector).to.deep.equal(values.nodeSelector);
     expect(pod?.tolerations).to.deep.equal(values.tolerations);
     expect(pod?.affinity).to.deep.equal(values.affinity);
@@ -177,6 +181,7 @@ describe('Helm chart', function () {
     if (command.kind !== 'run') throw new Error(`args parse as ${command.kind}`);
     const o = command.options;
     expect(o.metricsBindAddress).to.equal(':9090');
+    expect(o.metricsSecure).to.equal(true);
     expect(o.logLevel).to.equal('debug');
     expect(o.workers).to.equal(8);
     expect([...(o.controllers ?? [])].sort()).to.deep.equal(['binder', 'nfsexport', 'reclaim']);
@@ -205,12 +210,82 @@ describe('Helm chart', function () {
     const monitor = chart.find((m) => m.kind === 'ServiceMonitor');
     expect(monitor?.metadata.labels).to.include({ release: 'prom' });
     expect(monitor?.spec).to.deep.include({
-      endpoints: [{ port: 'metrics', path: '/metrics', interval: '15s' }],
+      endpoints: [
+        {
+          port: 'metrics',
+          path: '/metrics',
+          interval: '15s',
+          scheme: 'https',
+          bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          tlsConfig: { insecureSkipVerify: true },
+        },
+      ],
     });
     const service = chart.find((m) => m.kind === 'Service');
     expect(service?.spec).to.deep.include({
       ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }],
     });
+  });
+
+  it('serves plain HTTP with metrics.secure=false: no --metrics-secure, HTTP probes, a ServiceMonitor without a token', async () => {
+    const chart = await template('pv-lifecycle-operator', [
+      '--set',
+      'metrics.secure=false',
+      '--set',
+      'metrics.port=8080',
+      '--set',
+      'metrics.serviceMonitor.enabled=true',
+    ]);
+    const command = parseCommandLine(argsOf(chart));
+    if (command.kind !== 'run') throw new Error(`args parse as ${command.kind}`);
+    expect(command.options.metricsSecure).to.equal(undefined);
+    expect(command.options.metricsBindAddress).to.equal(':8080');
+    const c = deploymentOf(chart).spec?.template.spec?.containers[0];
+    expect(c?.livenessProbe?.httpGet?.scheme).to.equal('HTTP');
+    expect(c?.readinessProbe?.httpGet?.scheme).to.equal('HTTP');
+    const monitor = chart.find((m) => m.kind === 'ServiceMonitor');
+    expect(monitor?.spec).to.deep.include({
+      endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }],
+    });
+  });
+
+  it('binds metrics.readers to the metrics-reader role, and fences the pods with networkPolicy', async () => {
+    const readers = [{ name: 'prometheus-k8s', namespace: 'monitoring' }];
+    const from = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    const chart = await template('blue', [
+      '--set-json',
+      `metrics.readers=${JSON.stringify(readers)}`,
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set-json',
+      `networkPolicy.metricsFrom=${JSON.stringify(from)}`,
+    ]);
+    const binding: (Rendered & { roleRef?: { name: string }; subjects?: unknown }) | undefined = chart.find(
+      (m) => m.kind === 'ClusterRoleBinding' && m.metadata.name === 'blue-pv-lifecycle-metrics-reader',
+    );
+    expect(binding?.roleRef).to.deep.equal({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'blue-pv-lifecycle-metrics-reader',
+    });
+    expect(
+      chart.some((m) => m.kind === 'ClusterRole' && m.metadata.name === binding?.roleRef?.name),
+    ).to.equal(true);
+    expect(binding?.subjects).to.deep.equal([{ kind: 'ServiceAccount', ...readers[0] }]);
+    const policy = chart.find((m) => m.kind === 'NetworkPolicy');
+    const d = deploymentOf(chart);
+    expect(policy?.spec).to.deep.equal({
+      podSelector: { matchLabels: d.spec?.selector.matchLabels },
+      policyTypes: ['Ingress'],
+      // client-node's model calls the rule's from _from.
+      ingress: [{ _from: from, ports: [{ port: 'metrics', protocol: 'TCP' }] }],
+    });
+    // The same policy as config/network-policy's with its default selector.
+    const fenced = await template('pv-lifecycle-operator', ['--set', 'networkPolicy.enabled=true']);
+    const kustomized = (await kustomize('network-policy'))[0];
+    expect(fenced.find((m) => m.kind === 'NetworkPolicy')?.spec).to.deep.equal(kustomized?.spec);
+    // Off by default: a policy admits only what the user's scraper setup is known to match.
+    expect((await template('pv-lifecycle-operator')).map((m) => m.kind)).to.not.include('NetworkPolicy');
   });
 
   it('turns NFS probes off with nfsProbe.interval=0 given as a number, as --set gives it', async () => {
@@ -252,6 +327,8 @@ describe('Helm chart', function () {
       ['namespace.name=Not_A_Name', "at '/namespace/name'"],
       ['leaderElection.leaseDuration=forever', "at '/leaderElection/leaseDuration'"],
       ['metrics.port=80', "at '/metrics/port'"],
+      ['metrics.secure=maybe', "at '/metrics/secure'"],
+      ['metrics.readers[0].name=Bad_Name', "at '/metrics/readers/0"],
       ['extraArgs[0]=rm -rf /', "at '/extraArgs/0'"],
       ['logFormat=xml', "at '/logFormat'"],
       ['replica=2', "at '': additional properties 'replica'"],
@@ -263,5 +340,15 @@ describe('Helm chart', function () {
         .to.contain("values don't meet the specifications of the schema")
         .and.contain(field);
     }
+    // No peers would make the rule admit every source: refused.
+    const none = await helmRun(helmBin, [
+      'template',
+      'x',
+      chartDir,
+      '--set-json',
+      'networkPolicy.metricsFrom=[]',
+    ]);
+    expect(none.code, 'networkPolicy.metricsFrom=[] was accepted').to.not.equal(0);
+    expect(none.stderr).to.contain("at '/networkPolicy/metricsFrom'");
   });
 });

@@ -77,6 +77,7 @@ describe('config/ manifests', () => {
       'default',
       'prometheus',
       'managed',
+      'network-policy',
     ]);
     for (const d of dirs) {
       const k = load(join(configDir, d, 'kustomization.yaml'))[0] as unknown as Kustomization;
@@ -236,6 +237,10 @@ describe('config/ manifests', () => {
       if (cmd.kind !== 'run') throw new Error('the Deployment args do not start the operator');
       expect(cmd.options.leaderElection.enabled).to.equal(true);
       expect(cmd.options.metricsBindAddress).to.equal(`:${String(port?.containerPort)}`);
+      // Secure by default: the listener is HTTPS, so the kubelet must probe it so.
+      expect(cmd.options.metricsSecure, '--metrics-secure').to.equal(true);
+      expect(c?.livenessProbe?.httpGet?.scheme).to.equal('HTTPS');
+      expect(c?.readinessProbe?.httpGet?.scheme).to.equal('HTTPS');
       expect(c?.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).to.equal(
         'metadata.namespace',
       );
@@ -264,7 +269,13 @@ describe('config/ manifests', () => {
       const monitor = render(join(configDir, 'prometheus'))[0] as Manifest & {
         spec: {
           selector: { matchLabels: Record<string, string> };
-          endpoints: { port: string; path: string }[];
+          endpoints: {
+            port: string;
+            path: string;
+            scheme?: string;
+            bearerTokenFile?: string;
+            tlsConfig?: { insecureSkipVerify?: boolean };
+          }[];
         };
       };
       expect(monitor.kind).to.equal('ServiceMonitor');
@@ -273,6 +284,39 @@ describe('config/ manifests', () => {
       }
       expect(monitor.spec.endpoints[0]?.port).to.equal(svcPort?.name);
       expect(monitor.spec.endpoints[0]?.path).to.equal('/metrics');
+      // The operator answers /metrics only to a token over HTTPS, with a certificate it signed itself.
+      expect(monitor.spec.endpoints[0]).to.include({
+        scheme: 'https',
+        bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      });
+      expect(monitor.spec.endpoints[0]?.tlsConfig?.insecureSkipVerify).to.equal(true);
+    });
+
+    it('is fenced by the optional NetworkPolicy: ingress to the metrics port only, from labelled namespaces', () => {
+      const [policy, ...rest] = render(join(configDir, 'network-policy')) as (Manifest & {
+        spec: {
+          podSelector: { matchLabels: Record<string, string> };
+          policyTypes: string[];
+          ingress: {
+            // client-node's model names the field _from (from is a keyword to it).
+            _from: { namespaceSelector?: { matchLabels: Record<string, string> }; podSelector?: unknown }[];
+            ports: { port: string; protocol: string }[];
+          }[];
+        };
+      })[];
+      expect(rest).to.have.length(0);
+      expect(policy?.kind).to.equal('NetworkPolicy');
+      expect(policy?.metadata.namespace).to.equal(d.metadata?.namespace);
+      // It selects exactly the operator's pods (a policy that selects none protects nothing).
+      expect(policy?.spec.podSelector.matchLabels).to.deep.equal(d.spec?.selector.matchLabels);
+      expect(policy?.spec.policyTypes).to.deep.equal(['Ingress']);
+      expect(policy?.spec.ingress).to.have.length(1);
+      const [rule] = policy?.spec.ingress ?? [];
+      expect(rule?.ports).to.deep.equal([{ port: 'metrics', protocol: 'TCP' }]);
+      expect(c?.ports?.map((p) => p.name)).to.include('metrics');
+      expect(rule?._from).to.deep.equal([
+        { namespaceSelector: { matchLabels: { 'pvlifecycle.io/metrics-scraper': 'true' } } },
+      ]);
     });
 
     it('lives in a namespace whose Pod Security level admits hostPath scrub pods', () => {

@@ -37,6 +37,7 @@ app.kubernetes.io/component: operator
 {{- $args = append $args "--leader-elect" -}}
 {{- end -}}
 {{- $args = append $args (printf "--metrics-bind-address=:%v" (int .Values.metrics.port)) -}}
+{{- if .Values.metrics.secure }}{{ $args = append $args "--metrics-secure" }}{{ end -}}
 {{- $args = append $args (printf "--log-format=%s" .Values.logFormat) -}}
 {{- with .Values.logLevel }}{{ $args = append $args (printf "--log-level=%s" .) }}{{ end -}}
 {{- if .Values.leaderElection.enabled -}}
@@ -56,4 +57,13 @@ app.kubernetes.io/component: operator
 {{- with .Values.controllers }}{{ $args = append $args (printf "--controllers=%s" .) }}{{ end -}}
 {{- range .Values.extraArgs }}{{ $args = append $args . }}{{ end -}}
 {{- toYaml $args -}}
+{{- end -}}
+
+{{/* A probe with httpGet's scheme following metrics.secure, unless the values set one. */}}
+{{- define "pvl.probe" -}}
+{{- $probe := deepCopy .probe -}}
+{{- if and (hasKey $probe "httpGet") (not (hasKey $probe.httpGet "scheme")) -}}
+{{- $_ := set $probe.httpGet "scheme" (ternary "HTTPS" "HTTP" .secure) -}}
+{{- end -}}
+{{- toYaml $probe -}}
 {{- end -}}
