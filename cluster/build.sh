@@ -18,9 +18,9 @@ kwok_version=$(awk '$1=="sigs.k8s.io/kwok" {print $2; exit}' "$mod/go.mod")
   exit 1
 }
 
-key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-12)
-cache_root="${PV_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pv-lifecycle-operator}"
-out="$cache_root/k8s-$k8s_version-$key"
+# shellcheck source=scripts/go-cache.sh
+. "$here/../scripts/go-cache.sh"
+out=$(go_cache_dir "$mod" "k8s-$k8s_version")
 tools=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 stages=(node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
   pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml)
@@ -35,11 +35,8 @@ command -v go >/dev/null || {
   exit 1
 }
 
-started=$(date +%s)
-mkdir -p "$cache_root"
-staging=$(mktemp -d "$cache_root/.build-XXXXXX")
-trap 'rm -rf "$staging"' EXIT
-mkdir -p "$staging/bin" "$staging/kwok-stages"
+go_cache_begin "$out"
+mkdir -p "$staging/kwok-stages"
 
 echo "Building Kubernetes $k8s_version, etcd $etcd_version and kwok $kwok_version into $out" >&2
 echo "(the first build takes several minutes; later runs reuse the cache)" >&2
@@ -53,9 +50,6 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 cd "$mod"
-# go.sum is committed and complete: -mod=readonly verifies every download
-# against it, so no checksum database is needed.
-export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" GOSUMDB=off
 go build -trimpath -ldflags "$ldflags" -o "$staging/bin/" \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -69,11 +63,5 @@ for s in "${stages[@]}"; do
   cp "$kwok_dir/kustomize/stage/$s" "$staging/kwok-stages/"
 done
 for t in "${tools[@]}"; do [ -x "$staging/bin/$t" ] || { echo "build.sh: $t was not built" >&2; exit 1; }; done
-chmod -R u+w,go+rX "$staging"
-touch "$staging/.complete"
-
-rm -rf "$out"
-mv "$staging" "$out"
-trap - EXIT
-echo "Built in $(( $(date +%s) - started )) s" >&2
+go_cache_commit "$out"
 echo "$out"

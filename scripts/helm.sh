@@ -15,9 +15,9 @@ client_go=$(awk '$1=="k8s.io/client-go" {print $2; exit}' "$mod/go.mod")
   exit 1
 }
 
-key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-12)
-cache_root="${PV_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pv-lifecycle-operator}"
-out="$cache_root/helm-$version-$key"
+# shellcheck source=scripts/go-cache.sh
+. "$here/scripts/go-cache.sh"
+out=$(go_cache_dir "$mod" "helm-$version")
 
 if [ -f "$out/.complete" ]; then
   echo "$out/bin/helm"
@@ -29,11 +29,7 @@ command -v go >/dev/null || {
   exit 1
 }
 
-started=$(date +%s)
-mkdir -p "$cache_root"
-staging=$(mktemp -d "$cache_root/.build-helm-XXXXXX")
-trap 'rm -rf "$staging"' EXIT
-mkdir -p "$staging/bin"
+go_cache_begin "$out"
 echo "Building helm $version into $out (once; later runs reuse the cache)" >&2
 
 # helm's own Makefile stamps its version and the Kubernetes version that
@@ -46,15 +42,7 @@ for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
 done
 
 cd "$mod"
-# go.sum is committed and complete: -mod=readonly verifies every download.
-export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" GOSUMDB=off
 go build -trimpath -ldflags "$ldflags" -o "$staging/bin/helm" helm.sh/helm/v3/cmd/helm >&2
 "$staging/bin/helm" version --short >&2
-chmod -R u+w,go+rX "$staging"
-touch "$staging/.complete"
-
-rm -rf "$out"
-mv "$staging" "$out"
-trap - EXIT
-echo "Built in $(( $(date +%s) - started )) s" >&2
+go_cache_commit "$out"
 echo "$out/bin/helm"

@@ -14,9 +14,9 @@ version=$(awk '$1=="github.com/prometheus/prometheus" {print $2; exit}' "$mod/go
   exit 1
 }
 
-key=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-12)
-cache_root="${PV_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pv-lifecycle-operator}"
-out="$cache_root/promtool-$version-$key"
+# shellcheck source=scripts/go-cache.sh
+. "$mod/../../scripts/go-cache.sh"
+out=$(go_cache_dir "$mod" "promtool-$version")
 
 if [ -f "$out/.complete" ]; then
   echo "$out/bin/promtool"
@@ -32,24 +32,11 @@ if [ -z "$have_go" ] || [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V |
   exit 1
 fi
 
-started=$(date +%s)
-mkdir -p "$cache_root"
-staging=$(mktemp -d "$cache_root/.build-promtool-XXXXXX")
-trap 'rm -rf "$staging"' EXIT
-mkdir -p "$staging/bin"
+go_cache_begin "$out"
 echo "Building promtool $version into $out (the first build takes a few minutes)" >&2
 
 cd "$mod"
-# go.sum is committed and complete: -mod=readonly verifies every download
-# against it, so no checksum database is needed.
-export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" GOSUMDB=off
 go build -trimpath -ldflags "-s -w" -o "$staging/bin/promtool" github.com/prometheus/prometheus/cmd/promtool >&2
 "$staging/bin/promtool" --version >/dev/null
-chmod -R u+w,go+rX "$staging"
-touch "$staging/.complete"
-
-rm -rf "$out"
-mv "$staging" "$out"
-trap - EXIT
-echo "Built in $(( $(date +%s) - started )) s" >&2
+go_cache_commit "$out"
 echo "$out/bin/promtool"
