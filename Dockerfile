@@ -24,5 +24,6 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The node image's unprivileged user; Kubernetes manifests also set runAsNonRoot.
 USER 1000:1000
-EXPOSE 8080
+# Metrics and probes: 8080 over HTTP by default, 8443 over HTTPS as the manifests run it.
+EXPOSE 8080 8443
 ENTRYPOINT ["node", "dist/src/main.js"]

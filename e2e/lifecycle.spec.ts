@@ -421,8 +421,18 @@ describe('pv-lifecycle-operator end to end', function () {
       (await get('/metrics', await metricsReaderToken(c, s, false))).status,
       'an unbound ServiceAccount',
     ).to.equal(403);
-    const allowed = await get('/metrics', await metricsReaderToken(c, s, true));
-    expect(allowed.status, 'a ServiceAccount bound to pv-lifecycle-metrics-reader').to.equal(200);
+    // A binding just made may take a moment to reach the API server's authorizer.
+    const token = await metricsReaderToken(c, s, true);
+    const allowed = await until(
+      'a ServiceAccount bound to pv-lifecycle-metrics-reader answered 200',
+      async () => {
+        const res = await get('/metrics', token);
+        if (res.status !== 200) throw new Error(`HTTP ${String(res.status)}`);
+        return res;
+      },
+      30_000,
+      1000,
+    );
     expect(allowed.body).to.match(/^leader_election_master_status\{name="pv-lifecycle-operator"\} [01]$/m);
     // The kubelet probes without a token.
     expect((await get('/healthz', '')).status, '/healthz').to.equal(200);

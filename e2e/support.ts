@@ -222,7 +222,7 @@ export async function replicaMetrics(c: Clients, s: E2eSettings): Promise<Replic
     );
   }
   const running = await operatorPods(c, s);
-  const token = running.some(servesHttps) ? await metricsReaderToken(c, s, true) : '';
+  const token = running.some(servesHttps) ? await cachedReaderToken(c, s) : '';
   return Promise.all(
     running.map(async (pod) => {
       const name = pod.metadata?.name ?? '';
@@ -303,6 +303,15 @@ export async function metricsReaderToken(c: Clients, s: E2eSettings, bound: bool
   return token;
 }
 
+// One bound token serves a run's scrapes (tokens live 600 s; it is renewed after 500).
+let readerToken: { token: string; expiresMs: number } | undefined;
+async function cachedReaderToken(c: Clients, s: E2eSettings): Promise<string> {
+  if (!readerToken || Date.now() > readerToken.expiresMs) {
+    readerToken = { token: await metricsReaderToken(c, s, true), expiresMs: Date.now() + 500_000 };
+  }
+  return readerToken.token;
+}
+
 /** Removes what metricsReaderToken made. */
 export async function deleteMetricsReaders(c: Clients, s: E2eSettings): Promise<void> {
   const ignore = () => undefined;
@@ -333,10 +342,9 @@ export async function scrapePod(
     const local = await new Promise<number>((resolve, reject) => {
       let out = '';
       let err = '';
-      const timer = setTimeout(
-        () => { reject(new Error(`kubectl port-forward ${pod}: no port within 20 s: ${err}`)); },
-        20_000,
-      );
+      const timer = setTimeout(() => {
+        reject(new Error(`kubectl port-forward ${pod}: no port within 20 s: ${err}`));
+      }, 20_000);
       forward.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
@@ -369,7 +377,9 @@ export async function scrapePod(
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }); });
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body });
+          });
           res.on('error', reject);
         },
       );

@@ -75,7 +75,8 @@ YAML
   echo "Leader: ${holder:-none yet}. Next: kubectl apply -f config/samples/ && kubectl get nfsexports,pv,pvc -A"
   ;;
 undeploy)
-  "$K" -n "$ns" delete deployment/pv-lifecycle-operator service/pv-lifecycle-operator-metrics --ignore-not-found
+  "$K" -n "$ns" delete deployment/pv-lifecycle-operator service/pv-lifecycle-operator-metrics \
+    poddisruptionbudget/pv-lifecycle-operator networkpolicy/pv-lifecycle-operator --ignore-not-found
   "$K" delete -k config/rbac --ignore-not-found
   echo "Removed the operator. Kept: the CRD, NfsExports and volumes (deleting the CRD deletes every NfsExport)."
   ;;

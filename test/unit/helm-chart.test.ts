@@ -3,10 +3,18 @@
 // config/default (and controllers "*,-binder" those of config/managed), its
 // CRDs are crds/'s, its values reach the objects, and bad values are refused
 // naming the field. test/integration/helm.test.ts installs it.
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { V1ConfigMap, V1Deployment, V1Namespace, V1RoleBinding } from '@kubernetes/client-node';
+import {
+  dumpYaml,
+  loadYaml,
+  type V1ConfigMap,
+  type V1Deployment,
+  type V1Namespace,
+  type V1RoleBinding,
+} from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import { parseCommandLine } from '../../src/cli.ts';
@@ -288,6 +296,30 @@ describe('Helm chart', function () {
     expect((await template('pv-lifecycle-operator')).map((m) => m.kind)).to.not.include('NetworkPolicy');
   });
 
+  it('renders the values of an earlier chart, without metrics.secure and networkPolicy, as plain HTTP (helm upgrade --reuse-values)', async () => {
+    // --reuse-values takes the release's old values instead of this chart's
+    // defaults: a copy of the chart whose values lack the keys added since.
+    const copy = mkdtempSync(join(tmpdir(), 'pvl-chart-'));
+    try {
+      cpSync(chartDir, copy, { recursive: true });
+      const values = loadYaml<{ metrics: Record<string, unknown>; networkPolicy?: unknown }>(
+        readFileSync(join(copy, 'values.yaml'), 'utf8'),
+      );
+      delete values.networkPolicy;
+      delete values.metrics.secure;
+      delete values.metrics.readers;
+      values.metrics.port = 8080;
+      writeFileSync(join(copy, 'values.yaml'), dumpYaml(values));
+      const chart = parseManifests(await helm(helmBin, ['template', 'x', copy]));
+      const c = deploymentOf(chart).spec?.template.spec?.containers[0];
+      expect(c?.args).to.include('--metrics-bind-address=:8080').and.not.include('--metrics-secure');
+      expect(c?.readinessProbe?.httpGet?.scheme).to.equal('HTTP');
+      expect(chart.map((m) => m.kind)).to.not.include('NetworkPolicy');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
   it('turns NFS probes off with nfsProbe.interval=0 given as a number, as --set gives it', async () => {
     const chart = await template('pv-lifecycle-operator', ['--set', 'nfsProbe.interval=0']);
     const command = parseCommandLine(argsOf(chart));
@@ -350,5 +382,17 @@ describe('Helm chart', function () {
     ]);
     expect(none.code, 'networkPolicy.metricsFrom=[] was accepted').to.not.equal(0);
     expect(none.stderr).to.contain("at '/networkPolicy/metricsFrom'");
+    // helm drops a null before the schema sees it: the template refuses it.
+    const nulled = await helmRun(helmBin, [
+      'template',
+      'x',
+      chartDir,
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set',
+      'networkPolicy.metricsFrom=null',
+    ]);
+    expect(nulled.code, 'networkPolicy.metricsFrom=null was accepted').to.not.equal(0);
+    expect(nulled.stderr).to.contain('networkPolicy.metricsFrom must name at least one peer');
   });
 });

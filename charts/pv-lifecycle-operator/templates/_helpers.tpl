@@ -37,7 +37,7 @@ app.kubernetes.io/component: operator
 {{- $args = append $args "--leader-elect" -}}
 {{- end -}}
 {{- $args = append $args (printf "--metrics-bind-address=:%v" (int .Values.metrics.port)) -}}
-{{- if .Values.metrics.secure }}{{ $args = append $args "--metrics-secure" }}{{ end -}}
+{{- if eq true .Values.metrics.secure }}{{ $args = append $args "--metrics-secure" }}{{ end -}}
 {{- $args = append $args (printf "--log-format=%s" .Values.logFormat) -}}
 {{- with .Values.logLevel }}{{ $args = append $args (printf "--log-level=%s" .) }}{{ end -}}
 {{- if .Values.leaderElection.enabled -}}
