@@ -5,7 +5,8 @@
 // each of which connects, works and closes) one and several at a time.
 import PQueue from 'p-queue';
 
-import { type FileHandle, Nfs4Client, removeTree } from '../../src/nfs/v4/index.ts';
+import { type FileHandle, removeTree } from '../../src/nfs/dir/index.ts';
+import { Nfs4Client } from '../../src/nfs/v4/index.ts';
 import { makeDirectory, reclaimDirectory } from '../../src/provisioning/directories.ts';
 
 export interface RateRow {

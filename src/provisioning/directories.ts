@@ -3,7 +3,8 @@
 // recorded on its volume (by file handle), never a parent and never a path
 // that merely has the same name now. Failures come back as plain sentences
 // for an event; only a connection that cannot be made or breaks is thrown.
-import { type FileHandle, Nfs4Client, Nfs4Error, TreeRefusedError, removeTree } from '../nfs/v4/index.ts';
+import { type FileHandle, TreeRefusedError, removeTree } from '../nfs/dir/index.ts';
+import { Nfs4Client, Nfs4Error } from '../nfs/v4/index.ts';
 import type { ClassConfig } from './parameters.ts';
 import type { ExportTarget, RecordedDirectory } from './plan.ts';
 import { archiveName } from './plan.ts';

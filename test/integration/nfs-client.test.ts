@@ -8,7 +8,7 @@ import { mkdir, readdir, stat, statfs, symlink, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 
 import { Nfs4Client, Nfs4Error, ZERO_VERIFIER } from '../../src/nfs/v4/client.ts';
-import { TreeRefusedError, removeTree } from '../../src/nfs/v4/remove-tree.ts';
+import { TreeRefusedError, removeTree } from '../../src/nfs/dir/remove-tree.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 

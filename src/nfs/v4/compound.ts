@@ -24,7 +24,7 @@ import {
   VERIFIER_BYTES,
   statusName,
 } from './constants.ts';
-import { checkName, decodeName, nameProblem } from './names.ts';
+import { checkName, decodeName, nameProblem } from '../dir/names.ts';
 
 /** The tag is ours to echo back; a server's longer one is not an echo. */
 export const MAX_TAG_BYTES = 64;

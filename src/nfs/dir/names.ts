@@ -1,7 +1,8 @@
 // Name components the client sends and accepts. A component names one entry
 // of one directory: never a path, never "." or "..", so a caller's string
 // cannot reach outside the directory it names.
-import { MAX_NAME_BYTES } from './constants.ts';
+/** Longest name component a client sends or accepts (the common NAME_MAX; NFSv3 and v4 alike). */
+export const MAX_NAME_BYTES = 255;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -12,11 +12,10 @@
 // removed before is simply gone. Another remover working on the same tree is
 // tolerated: an entry or directory already gone (NOENT, STALE) is skipped, a
 // directory written into after it was emptied (NOTEMPTY) is listed again.
-import type { FileHandle, Found, ReaddirPage } from './client.ts';
-import { ZERO_VERIFIER } from './client.ts';
-import { Nfs4Error } from './errors.ts';
+import { type FileHandle, type Found, type ReaddirPage, ZERO_VERIFIER } from './client.ts';
+import { NFS_STATUS, hasStatus } from './errors.ts';
 
-/** The client operations removeTree needs (Nfs4Client has them). */
+/** The client operations removeTree needs (the NFSv3 and NFSv4 clients have them). */
 export interface TreeClient {
   lookup(dir: FileHandle, name: string): Promise<Found | undefined>;
   readdir(dir: FileHandle, cookie: bigint, verifier: Buffer, maxBytes: number): Promise<ReaddirPage>;
@@ -63,10 +62,6 @@ interface Frame {
   parent: FileHandle;
   name: string;
   path: string;
-}
-
-function isCode(err: unknown, code: string): boolean {
-  return err instanceof Nfs4Error && err.code === code;
 }
 
 function checkBudget(budget: TreeBudget): void {
@@ -128,7 +123,7 @@ export async function removeTree(
       // A subdirectory removed by someone else since it was listed: already
       // gone is fine. Not the top one: its lookup just matched the recorded
       // handle, so STALE there is the server's cache, and the caller retries.
-      if (stack.length === 1 || !isCode(err, 'NFS4ERR_STALE')) throw err;
+      if (stack.length === 1 || !hasStatus(err, NFS_STATUS.STALE)) throw err;
       stack.pop();
       continue;
     }
@@ -142,7 +137,7 @@ export async function removeTree(
         if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
       } catch (err) {
         // Something was written into it meanwhile: list it again.
-        if (isCode(err, 'NFS4ERR_NOTEMPTY')) continue;
+        if (hasStatus(err, NFS_STATUS.NOTEMPTY)) continue;
         throw err;
       }
       stack.pop();
