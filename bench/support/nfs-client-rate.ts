@@ -94,7 +94,7 @@ export async function clientRates(opts: RateOptions): Promise<RateRow[]> {
     // The provisioner's own calls, as its workers make them: a connection per
     // volume, and a directory right below the export (its default pattern).
     const server = { port, timeoutMs };
-    const config = { mode: 0o777, existing: 'refuse' as const };
+    const config = { mode: 0o777, existing: 'refuse' as const, mount: { version: 4 as const } };
     const exportTarget = { server: '127.0.0.1', path: '/export' };
     for (const concurrency of [...new Set([1, opts.workers])]) {
       const handles: FileHandle[] = [];
@@ -117,6 +117,7 @@ export async function clientRates(opts: RateOptions): Promise<RateRow[]> {
             components: [`bench-raw-${name(i)}`],
             handle: handles[i] ?? Buffer.alloc(0),
             onDelete: 'delete' as const,
+            version: 4 as const,
           };
           const out = await reclaimDirectory(
             recorded,

@@ -36,10 +36,13 @@ export class NfsStatusError extends Error {
   readonly op: string;
 
   constructor(version: 3 | 4, status: number, code: string, op: string, context: string) {
-    const hint =
-      status === NFS_STATUS.PERM || status === NFS_STATUS.ACCES
-        ? ' (root squash, or the directory is not writable by this uid/gid?)'
-        : '';
+    const denied = status === NFS_STATUS.PERM || status === NFS_STATUS.ACCES;
+    // MOUNT's MNT refuses the client, not a uid: the export's client list or a privileged-port rule.
+    const hint = !denied
+      ? ''
+      : op === 'MNT'
+        ? ' (the export does not list this client, or wants a privileged source port?)'
+        : ' (root squash, or the directory is not writable by this uid/gid?)';
     super(`the server refused ${op} ${context}: ${code}${hint}`);
     this.version = version;
     this.status = status;

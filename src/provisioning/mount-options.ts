@@ -1,0 +1,97 @@
+// Which NFS version and ports the provisioner uses for a class's (or a
+// volume's) directories: the mountOptions are what the pods mount with, so
+// the provisioner follows nfsvers=/vers=, port= and mountport= there (as
+// nfs(5) reads them: the last one given wins). Without a version it tries
+// NFSv4 and falls back to NFSv3 only when the server says v4 is not there.
+// Pure: strings in, a choice or a problem out.
+import { NFS_STATUS, NfsRpcError, NfsStatusError } from '../nfs/dir/errors.ts';
+
+/** 'auto': v4, or v3 when the server does not offer v4 for the export. */
+export type NfsVersionChoice = 'auto' | 3 | 4;
+
+export interface NfsMount {
+  version: NfsVersionChoice;
+  /** port=: the NFS port; the operator's --nfs-port when absent (or 0). */
+  port?: number;
+  /** mountport=: MOUNT v3's port; asked of the portmapper when absent (or 0). */
+  mountPort?: number;
+}
+
+export type ParsedMount = { ok: true; mount: NfsMount } | { ok: false; problem: string };
+
+/** The versions nfsvers= takes; minor versions are the kernel's business: the provisioner speaks v4.0. */
+export const versionChoices = ['3', '4', '4.0', '4.1', '4.2'] as const;
+/** Mount options read at most: a class with more is refused rather than scanned without end. */
+export const MAX_MOUNT_OPTIONS = 256;
+
+const shown = (s: string): string => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
+
+function portOf(option: string, value: string): number | undefined | string {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    return `${shown(option)}: ${shown(value)} is not a port from 0 to 65535`;
+  }
+  const port = Number(value);
+  // nfs(5): 0, like no option, means "ask the server's rpcbind" (or the default).
+  return port === 0 ? undefined : port;
+}
+
+/**
+ * Reads nfsvers/vers, port and mountport from mount options as Kubernetes
+ * hands them to mount (each item may hold several, comma-separated); others
+ * are left to the kubelet's mount. A bad value is a problem naming it.
+ */
+export function parseMountOptions(options: readonly string[] | undefined): ParsedMount {
+  const mount: NfsMount = { version: 'auto' };
+  const items = (options ?? []).flatMap((o) => (typeof o === 'string' ? o.split(',') : [String(o)]));
+  if (items.length > MAX_MOUNT_OPTIONS) {
+    return { ok: false, problem: `more than ${String(MAX_MOUNT_OPTIONS)} options` };
+  }
+  for (const raw of items) {
+    const option = raw.trim();
+    const eq = option.indexOf('=');
+    const key = eq < 0 ? option : option.slice(0, eq);
+    const value = eq < 0 ? undefined : option.slice(eq + 1);
+    if (key !== 'nfsvers' && key !== 'vers' && key !== 'port' && key !== 'mountport') continue;
+    if (value === undefined) return { ok: false, problem: `${shown(option)} needs a value` };
+    if (key === 'nfsvers' || key === 'vers') {
+      if (!(versionChoices as readonly string[]).includes(value)) {
+        return {
+          ok: false,
+          problem: `${shown(option)}: ${shown(value)} is not one of ${versionChoices.join(', ')}`,
+        };
+      }
+      mount.version = value === '3' ? 3 : 4;
+      continue;
+    }
+    const port = portOf(option, value);
+    if (typeof port === 'string') return { ok: false, problem: port };
+    const field = key === 'port' ? 'port' : 'mountPort';
+    if (port === undefined) delete mount[field];
+    else mount[field] = port;
+  }
+  return { ok: true, mount };
+}
+
+/**
+ * Whether a failed NFSv4 connect means "this server does not offer the
+ * export over v4", so v3 is worth trying: the NFS program has no version 4
+ * (PROG_MISMATCH without 4 in its range), or the v4 namespace has no such
+ * export (NOENT looking it up: exported for v3 only, or under its v3 path).
+ * Anything else (refused, timed out, denied, garbled) is a failure as it is.
+ */
+export function v4NotOffered(err: unknown): boolean {
+  if (err instanceof NfsRpcError) {
+    const reply = err.reply;
+    return (
+      reply?.status === 'accepted' &&
+      reply.acceptStat === 'PROG_MISMATCH' &&
+      !(reply.low <= 4 && 4 <= reply.high)
+    );
+  }
+  return (
+    err instanceof NfsStatusError &&
+    err.version === 4 &&
+    err.status === NFS_STATUS.NOENT &&
+    err.op === 'LOOKUP'
+  );
+}
