@@ -65,9 +65,11 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
     }
     const port = portOf(option, value);
     if (typeof port === 'string') return { ok: false, problem: port };
-    const field = key === 'port' ? 'port' : 'mountPort';
-    if (port === undefined) delete mount[field];
-    else mount[field] = port;
+    if (key === 'port') {
+      if (port === undefined) delete mount.port;
+      else mount.port = port;
+    } else if (port === undefined) delete mount.mountPort;
+    else mount.mountPort = port;
   }
   return { ok: true, mount };
 }

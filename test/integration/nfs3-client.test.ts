@@ -1,0 +1,411 @@
+// The user-space NFSv3 client against the real nfs-ganesha serving NFSv3
+// and v4 on loopback (MOUNT on a fixed port, registered with a loopback-only
+// rpcbind), and a v3-only one to prove the provisioner's fallback: what it
+// creates, lists, renames and removes is checked on the exported
+// directory's disk. Needs no Kubernetes. Skipped, saying why, where
+// scripts/nfs-server.sh cannot provide a server.
+import { expect } from 'chai';
+import { chmod, mkdir, readdir, stat, statfs, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import {
+  NfsRpcError,
+  NfsStatusError,
+  TreeRefusedError,
+  ZERO_VERIFIER,
+  removeTree,
+} from '../../src/nfs/dir/index.ts';
+import { Nfs3Client, Nfs3Error, mountPortOf } from '../../src/nfs/v3/index.ts';
+import { Nfs4Client } from '../../src/nfs/v4/index.ts';
+import { connectClient, makeDirectory, reclaimDirectory } from '../../src/provisioning/directories.ts';
+import { v4NotOffered } from '../../src/provisioning/mount-options.ts';
+import { closedPort } from '../support/fake-rpc-server.ts';
+import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
+
+const FOREVER = () => ({ maxOps: 1_000_000, deadline: Date.now() + 60_000 });
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  const err = await promise.then(
+    () => expect.fail('resolved'),
+    (e: unknown) => e,
+  );
+  expect(err).to.be.instanceOf(Error);
+  return err as Error;
+}
+
+describe('NFSv3 client against nfs-ganesha', function () {
+  this.timeout(60_000);
+  let server: NfsServer | undefined;
+  let client: Nfs3Client;
+  let disk: string;
+  let n = 0;
+  /** A fresh directory name per test, so tests do not see each other's files. */
+  const fresh = () => `t${String(++n)}`;
+  const connect = (over: { mountPort?: number; uid?: number; gid?: number } = {}) =>
+    Nfs3Client.connect(
+      {
+        server: '127.0.0.1',
+        port: (server as NfsServer).port,
+        exportPath: disk,
+        ...('mountPort' in over ? { mountPort: over.mountPort } : { mountPort: server?.mountPort }),
+      },
+      { timeoutMs: 10_000, uid: over.uid, gid: over.gid },
+    );
+
+  before(async function () {
+    this.timeout(10 * 60_000); // the first run may install nfs-ganesha
+    server = await startNfsServer(this, 'nfs3-client', await closedPort(), { protocols: [3, 4] });
+    disk = server.exportDir;
+    client = await connect();
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    await (client as Nfs3Client | undefined)?.close(); // unset when the suite was skipped
+    await server?.stop();
+  });
+
+  it('mounts the export (MNT on mountport) and resolves its root to the exported directory', async () => {
+    expect(client.version).to.equal(3);
+    expect(client.root.attrs.type).to.equal('dir');
+    expect(client.root.attrs.fileid).to.equal(BigInt((await stat(disk)).ino));
+    expect(client.root.fh.length).to.be.within(1, 64);
+  });
+
+  it('finds MOUNT through the portmapper (GETPORT at 127.0.0.1:111) when no mountport is given', async () => {
+    expect(await mountPortOf('127.0.0.1', 111, { timeoutMs: 10_000 })).to.equal(server?.mountPort);
+    const viaPortmapper = await connect({ mountPort: undefined });
+    try {
+      expect(viaPortmapper.root.fh).to.deep.equal(client.root.fh);
+    } finally {
+      await viaPortmapper.close();
+    }
+  });
+
+  it('refuses an export MOUNT does not know, naming MNT', async () => {
+    const err = await rejection(
+      Nfs3Client.connect(
+        {
+          server: '127.0.0.1',
+          port: (server as NfsServer).port,
+          exportPath: '/no/such/export',
+          mountPort: server?.mountPort,
+        },
+        { timeoutMs: 10_000 },
+      ),
+    );
+    expect(err).to.be.instanceOf(Nfs3Error).and.include({ op: 'MNT', version: 3 });
+    expect((err as Nfs3Error).code).to.match(/^MNT3ERR_/);
+  });
+
+  it('creates a directory with mode, uid and gid, and says exists the second time', async () => {
+    const name = fresh();
+    const made = await client.mkdir(client.root.fh, name, { mode: 0o750, uid: 1000, gid: 1001 });
+    if (made === 'exists') expect.fail('exists');
+    const st = await stat(join(disk, name));
+    expect(st.isDirectory()).to.equal(true);
+    expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }).to.deep.equal({
+      mode: 0o750,
+      uid: 1000,
+      gid: 1001,
+    });
+    expect(made.attrs).to.deep.include({
+      type: 'dir',
+      mode: 0o750,
+      uid: 1000,
+      gid: 1001,
+      fileid: BigInt(st.ino),
+    });
+    expect(await client.mkdir(client.root.fh, name, { mode: 0o755 })).to.equal('exists');
+    // mkdir(2) drops setgid; the client sets it again.
+    const shared = fresh();
+    const group = await client.mkdir(client.root.fh, shared, { mode: 0o2775, gid: 1001 });
+    expect(group !== 'exists' && group.attrs.mode).to.equal(0o2775);
+    expect((await stat(join(disk, shared))).mode & 0o7777).to.equal(0o2775);
+  });
+
+  it('looks entries and paths up without following symlinks', async () => {
+    const name = fresh();
+    await mkdir(join(disk, name, 'b', 'c'), { recursive: true });
+    await writeFile(join(disk, name, 'file'), 'x');
+    await symlink('b', join(disk, name, 'link'));
+    const dir = await client.lookup(client.root.fh, name);
+    expect(dir?.attrs.type).to.equal('dir');
+    expect((await client.lookup(dir?.fh as Buffer, 'link'))?.attrs.type).to.equal('symlink');
+    expect(await client.lookup(dir?.fh as Buffer, 'absent')).to.equal(undefined);
+    const found = await client.lookupPath([name, 'b', 'c']);
+    const b = await client.lookupPath([name, 'b']);
+    expect(found?.attrs.fileid).to.equal(BigInt((await stat(join(disk, name, 'b', 'c'))).ino));
+    expect(found?.parent).to.deep.equal(b?.fh);
+    expect(await client.lookupPath([name, 'nope', 'c'])).to.equal(undefined);
+    for (const via of ['file', 'link']) {
+      const err = await rejection(client.lookupPath([name, via, 'c']));
+      expect(err, via).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_NOTDIR', op: 'LOOKUP' });
+    }
+  });
+
+  it('lists a directory of 1,000 entries over several pages, without "." and ".."', async () => {
+    const name = fresh();
+    await mkdir(join(disk, name));
+    const names = Array.from({ length: 1000 }, (_, i) => `file-${String(i).padStart(4, '0')}`);
+    await Promise.all(names.map((f) => writeFile(join(disk, name, f), '')));
+    const dir = (await client.lookup(client.root.fh, name))?.fh as Buffer;
+    const seen: string[] = [];
+    let cookie = 0n;
+    let verifier = ZERO_VERIFIER;
+    let pages = 0;
+    for (;;) {
+      const page = await client.readdir(dir, cookie, verifier, 8192);
+      pages++;
+      for (const e of page.entries) {
+        expect(e.attrs.type).to.equal('file');
+        expect(e.fh?.length).to.be.within(1, 64);
+        seen.push(e.name);
+      }
+      if (page.eof) break;
+      expect(page.entries.length).to.be.above(0);
+      cookie = (page.entries.at(-1) as { cookie: bigint }).cookie;
+      verifier = page.verifier;
+      expect(pages).to.be.below(1000);
+    }
+    expect(pages).to.be.above(1);
+    expect(seen.sort()).to.deep.equal(names);
+  });
+
+  it('removes files, symlinks and empty directories (REMOVE or RMDIR); absent once gone; a full directory is refused', async () => {
+    const name = fresh();
+    await mkdir(join(disk, name, 'empty'), { recursive: true });
+    await mkdir(join(disk, name, 'empty2'));
+    await mkdir(join(disk, name, 'full'));
+    await writeFile(join(disk, name, 'full', 'x'), 'x');
+    await writeFile(join(disk, name, 'f'), 'x');
+    await symlink('/tmp', join(disk, name, 'link'));
+    const dir = (await client.lookup(client.root.fh, name))?.fh as Buffer;
+    // With the type it saw, and without (REMOVE first, RMDIR on ISDIR), and with a wrong one.
+    for (const [entry, type] of [
+      ['f', 'file'],
+      ['link', undefined],
+      ['empty', 'dir'],
+      ['empty2', 'file'],
+    ] as const) {
+      expect(await client.remove(dir, entry, type), entry).to.equal('removed');
+      expect(await client.remove(dir, entry, type), entry).to.equal('absent');
+    }
+    expect(await exists('/tmp')).to.equal(true);
+    const err = await rejection(client.remove(dir, 'full', 'dir'));
+    expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_NOTEMPTY', op: 'RMDIR' });
+    expect((await readdir(join(disk, name))).sort()).to.deep.equal(['full']);
+  });
+
+  it('renames within a directory', async () => {
+    const name = fresh();
+    await mkdir(join(disk, name, 'a', 'inside'), { recursive: true });
+    const dir = (await client.lookup(client.root.fh, name))?.fh as Buffer;
+    await client.rename(dir, 'a', 'b');
+    expect(await readdir(join(disk, name))).to.deep.equal(['b']);
+    expect(await readdir(join(disk, name, 'b'))).to.deep.equal(['inside']);
+    const err = await rejection(client.rename(dir, 'absent', 'c'));
+    expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_NOENT', op: 'RENAME' });
+  });
+
+  it('reports space (FSSTAT) close to statfs of the exported directory', async () => {
+    const space = await client.space();
+    const fs = await statfs(disk);
+    const total = fs.blocks * fs.bsize;
+    expect(Math.abs(space.totalBytes - total)).to.be.at.most(total * 0.01);
+    expect(Math.abs(space.freeBytes - fs.bfree * fs.bsize)).to.be.at.most(total * 0.05);
+    expect(Math.abs(space.availBytes - fs.bavail * fs.bsize)).to.be.at.most(total * 0.05);
+  });
+
+  it('removes a tree of files, symlinks and nested directories, and not what a symlink points to', async () => {
+    const name = fresh();
+    const outside = join(disk, `${name}-outside`);
+    await mkdir(outside);
+    await writeFile(join(outside, 'keep'), 'precious');
+    let path = join(disk, name);
+    for (let d = 0; d < 20; d++) {
+      await mkdir(path);
+      await writeFile(join(path, 'a'), 'x');
+      await writeFile(join(path, 'b'), 'y');
+      await symlink(outside, join(path, 'out'));
+      path = join(path, `d${String(d)}`);
+    }
+    const vol = await client.lookup(client.root.fh, name);
+    const progress = await removeTree(client, client.root.fh, name, vol?.fh as Buffer, FOREVER());
+    expect(progress).to.deep.equal({ done: true, removed: 20 * 4, gone: true });
+    expect(await exists(join(disk, name))).to.equal(false);
+    expect(await readdir(outside)).to.deep.equal(['keep']);
+  });
+
+  it('refuses to remove a directory whose handle is not the one recorded', async () => {
+    const name = fresh();
+    await mkdir(join(disk, name));
+    const old = (await client.lookup(client.root.fh, name))?.fh as Buffer;
+    expect(await client.remove(client.root.fh, name, 'dir')).to.equal('removed');
+    await mkdir(join(disk, name));
+    await writeFile(join(disk, name, 'new-data'), 'x');
+    const err = await rejection(removeTree(client, client.root.fh, name, old, FOREVER()));
+    expect(err).to.be.instanceOf(TreeRefusedError).and.include({ code: 'HandleMismatch' });
+    expect(await readdir(join(disk, name))).to.deep.equal(['new-data']);
+  });
+
+  it('sends the uid and gid it was given (AUTH_SYS)', async () => {
+    const name = fresh();
+    await mkdir(join(disk, name, 'closed'), { recursive: true, mode: 0o755 });
+    await mkdir(join(disk, name, 'open'));
+    await chmod(join(disk, name, 'open'), 0o777);
+    const user = await connect({ uid: 1234, gid: 5678 });
+    try {
+      const closed = await user.lookupPath([name, 'closed']);
+      const err = await rejection(user.mkdir(closed?.fh as Buffer, 'x', { mode: 0o755 }));
+      expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_ACCES', op: 'MKDIR' });
+      const open = await user.lookupPath([name, 'open']);
+      await user.mkdir(open?.fh as Buffer, 'mine', { mode: 0o700 });
+      const st = await stat(join(disk, name, 'open', 'mine'));
+      expect([st.uid, st.gid]).to.deep.equal([1234, 5678]);
+    } finally {
+      await user.close();
+    }
+  });
+
+  it('picks the version as the provisioner does: v4 by /export, v3 for the server path v4 does not serve', async () => {
+    const port = (server as NfsServer).port;
+    const opts = { port, timeoutMs: 10_000 };
+    const v4 = await connectClient({ server: '127.0.0.1', path: '/export' }, { version: 'auto' }, opts);
+    await v4.close();
+    expect(v4.version).to.equal(4);
+    const v4err = await rejection(
+      Nfs4Client.connect({ server: '127.0.0.1', port, exportPath: disk }, { timeoutMs: 10_000 }),
+    );
+    expect(v4NotOffered(v4err), v4err.message).to.equal(true);
+    const v3 = await connectClient(
+      { server: '127.0.0.1', path: disk },
+      { version: 'auto', mountPort: server?.mountPort },
+      opts,
+    );
+    await v3.close();
+    expect(v3.version).to.equal(3);
+    // Asked for v4, it stays v4 and says why.
+    const asked4 = await rejection(connectClient({ server: '127.0.0.1', path: disk }, { version: 4 }, opts));
+    expect(asked4).to.be.instanceOf(NfsStatusError).and.include({ version: 4, code: 'NFS4ERR_NOENT' });
+  });
+
+  it('makes and deletes a directory over v3 as the provisioner does, recording v3', async () => {
+    const target = { server: '127.0.0.1', path: disk };
+    const opts = { port: (server as NfsServer).port, timeoutMs: 10_000 };
+    const mount = { version: 3 as const, mountPort: server?.mountPort };
+    const config = { mode: 0o750, uid: 1000, gid: 1000, existing: 'refuse' as const, mount };
+    const made = await makeDirectory(target, ['vols', 'v1'], config, opts);
+    if (!made.ok) expect.fail(made.problem);
+    expect(made.version).to.equal(3);
+    expect(made.handle.length).to.be.within(1, 64);
+    await writeFile(join(disk, 'vols', 'v1', 'data'), 'x');
+    const recorded = {
+      server: '127.0.0.1',
+      exportPath: disk,
+      components: ['vols', 'v1'],
+      handle: made.handle,
+      onDelete: 'delete' as const,
+      version: 3 as const,
+      ...(server?.mountPort === undefined ? {} : { mountPort: server.mountPort }),
+    };
+    const out = await reclaimDirectory(recorded, opts, FOREVER(), new Date());
+    expect(out).to.deep.equal({ state: 'done', removed: 2, gone: false });
+    expect(await readdir(join(disk, 'vols'))).to.deep.equal([]);
+  });
+
+  describe('served over NFSv3 only', () => {
+    let only: NfsServer | undefined;
+
+    before(async function () {
+      this.timeout(60_000);
+      only = await startNfsServer(this, 'nfs3-only', await closedPort(), { protocols: [3] });
+    });
+
+    after(async function () {
+      this.timeout(30_000);
+      await only?.stop();
+    });
+
+    it('v4 gets PROG_MISMATCH, so the provisioner falls back to v3 (MOUNT through the portmapper)', async () => {
+      const o = only as NfsServer;
+      const v4err = await rejection(
+        Nfs4Client.connect(
+          { server: '127.0.0.1', port: o.port, exportPath: '/export' },
+          { timeoutMs: 10_000 },
+        ),
+      );
+      expect(v4err).to.be.instanceOf(NfsRpcError);
+      expect(v4err.message).to.match(/PROG_MISMATCH/);
+      expect(v4NotOffered(v4err)).to.equal(true);
+      const c = await connectClient(
+        { server: '127.0.0.1', path: o.exportDir },
+        { version: 'auto' },
+        {
+          port: o.port,
+          timeoutMs: 10_000,
+        },
+      );
+      try {
+        expect(c.version).to.equal(3);
+        const made = await c.mkdir(c.root.fh, 'x', { mode: 0o700 });
+        expect(made).to.not.equal('exists');
+        expect((await stat(join(o.exportDir, 'x'))).mode & 0o7777).to.equal(0o700);
+      } finally {
+        await c.close();
+      }
+    });
+  });
+
+  describe('with root squashed', () => {
+    let squashed: NfsServer | undefined;
+
+    before(async function () {
+      this.timeout(60_000);
+      squashed = await startNfsServer(this, 'nfs3-squash', await closedPort(), {
+        squash: 'root',
+        protocols: [3, 4],
+      });
+    });
+
+    after(async function () {
+      this.timeout(30_000);
+      await squashed?.stop();
+    });
+
+    it('fails mkdir in a root-owned 0755 directory with NFS3ERR_ACCES from MKDIR, said as for v4', async () => {
+      const s = squashed as NfsServer;
+      const c = await Nfs3Client.connect(
+        { server: '127.0.0.1', port: s.port, exportPath: s.exportDir, mountPort: s.mountPort },
+        { timeoutMs: 10_000 },
+      );
+      try {
+        const err = await rejection(c.mkdir(c.root.fh, 'pvc-x', { mode: 0o755 }));
+        expect(err)
+          .to.be.instanceOf(Nfs3Error)
+          .and.include({ code: 'NFS3ERR_ACCES', op: 'MKDIR', status: 13 });
+        expect(err.message).to.match(/root squash/);
+      } finally {
+        await c.close();
+      }
+      const made = await makeDirectory(
+        { server: '127.0.0.1', path: s.exportDir },
+        ['pvc-y'],
+        { mode: 0o755, existing: 'refuse', mount: { version: 3, mountPort: s.mountPort } },
+        { port: s.port, timeoutMs: 10_000 },
+      );
+      expect(made.ok).to.equal(false);
+      expect(!made.ok && made.problem).to.match(
+        /^the server refused to make directory "pvc-y" \(NFS3ERR_ACCES in MKDIR\): the export maps root to an unprivileged user \(root_squash\)/,
+      );
+      expect(await readdir(s.exportDir)).to.deep.equal([]);
+    });
+  });
+});
