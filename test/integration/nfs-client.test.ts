@@ -11,24 +11,9 @@ import { Nfs4Client, Nfs4Error, ZERO_VERIFIER } from '../../src/nfs/v4/client.ts
 import { TreeRefusedError, removeTree } from '../../src/nfs/dir/remove-tree.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
+import { exists, rejection } from '../support/rejection.ts';
 
 const FOREVER = () => ({ maxOps: 1_000_000, deadline: Date.now() + 60_000 });
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(
-    () => expect.fail('resolved'),
-    (e: unknown) => e,
-  );
-  expect(err).to.be.instanceOf(Error);
-  return err as Error;
-}
 
 describe('NFSv4 client against nfs-ganesha', function () {
   this.timeout(60_000);

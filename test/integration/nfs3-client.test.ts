@@ -21,24 +21,9 @@ import { connectClient, makeDirectory, reclaimDirectory } from '../../src/provis
 import { v4NotOffered } from '../../src/provisioning/mount-options.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
+import { exists, rejection } from '../support/rejection.ts';
 
 const FOREVER = () => ({ maxOps: 1_000_000, deadline: Date.now() + 60_000 });
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(
-    () => expect.fail('resolved'),
-    (e: unknown) => e,
-  );
-  expect(err).to.be.instanceOf(Error);
-  return err as Error;
-}
 
 describe('NFSv3 client against nfs-ganesha', function () {
   this.timeout(60_000);

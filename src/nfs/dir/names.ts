@@ -4,6 +4,8 @@
 /** Longest name component a client sends or accepts (the common NAME_MAX; NFSv3 and v4 alike). */
 export const MAX_NAME_BYTES = 255;
 
+import { RpcDecodeError, type XdrReader } from '../rpc.ts';
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Why name is not a component, or undefined when it is one. */
@@ -39,4 +41,18 @@ export function decodeName(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A name from a server's directory listing: UTF-8 and one component, else
+ * RpcDecodeError. `dots`: "." and ".." pass too (NFSv3 lists them).
+ */
+export function readEntryName(r: XdrReader, what: string, dots = false): string {
+  const bytes = r.opaque(MAX_NAME_BYTES, `${what} name`);
+  const name = decodeName(bytes);
+  if (name === undefined)
+    throw new RpcDecodeError(`${what} name is not UTF-8 (${bytes.toString('hex').slice(0, 64)})`);
+  const problem = dots && (name === '.' || name === '..') ? undefined : nameProblem(name);
+  if (problem) throw new RpcDecodeError(`${what} name ${JSON.stringify(name)} ${problem}`);
+  return name;
 }

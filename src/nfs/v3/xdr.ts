@@ -5,7 +5,7 @@
 // component, and lists longer than the reply holds: RpcDecodeError saying
 // what and where. Failure bodies are read too, whatever the status, so a
 // bogus status is still a well-formed answer.
-import { MAX_NAME_BYTES, decodeName, nameProblem } from '../dir/names.ts';
+import { readEntryName } from '../dir/names.ts';
 import { MOUNT_MAX_PATH, RpcDecodeError, XdrReader, XdrWriter, readUint64, writeUint64 } from '../rpc.ts';
 import {
   COOKIEVERF_BYTES,
@@ -269,12 +269,7 @@ export function decodeReaddirplus(buf: Buffer): ReaddirplusRes {
   while (r.bool(`READDIRPLUS entry ${String(entries.length + 1)} present`)) {
     const what = `READDIRPLUS entry ${String(entries.length + 1)}`;
     const fileid = readUint64(r, `${what} fileid`);
-    const bytes = r.opaque(MAX_NAME_BYTES, `${what} name`);
-    const name = decodeName(bytes);
-    if (name === undefined)
-      throw new RpcDecodeError(`${what} name is not UTF-8 (${bytes.toString('hex').slice(0, 64)})`);
-    const problem = name === '.' || name === '..' ? undefined : nameProblem(name);
-    if (problem) throw new RpcDecodeError(`${what} name ${JSON.stringify(name)} ${problem}`);
+    const name = readEntryName(r, what, true);
     const cookie = readUint64(r, `${what} cookie`);
     const attrs = readPostOpAttr(r, `${what} attributes`);
     const fh = readPostOpFh(r, `${what} file handle`);

@@ -18,6 +18,7 @@ import {
   startFakeRpcServer,
 } from '../../../support/fake-rpc-server.ts';
 import { entryplus, fattr3, mntOk, readdirplusOk, u64, wcc, words } from '../../../support/nfs3-replies.ts';
+import { rejection } from '../../../support/rejection.ts';
 
 const ROOT_FH = Buffer.from('v3-root-handle');
 const MAX_REPLY = 64 * 1024;
@@ -59,15 +60,6 @@ describe('NFSv3 client against a hostile server (loopback)', function () {
     );
     connected = true;
     return client;
-  }
-
-  async function rejection(promise: Promise<unknown>): Promise<Error> {
-    const err = await promise.then(
-      () => expect.fail('resolved'),
-      (e: unknown) => e,
-    );
-    expect(err).to.be.instanceOf(Error);
-    return err as Error;
   }
 
   /** The NFS connection is closed for good: the next call fails at once with the same error. */
