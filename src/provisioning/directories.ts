@@ -5,18 +5,16 @@
 // version recorded with it), never a parent and never a path that merely has
 // the same name now. Failures come back as plain sentences for an event; only
 // a connection that cannot be made or breaks is thrown.
+import { connectDirClient } from '../nfs/connect.ts';
 import {
   type DirClient,
   type FileHandle,
   NFS_STATUS,
-  NfsRpcError,
   NfsStatusError,
   TreeRefusedError,
   removeTree,
 } from '../nfs/dir/index.ts';
-import { Nfs3Client } from '../nfs/v3/index.ts';
-import { Nfs4Client } from '../nfs/v4/index.ts';
-import { type NfsMount, v4NotOffered } from './mount-options.ts';
+import type { NfsMount } from './mount-options.ts';
 import type { ClassConfig } from './parameters.ts';
 import type { ExportTarget, RecordedDirectory } from './plan.ts';
 import { archiveName } from './plan.ts';
@@ -63,45 +61,22 @@ export function refusalText(err: NfsStatusError, what: string): string {
   return `the server refused to ${what} (${err.code} in ${err.op})${cause}`;
 }
 
-const why = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-/**
- * A client for the export over the version `mount` asks for; with none, v4,
- * or v3 when the server says it does not offer the export over v4.
- */
-export async function connectClient(
+/** A client for the export over the version `mount` asks for (see nfs/connect.ts), on its ports or ours. */
+export function connectClient(
   target: { server: string; path: string },
   mount: NfsMount,
   opts: ServerOptions,
 ): Promise<DirClient> {
-  const port = mount.port ?? opts.port;
-  const options = { timeoutMs: opts.timeoutMs };
-  const v3 = () =>
-    Nfs3Client.connect(
-      {
-        server: target.server,
-        port,
-        exportPath: target.path,
-        ...(mount.mountPort === undefined ? {} : { mountPort: mount.mountPort }),
-        ...(opts.portmapperPort === undefined ? {} : { portmapperPort: opts.portmapperPort }),
-      },
-      options,
-    );
-  if (mount.version === 3) return v3();
-  try {
-    return await Nfs4Client.connect({ server: target.server, port, exportPath: target.path }, options);
-  } catch (err) {
-    if (mount.version === 4 || !v4NotOffered(err)) throw err;
-    try {
-      return await v3();
-    } catch (err3) {
-      // The server's own refusal over v3 says most; a failure to reach v3 says both.
-      if (err3 instanceof NfsStatusError) throw err3;
-      throw new NfsRpcError(`NFSv4 does not serve the export (${why(err)}), and NFSv3: ${why(err3)}`, {
-        cause: err3,
-      });
-    }
-  }
+  return connectDirClient(
+    target,
+    {
+      version: mount.version,
+      port: mount.port ?? opts.port,
+      ...(mount.mountPort === undefined ? {} : { mountPort: mount.mountPort }),
+      ...(opts.portmapperPort === undefined ? {} : { portmapperPort: opts.portmapperPort }),
+    },
+    { timeoutMs: opts.timeoutMs },
+  );
 }
 
 async function withClient<T>(

@@ -2,12 +2,9 @@
 // volume's) directories: the mountOptions are what the pods mount with, so
 // the provisioner follows nfsvers=/vers=, port= and mountport= there (as
 // nfs(5) reads them: the last one given wins). Without a version it tries
-// NFSv4 and falls back to NFSv3 only when the server says v4 is not there.
-// Pure: strings in, a choice or a problem out.
-import { NFS_STATUS, NfsRpcError, NfsStatusError } from '../nfs/dir/errors.ts';
-
-/** 'auto': v4, or v3 when the server does not offer v4 for the export. */
-export type NfsVersionChoice = 'auto' | 3 | 4;
+// NFSv4 and falls back to NFSv3 only when the server says v4 is not there
+// (nfs/connect.ts). Pure: strings in, a choice or a problem out.
+import type { NfsVersionChoice } from '../nfs/connect.ts';
 
 export interface NfsMount {
   version: NfsVersionChoice;
@@ -72,28 +69,4 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
     else mount.mountPort = port;
   }
   return { ok: true, mount };
-}
-
-/**
- * Whether a failed NFSv4 connect means "this server does not offer the
- * export over v4", so v3 is worth trying: the NFS program has no version 4
- * (PROG_MISMATCH without 4 in its range), or the v4 namespace has no such
- * export (NOENT looking it up: exported for v3 only, or under its v3 path).
- * Anything else (refused, timed out, denied, garbled) is a failure as it is.
- */
-export function v4NotOffered(err: unknown): boolean {
-  if (err instanceof NfsRpcError) {
-    const reply = err.reply;
-    return (
-      reply?.status === 'accepted' &&
-      reply.acceptStat === 'PROG_MISMATCH' &&
-      !(reply.low <= 4 && 4 <= reply.high)
-    );
-  }
-  return (
-    err instanceof NfsStatusError &&
-    err.version === 4 &&
-    err.status === NFS_STATUS.NOENT &&
-    err.op === 'LOOKUP'
-  );
 }

@@ -14,11 +14,13 @@ import {
   TreeRefusedError,
   ZERO_VERIFIER,
   removeTree,
+  v4NotOffered,
 } from '../../src/nfs/dir/index.ts';
 import { Nfs3Client, Nfs3Error, mountPortOf } from '../../src/nfs/v3/index.ts';
+import { ProbeManager } from '../../src/nfs/probe-manager.ts';
 import { Nfs4Client } from '../../src/nfs/v4/index.ts';
+import { silentLog } from '../../src/runtime/log.ts';
 import { connectClient, makeDirectory, reclaimDirectory } from '../../src/provisioning/directories.ts';
-import { v4NotOffered } from '../../src/provisioning/mount-options.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 import { exists, rejection } from '../support/rejection.ts';
@@ -345,6 +347,34 @@ describe('NFSv3 client against nfs-ganesha', function () {
         expect((await stat(join(o.exportDir, 'x'))).mode & 0o7777).to.equal(0o700);
       } finally {
         await c.close();
+      }
+    });
+    it("reads the export's space over v3 in the probe manager when the server has no v4", async () => {
+      const o = only as NfsServer;
+      let spaced: () => void = () => undefined;
+      const read = new Promise<void>((resolve) => (spaced = resolve));
+      const manager = new ProbeManager({
+        intervalMs: 60_000,
+        timeoutMs: 10_000,
+        concurrency: 1,
+        nfsPort: o.port,
+        log: silentLog,
+        onChange: () => undefined,
+        onSpaceChange: () => {
+          spaced();
+        },
+      });
+      try {
+        manager.track('v3-only', { server: '127.0.0.1', path: o.exportDir });
+        await read;
+        expect(manager.result('v3-only')?.nfsVersions).to.deep.equal([3]);
+        const fs = await statfs(o.exportDir);
+        expect(manager.space('v3-only')?.totalBytes).to.be.closeTo(
+          fs.blocks * fs.bsize,
+          fs.blocks * fs.bsize * 0.01,
+        );
+      } finally {
+        await manager.stop();
       }
     });
   });

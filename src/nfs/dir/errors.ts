@@ -72,3 +72,27 @@ export class NfsRpcError extends Error {
     this.reply = options.reply;
   }
 }
+
+/**
+ * Whether a failed NFSv4 connect means "this server does not offer the
+ * export over v4", so v3 is worth trying: the NFS program has no version 4
+ * (PROG_MISMATCH without 4 in its range), or the v4 namespace has no such
+ * export (NOENT looking it up: exported for v3 only, or under its v3 path).
+ * Anything else (refused, timed out, denied, garbled) is a failure as it is.
+ */
+export function v4NotOffered(err: unknown): boolean {
+  if (err instanceof NfsRpcError) {
+    const reply = err.reply;
+    return (
+      reply?.status === 'accepted' &&
+      reply.acceptStat === 'PROG_MISMATCH' &&
+      !(reply.low <= 4 && 4 <= reply.high)
+    );
+  }
+  return (
+    err instanceof NfsStatusError &&
+    err.version === 4 &&
+    err.status === NFS_STATUS.NOENT &&
+    err.op === 'LOOKUP'
+  );
+}

@@ -3,10 +3,10 @@
 import type { V1StorageClass } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
-import { NfsRpcError } from '../../../src/nfs/dir/errors.ts';
+import { NfsRpcError, v4NotOffered } from '../../../src/nfs/dir/errors.ts';
 import { Nfs3Error } from '../../../src/nfs/v3/errors.ts';
 import { Nfs4Error } from '../../../src/nfs/v4/errors.ts';
-import { parseMountOptions, v4NotOffered } from '../../../src/provisioning/mount-options.ts';
+import { parseMountOptions } from '../../../src/provisioning/mount-options.ts';
 import { parseParameters, provisionerName } from '../../../src/provisioning/parameters.ts';
 import { recordedDirectory } from '../../../src/provisioning/plan.ts';
 
