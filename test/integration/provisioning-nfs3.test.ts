@@ -2,8 +2,9 @@
 // mountOptions say nfsvers=3, port= and mountport= gets its directories made
 // and deleted over v3 on those ports (the operator's own --nfs-port points
 // nowhere), and a class without a version on a v3-only server falls back to
-// v3, MOUNT found through the loopback rpcbind. The version is recorded on
-// the volume; a bad mount option is refused naming it.
+// v3, MOUNT found through the loopback rpcbind, while one on a server that
+// serves the export over v4 uses v4. The version is recorded on the volume;
+// a bad mount option is refused naming it.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -45,6 +46,7 @@ describe('dynamic NFS provisioning over NFSv3 (operator process, nfs-ganesha)', 
         ['hard', `nfsvers=3,port=${String(both.port)}`, `mountport=${String(both.mountPort)}`],
       ],
       ['nfs3-fallback', only.exportDir, [`port=${String(only.port)}`]],
+      ['nfs3-server-v4', '/export', [`port=${String(both.port)}`]],
       ['nfs3-bad-option', both.exportDir, ['nfsvers=5']],
     ];
     for (const [name, path, mountOptions] of classes) {
@@ -114,15 +116,21 @@ describe('dynamic NFS provisioning over NFSv3 (operator process, nfs-ganesha)', 
     });
   }
 
-  async function provisionAndDelete(name: string, className: string, server: NfsServer): Promise<void> {
+  async function provisionAndDelete(
+    name: string,
+    className: string,
+    server: NfsServer,
+    version: 3 | 4 = 3,
+  ): Promise<void> {
     await claim(name, className);
     const pv = await boundVolume(name);
     const annotations = pv.metadata?.annotations ?? {};
-    expect(annotations['pvlifecycle.io/nfs-version']).to.equal('3');
+    expect(annotations['pvlifecycle.io/nfs-version']).to.equal(String(version));
     const handle = Buffer.from(annotations['pvlifecycle.io/nfs-handle'] ?? '', 'base64');
-    expect(handle.length).to.be.within(1, 64);
+    expect(handle.length).to.be.within(1, version === 3 ? 64 : 128);
     const dir = annotations['pvlifecycle.io/nfs-directory'] ?? '(none)';
-    expect(pv.spec?.nfs).to.deep.equal({ server: '127.0.0.1', path: `${server.exportDir}/${dir}` });
+    const exportPath = version === 3 ? server.exportDir : '/export';
+    expect(pv.spec?.nfs).to.deep.equal({ server: '127.0.0.1', path: `${exportPath}/${dir}` });
     const st = await stat(join(server.exportDir, dir));
     expect(st.mode & 0o7777).to.equal(0o750);
     expect([st.uid, st.gid]).to.deep.equal([1234, 5678]);
@@ -137,6 +145,10 @@ describe('dynamic NFS provisioning over NFSv3 (operator process, nfs-ganesha)', 
 
   it('falls back to NFSv3 on a server without v4, MOUNT found through rpcbind', async () => {
     await provisionAndDelete('fallback', 'nfs3-fallback', only as NfsServer);
+  });
+
+  it('uses NFSv4 without a version where the server serves the export over v4, on the port= given', async () => {
+    await provisionAndDelete('server-v4', 'nfs3-server-v4', both as NfsServer, 4);
   });
 
   it('refuses a bad nfsvers in the class mountOptions, naming it', async () => {
