@@ -5,23 +5,17 @@
 // directory's disk. Needs no Kubernetes. Skipped, saying why, where
 // scripts/nfs-server.sh cannot provide a server.
 import { expect } from 'chai';
-import { chmod, mkdir, readdir, stat, statfs, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, statfs, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import {
-  NfsRpcError,
-  NfsStatusError,
-  TreeRefusedError,
-  ZERO_VERIFIER,
-  removeTree,
-  v4NotOffered,
-} from '../../src/nfs/dir/index.ts';
+import { NfsRpcError, NfsStatusError, v4NotOffered } from '../../src/nfs/dir/index.ts';
 import { Nfs3Client, Nfs3Error, mountPortOf } from '../../src/nfs/v3/index.ts';
 import { ProbeManager } from '../../src/nfs/probe-manager.ts';
 import { Nfs4Client } from '../../src/nfs/v4/index.ts';
 import { silentLog } from '../../src/runtime/log.ts';
 import { connectClient, makeDirectory, reclaimDirectory } from '../../src/provisioning/directories.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
+import { sharedDirClientCases } from '../support/dir-client-cases.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 import { exists, rejection } from '../support/rejection.ts';
 
@@ -59,6 +53,15 @@ describe('NFSv3 client against nfs-ganesha', function () {
     await server?.stop();
   });
 
+  sharedDirClientCases({
+    client: () => client,
+    disk: () => disk,
+    connectAs: (uid, gid) => connect({ uid, gid }),
+    maxHandle: 64,
+    code: (status) => `NFS3ERR_${status}`,
+    mkdirOp: 'MKDIR',
+  });
+
   it('mounts the export (MNT on mountport) and resolves its root to the exported directory', async () => {
     expect(client.version).to.equal(3);
     expect(client.root.attrs.type).to.equal('dir');
@@ -92,32 +95,6 @@ describe('NFSv3 client against nfs-ganesha', function () {
     expect((err as Nfs3Error).code).to.match(/^MNT3ERR_/);
   });
 
-  it('creates a directory with mode, uid and gid, and says exists the second time', async () => {
-    const name = fresh();
-    const made = await client.mkdir(client.root.fh, name, { mode: 0o750, uid: 1000, gid: 1001 });
-    if (made === 'exists') expect.fail('exists');
-    const st = await stat(join(disk, name));
-    expect(st.isDirectory()).to.equal(true);
-    expect({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid }).to.deep.equal({
-      mode: 0o750,
-      uid: 1000,
-      gid: 1001,
-    });
-    expect(made.attrs).to.deep.include({
-      type: 'dir',
-      mode: 0o750,
-      uid: 1000,
-      gid: 1001,
-      fileid: BigInt(st.ino),
-    });
-    expect(await client.mkdir(client.root.fh, name, { mode: 0o755 })).to.equal('exists');
-    // mkdir(2) drops setgid; the client sets it again.
-    const shared = fresh();
-    const group = await client.mkdir(client.root.fh, shared, { mode: 0o2775, gid: 1001 });
-    expect(group !== 'exists' && group.attrs.mode).to.equal(0o2775);
-    expect((await stat(join(disk, shared))).mode & 0o7777).to.equal(0o2775);
-  });
-
   it('looks entries and paths up without following symlinks', async () => {
     const name = fresh();
     await mkdir(join(disk, name, 'b', 'c'), { recursive: true });
@@ -136,34 +113,6 @@ describe('NFSv3 client against nfs-ganesha', function () {
       const err = await rejection(client.lookupPath([name, via, 'c']));
       expect(err, via).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_NOTDIR', op: 'LOOKUP' });
     }
-  });
-
-  it('lists a directory of 1,000 entries over several pages, without "." and ".."', async () => {
-    const name = fresh();
-    await mkdir(join(disk, name));
-    const names = Array.from({ length: 1000 }, (_, i) => `file-${String(i).padStart(4, '0')}`);
-    await Promise.all(names.map((f) => writeFile(join(disk, name, f), '')));
-    const dir = (await client.lookup(client.root.fh, name))?.fh as Buffer;
-    const seen: string[] = [];
-    let cookie = 0n;
-    let verifier = ZERO_VERIFIER;
-    let pages = 0;
-    for (;;) {
-      const page = await client.readdir(dir, cookie, verifier, 8192);
-      pages++;
-      for (const e of page.entries) {
-        expect(e.attrs.type).to.equal('file');
-        expect(e.fh?.length).to.be.within(1, 64);
-        seen.push(e.name);
-      }
-      if (page.eof) break;
-      expect(page.entries.length).to.be.above(0);
-      cookie = (page.entries.at(-1) as { cookie: bigint }).cookie;
-      verifier = page.verifier;
-      expect(pages).to.be.below(1000);
-    }
-    expect(pages).to.be.above(1);
-    expect(seen.sort()).to.deep.equal(names);
   });
 
   it('removes files, symlinks and empty directories (REMOVE or RMDIR); absent once gone; a full directory is refused', async () => {
@@ -189,77 +138,6 @@ describe('NFSv3 client against nfs-ganesha', function () {
     const err = await rejection(client.remove(dir, 'full', 'dir'));
     expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_NOTEMPTY', op: 'RMDIR' });
     expect((await readdir(join(disk, name))).sort()).to.deep.equal(['full']);
-  });
-
-  it('renames within a directory', async () => {
-    const name = fresh();
-    await mkdir(join(disk, name, 'a', 'inside'), { recursive: true });
-    const dir = (await client.lookup(client.root.fh, name))?.fh as Buffer;
-    await client.rename(dir, 'a', 'b');
-    expect(await readdir(join(disk, name))).to.deep.equal(['b']);
-    expect(await readdir(join(disk, name, 'b'))).to.deep.equal(['inside']);
-    const err = await rejection(client.rename(dir, 'absent', 'c'));
-    expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_NOENT', op: 'RENAME' });
-  });
-
-  it('reports space (FSSTAT) close to statfs of the exported directory', async () => {
-    const space = await client.space();
-    const fs = await statfs(disk);
-    const total = fs.blocks * fs.bsize;
-    expect(Math.abs(space.totalBytes - total)).to.be.at.most(total * 0.01);
-    expect(Math.abs(space.freeBytes - fs.bfree * fs.bsize)).to.be.at.most(total * 0.05);
-    expect(Math.abs(space.availBytes - fs.bavail * fs.bsize)).to.be.at.most(total * 0.05);
-  });
-
-  it('removes a tree of files, symlinks and nested directories, and not what a symlink points to', async () => {
-    const name = fresh();
-    const outside = join(disk, `${name}-outside`);
-    await mkdir(outside);
-    await writeFile(join(outside, 'keep'), 'precious');
-    let path = join(disk, name);
-    for (let d = 0; d < 20; d++) {
-      await mkdir(path);
-      await writeFile(join(path, 'a'), 'x');
-      await writeFile(join(path, 'b'), 'y');
-      await symlink(outside, join(path, 'out'));
-      path = join(path, `d${String(d)}`);
-    }
-    const vol = await client.lookup(client.root.fh, name);
-    const progress = await removeTree(client, client.root.fh, name, vol?.fh as Buffer, FOREVER());
-    expect(progress).to.deep.equal({ done: true, removed: 20 * 4, gone: true });
-    expect(await exists(join(disk, name))).to.equal(false);
-    expect(await readdir(outside)).to.deep.equal(['keep']);
-  });
-
-  it('refuses to remove a directory whose handle is not the one recorded', async () => {
-    const name = fresh();
-    await mkdir(join(disk, name));
-    const old = (await client.lookup(client.root.fh, name))?.fh as Buffer;
-    expect(await client.remove(client.root.fh, name, 'dir')).to.equal('removed');
-    await mkdir(join(disk, name));
-    await writeFile(join(disk, name, 'new-data'), 'x');
-    const err = await rejection(removeTree(client, client.root.fh, name, old, FOREVER()));
-    expect(err).to.be.instanceOf(TreeRefusedError).and.include({ code: 'HandleMismatch' });
-    expect(await readdir(join(disk, name))).to.deep.equal(['new-data']);
-  });
-
-  it('sends the uid and gid it was given (AUTH_SYS)', async () => {
-    const name = fresh();
-    await mkdir(join(disk, name, 'closed'), { recursive: true, mode: 0o755 });
-    await mkdir(join(disk, name, 'open'));
-    await chmod(join(disk, name, 'open'), 0o777);
-    const user = await connect({ uid: 1234, gid: 5678 });
-    try {
-      const closed = await user.lookupPath([name, 'closed']);
-      const err = await rejection(user.mkdir(closed?.fh as Buffer, 'x', { mode: 0o755 }));
-      expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_ACCES', op: 'MKDIR' });
-      const open = await user.lookupPath([name, 'open']);
-      await user.mkdir(open?.fh as Buffer, 'mine', { mode: 0o700 });
-      const st = await stat(join(disk, name, 'open', 'mine'));
-      expect([st.uid, st.gid]).to.deep.equal([1234, 5678]);
-    } finally {
-      await user.close();
-    }
   });
 
   it('picks the version as the provisioner does: v4 by /export, v3 for the server path v4 does not serve', async () => {
