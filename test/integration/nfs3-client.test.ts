@@ -162,7 +162,7 @@ describe('NFSv3 client against nfs-ganesha', function () {
     expect(asked4).to.be.instanceOf(NfsStatusError).and.include({ version: 4, code: 'NFS4ERR_NOENT' });
   });
 
-  it('makes and deletes a directory over v3 as the provisioner does, recording v3', async () => {
+  it('makes, deletes and archives directories over v3 as the provisioner does, recording v3', async () => {
     const target = { server: '127.0.0.1', path: disk };
     const opts = { port: (server as NfsServer).port, timeoutMs: 10_000 };
     const mount = { version: 3 as const, mountPort: server?.mountPort };
@@ -184,6 +184,34 @@ describe('NFSv3 client against nfs-ganesha', function () {
     const out = await reclaimDirectory(recorded, opts, FOREVER(), new Date());
     expect(out).to.deep.equal({ state: 'done', removed: 2, gone: false });
     expect(await readdir(join(disk, 'vols'))).to.deep.equal([]);
+    // Archive renames it beside itself, files kept.
+    const kept = await makeDirectory(target, ['vols', 'v2'], config, opts);
+    if (!kept.ok) expect.fail(kept.problem);
+    await writeFile(join(disk, 'vols', 'v2', 'report'), 'q3');
+    const archive = {
+      ...recorded,
+      components: ['vols', 'v2'],
+      handle: kept.handle,
+      onDelete: 'archive' as const,
+    };
+    const when = new Date('2026-12-01T23:00:00Z');
+    const archived = await reclaimDirectory(archive, opts, FOREVER(), when);
+    expect(archived).to.deep.equal({
+      state: 'done',
+      removed: 0,
+      gone: false,
+      archivedAs: 'vols/archived-v2-20261201T230000Z',
+    });
+    expect(await readdir(join(disk, 'vols', 'archived-v2-20261201T230000Z'))).to.deep.equal(['report']);
+    // A v4 handle recorded as v3 (or the other way) is another directory's: nothing is touched.
+    const other = await reclaimDirectory(
+      { ...recorded, components: ['vols', 'archived-v2-20261201T230000Z'], handle: Buffer.alloc(40, 7) },
+      opts,
+      FOREVER(),
+      when,
+    );
+    expect(other.state).to.equal('refused');
+    expect(await exists(join(disk, 'vols', 'archived-v2-20261201T230000Z', 'report'))).to.equal(true);
   });
 
   describe('served over NFSv3 only', () => {
