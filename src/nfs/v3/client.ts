@@ -199,6 +199,7 @@ export class Nfs3Client implements DirClient {
       service: 'MOUNT server',
     });
     let conn: RpcConnection | undefined;
+    let mounted = false;
     try {
       const results = await mount.call({
         prog: PROGRAM.mount,
@@ -211,11 +212,12 @@ export class Nfs3Client implements DirClient {
       try {
         res = decodeMnt(results);
       } catch (err) {
-        throw new NfsRpcError(`${mount.label} sent an undecodable MNT reply: ${why(err)}`);
+        throw new NfsRpcError(`${mount.label} sent an undecodable MNT reply: ${why(err)}; connection closed`);
       }
       if (res.status !== NFS3_OK || !('fh' in res)) {
         throw new Nfs3Error(res.status, 'MNT', `of export ${exportPath}`, mountstat3Name(res.status));
       }
+      mounted = true;
       // An empty list is what servers from before RFC 2623 send: AUTH_SYS is then assumed.
       if (res.flavors.length > 0 && !res.flavors.some((f) => f === AUTH_SYS || f === AUTH_NONE)) {
         throw new NfsRpcError(
@@ -233,8 +235,29 @@ export class Nfs3Client implements DirClient {
       return new Nfs3Client(conn, mount, exportPath, root, maxReplyBytes);
     } catch (err) {
       conn?.close();
+      if (mounted) await Nfs3Client.unmount(mount, exportPath);
       mount.close();
       throw err;
+    }
+  }
+
+  /**
+   * Tells MOUNT the export is no longer used (UMNT). Best effort: the
+   * server's mount list is advisory (RFC 1813 Appendix I), so a failure or a
+   * timeout is ignored; this never rejects.
+   */
+  private static async unmount(mount: RpcConnection, exportPath: string): Promise<void> {
+    if (mount.closedBy) return;
+    try {
+      await mount.call({
+        prog: PROGRAM.mount,
+        vers: MOUNT3_VERSION,
+        proc: MOUNTPROC3_UMNT,
+        args: encodeDirpath(exportPath),
+        what: 'MOUNT UMNT',
+      });
+    } catch {
+      // Best effort, see above.
     }
   }
 
@@ -462,25 +485,11 @@ export class Nfs3Client implements DirClient {
     return this.conn.closedBy;
   }
 
-  /**
-   * Closes the NFS connection at once, then tells MOUNT the export is no
-   * longer used (UMNT) and closes that connection. UMNT is best effort: the
-   * server's mount list is advisory (RFC 1813 Appendix I), so a failure or a
-   * timeout is ignored; this never rejects.
-   */
+  /** Closes the NFS connection at once, then UMNTs (best effort, never rejecting) and closes MOUNT's. */
   async close(): Promise<void> {
     this.conn.close();
-    if (this.mount.closedBy) return;
     try {
-      await this.mount.call({
-        prog: PROGRAM.mount,
-        vers: MOUNT3_VERSION,
-        proc: MOUNTPROC3_UMNT,
-        args: encodeDirpath(this.exportPath),
-        what: 'MOUNT UMNT',
-      });
-    } catch {
-      // Best effort, see above.
+      await Nfs3Client.unmount(this.mount, this.exportPath);
     } finally {
       this.mount.close();
     }

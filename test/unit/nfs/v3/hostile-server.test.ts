@@ -133,6 +133,25 @@ describe('NFSv3 client against a hostile server (loopback)', function () {
     expect(denied.message).to.match(/does not list this client/);
   });
 
+  it('UMNTs what it mounted when the root cannot be read', async () => {
+    server = await startFakeRpcServer({
+      respond: (call) =>
+        call.prog === PROGRAM.nfs ? acceptedReply(call.xid, 0, words(70)) : connectAnswer(call),
+    });
+    const err = await rejection(
+      Nfs3Client.connect(
+        { server: '127.0.0.1', port: server.port, mountPort: server.port, exportPath: '/export' },
+        { timeoutMs: 2000 },
+      ),
+    );
+    expect(err).to.be.instanceOf(Nfs3Error).and.include({ code: 'NFS3ERR_STALE', op: 'GETATTR' });
+    expect(server.calls.map((x) => [x.prog, x.proc])).to.deep.equal([
+      [100005, 1],
+      [100003, 1],
+      [100005, 3],
+    ]);
+  });
+
   it('closes on a reply with another xid', async () => {
     const c = await connectTo({ respond: (call) => acceptedReply(call.xid + 7, 0, words(0, wcc())) });
     const err = await rejection(c.remove(c.root.fh, 'x'));
