@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { Nfs4Client } from '../src/nfs/v4/client.ts';
-import { removeTree } from '../src/nfs/v4/remove-tree.ts';
+import { removeTree } from '../src/nfs/dir/remove-tree.ts';
 import { markdownTable, percentile } from './support/table.ts';
 
 const run = promisify(execFile);

@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # A real NFS server for tests: nfs-ganesha in user space on 127.0.0.1,
-# NFSv4 only (no rpcbind, no MOUNT), exporting DIR/export as /export.
+# NFSv4 only by default (no rpcbind, no MOUNT), exporting DIR/export as
+# /export (NFSv4) and as DIR/export, its path on the server (NFSv3).
 #
 #   scripts/nfs-server.sh start DIR PORT   start it (stopping an earlier one in DIR) and
 #                                          wait until PORT takes connections
 #   scripts/nfs-server.sh stop DIR         stop it (SIGTERM, SIGKILL after 10 s)
 #   scripts/nfs-server.sh install          only make sure ganesha is installed
+#   scripts/nfs-server.sh stop-rpcbind     stop the rpcbind an NFSv3 start started
 #
 # NFS_SQUASH=root in the environment of start exports with Squash=Root_Squash
 # (root becomes the anonymous user, as on most real servers); the default is
 # No_Root_Squash.
+#
+# NFS_PROTOCOLS=3,4 (or 3) serves NFSv3 too (or only), with MOUNT v3 on
+# NFS_MOUNT_PORT (required then; NLM and RQUOTA stay off). Ganesha will not
+# start NFSv3 without an rpcbind to register with ("Cannot register NFS V3
+# on TCP", then it exits), so start runs Debian's rpcbind when none answers,
+# on loopback only: rpcbind's -h binds only UDP, so its TCP sockets (and the
+# local one ganesha registers through) are handed to it by
+# systemd-socket-activate, and -h 127.0.0.2 keeps UDP on loopback. That
+# rpcbind is shared by every server on the machine and stays until
+# stop-rpcbind.
 #
 # DIR holds the configuration, log, pid file, recovery state and the exported
 # directory DIR/export. Ganesha's VFS backend needs a file system with file
@@ -22,8 +34,46 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start DIR PORT | stop DIR | install" >&2
+  echo "usage: $0 start DIR PORT | stop DIR | install | stop-rpcbind" >&2
   exit 2
+}
+
+RPCBIND_PIDFILE=/run/pvl-test-rpcbind.pid
+
+rpcbind_answers() {
+  rpcinfo -T tcp 127.0.0.1 100000 2 >/dev/null 2>&1
+}
+
+# An rpcbind on loopback only, unless one answers already (see the top).
+ensure_rpcbind() {
+  local pid i
+  rpcbind_answers && return 0
+  command -v rpcbind >/dev/null || [ -x /usr/sbin/rpcbind ] ||
+    unavailable "NFSv3 needs rpcbind (apt-get install rpcbind; nfs-ganesha depends on it)"
+  command -v systemd-socket-activate >/dev/null ||
+    unavailable "systemd-socket-activate is missing: it is how rpcbind is kept on loopback only"
+  rm -f /run/rpcbind.lock /run/rpcbind.sock
+  setsid systemd-socket-activate -l /run/rpcbind.sock -l 127.0.0.1:111 -l '[::1]:111' \
+    /usr/sbin/rpcbind -f -h 127.0.0.2 </dev/null >/dev/null 2>&1 &
+  pid=$!
+  echo "$pid" >"$RPCBIND_PIDFILE"
+  for ((i = 0; i < 100; i++)); do
+    rpcbind_answers && return 0
+    [ -d "/proc/$pid" ] || break
+    sleep 0.1
+  done
+  echo "nfs-server.sh: rpcbind did not start on 127.0.0.1:111" >&2
+  exit 1
+}
+
+stop_rpcbind() {
+  local pid
+  [ -f "$RPCBIND_PIDFILE" ] || return 0
+  pid=$(cat "$RPCBIND_PIDFILE")
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = rpcbind ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  rm -f "$RPCBIND_PIDFILE"
 }
 
 unavailable() {
@@ -97,12 +147,31 @@ start() {
     *) echo "nfs-server.sh: NFS_SQUASH must be root or none, not ${NFS_SQUASH}" >&2; exit 2 ;;
   esac
 
+  local protocols="${NFS_PROTOCOLS:-4}" mount_port="" mount_line=""
+  case "$protocols" in
+    4) ;;
+    3 | 3,4 | "3, 4")
+      mount_port="${NFS_MOUNT_PORT:-}"
+      [[ "$mount_port" =~ ^[0-9]+$ ]] && [ "$mount_port" -ge 1 ] && [ "$mount_port" -le 65535 ] &&
+        [ "$mount_port" != "$port" ] || {
+        echo "nfs-server.sh: NFS_PROTOCOLS=$protocols needs NFS_MOUNT_PORT, a port other than $port" >&2
+        exit 2
+      }
+      mount_line="MNT_Port = $mount_port;"
+      ensure_rpcbind
+      ;;
+    *) echo "nfs-server.sh: NFS_PROTOCOLS must be 4, 3,4 or 3, not $protocols" >&2; exit 2 ;;
+  esac
+  protocols="${protocols/,/, }"
+  protocols="${protocols/,  /, }"
+
   stop "$dir"
   cat >"$dir/ganesha.conf" <<EOF
 NFS_CORE_PARAM {
   Bind_addr = 127.0.0.1;
   NFS_Port = $port;
-  Protocols = 4;
+  $mount_line
+  Protocols = $protocols;
   Enable_NLM = false;
   Enable_RQUOTA = false;
   Enable_UDP = false;
@@ -115,7 +184,7 @@ EXPORT {
   Export_Id = 1;
   Path = "$dir/export";
   Pseudo = /export;
-  Protocols = 4;
+  Protocols = $protocols;
   Transports = TCP;
   Access_Type = RW;
   Squash = $squash;
@@ -136,8 +205,9 @@ EOF
       rm -f "$dir/nfsd.pid"
       exit 1
     fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "nfs-server.sh: ganesha.nfsd $pid serves $dir/export as 127.0.0.1:$port:/export (NFSv4)" >&2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+      { [ -z "$mount_port" ] || (exec 3<>"/dev/tcp/127.0.0.1/$mount_port") 2>/dev/null; }; then
+      echo "nfs-server.sh: ganesha.nfsd $pid serves $dir/export as 127.0.0.1:$port:/export (NFS $protocols${mount_port:+, MOUNT on $mount_port})" >&2
       return 0
     fi
     sleep 0.1
@@ -152,5 +222,6 @@ case "${1:-}" in
   start) [ $# -eq 3 ] || usage; start "$2" "$3" ;;
   stop) [ $# -eq 2 ] || usage; stop "$2" ;;
   install) [ $# -eq 1 ] || usage; ensure_installed ;;
+  stop-rpcbind) [ $# -eq 1 ] || usage; stop_rpcbind ;;
   *) usage ;;
 esac

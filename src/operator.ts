@@ -257,7 +257,13 @@ export class Operator {
         log,
         metrics: this.metrics,
         ...poolLookup(manager),
-        server: { port: config.probe.nfsPort ?? 2049, timeoutMs: config.probe.timeoutMs },
+        server: {
+          port: config.probe.nfsPort ?? 2049,
+          timeoutMs: config.probe.timeoutMs,
+          ...(config.probe.portmapperPort === undefined
+            ? {}
+            : { portmapperPort: config.probe.portmapperPort }),
+        },
       });
     }
     const reclaim = built.reclaim;

@@ -5,7 +5,8 @@
 // each of which connects, works and closes) one and several at a time.
 import PQueue from 'p-queue';
 
-import { type FileHandle, Nfs4Client, removeTree } from '../../src/nfs/v4/index.ts';
+import { type FileHandle, removeTree } from '../../src/nfs/dir/index.ts';
+import { Nfs4Client } from '../../src/nfs/v4/index.ts';
 import { makeDirectory, reclaimDirectory } from '../../src/provisioning/directories.ts';
 
 export interface RateRow {
@@ -93,7 +94,7 @@ export async function clientRates(opts: RateOptions): Promise<RateRow[]> {
     // The provisioner's own calls, as its workers make them: a connection per
     // volume, and a directory right below the export (its default pattern).
     const server = { port, timeoutMs };
-    const config = { mode: 0o777, existing: 'refuse' as const };
+    const config = { mode: 0o777, existing: 'refuse' as const, mount: { version: 4 as const } };
     const exportTarget = { server: '127.0.0.1', path: '/export' };
     for (const concurrency of [...new Set([1, opts.workers])]) {
       const handles: FileHandle[] = [];
@@ -116,6 +117,7 @@ export async function clientRates(opts: RateOptions): Promise<RateRow[]> {
             components: [`bench-raw-${name(i)}`],
             handle: handles[i] ?? Buffer.alloc(0),
             onDelete: 'delete' as const,
+            version: 4 as const,
           };
           const out = await reclaimDirectory(
             recorded,

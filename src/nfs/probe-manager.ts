@@ -7,9 +7,9 @@ import PQueue from 'p-queue';
 import type { Log } from '../runtime/log.ts';
 import type { Condition } from './export.ts';
 import { type ProbeResult, probeServer } from './probe.ts';
-import { Nfs4Client } from './v4/index.ts';
+import { connectDirClient } from './connect.ts';
 
-/** An export's file system space as its server reports it (NFSv4 space_total, space_free, space_avail). */
+/** An export's file system space as its server reports it (NFSv4 space_total, space_free, space_avail; NFSv3 FSSTAT). */
 export interface Space {
   totalBytes: number;
   freeBytes: number;
@@ -86,7 +86,7 @@ export class ProbeManager {
     this.spaces.delete(exportName);
   }
 
-  /** The export's space at the last reading (NFSv4 servers that answered only). */
+  /** The export's space at the last reading (servers that answered NFSv4, or NFSv3 only). */
   space(exportName: string): Space | undefined {
     return this.spaces.get(exportName);
   }
@@ -165,22 +165,33 @@ export class ProbeManager {
         });
         this.opts.onChange(name, result);
       }
-      if (result.reachable && result.nfsVersions?.includes(4)) await this.readSpace(name, target);
+      const versions = result.nfsVersions ?? [];
+      if (result.reachable && (versions.includes(4) || versions.includes(3)))
+        await this.readSpace(name, target, versions.includes(4) ? 'auto' : 3);
     });
   }
 
-  /** Reads the space over NFSv4; a failure keeps no reading and is logged at debug (the probe said the server answers). */
-  private async readSpace(name: string, target: Target): Promise<void> {
+  /**
+   * Reads the space over NFSv4, or NFSv3 (FSSTAT, MOUNT through the
+   * portmapper) where the server serves the export only over v3; a failure
+   * keeps no reading and is logged at debug (the probe said the server answers).
+   */
+  private async readSpace(name: string, target: Target, version: 'auto' | 3): Promise<void> {
     let space: Space;
     try {
-      const client = await Nfs4Client.connect(
-        { server: target.server, port: this.opts.nfsPort ?? 2049, exportPath: target.path },
+      const client = await connectDirClient(
+        target,
+        {
+          version,
+          port: this.opts.nfsPort ?? 2049,
+          ...(this.opts.portmapperPort === undefined ? {} : { portmapperPort: this.opts.portmapperPort }),
+        },
         { timeoutMs: this.opts.timeoutMs, signal: this.abort.signal },
       );
       try {
         space = await client.space();
       } finally {
-        client.close();
+        await client.close();
       }
     } catch (err) {
       this.spaces.delete(name);

@@ -166,6 +166,18 @@ export class XdrReader {
   }
 }
 
+/** An unsigned hyper (RFC 4506 §4.5): two words, high first. */
+export function readUint64(r: XdrReader, what: string): bigint {
+  const high = r.uint32(`${what} (high word)`);
+  const low = r.uint32(`${what} (low word)`);
+  return (BigInt(high) << 32n) | BigInt(low);
+}
+
+export function writeUint64(w: XdrWriter, value: bigint): XdrWriter {
+  if (value < 0n || value > 0xffff_ffff_ffff_ffffn) throw new RangeError(`not a uint64: ${String(value)}`);
+  return w.uint32(Number(value >> 32n)).uint32(Number(value & 0xffff_ffffn));
+}
+
 // --- Record marking (RFC 5531 §11) -------------------------------------------
 
 /** Frames one message as a record: one last fragment, or several of at most maxFragment bytes. */

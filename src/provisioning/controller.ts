@@ -192,7 +192,7 @@ export class ProvisionerController {
       failed(`could not reach NFS server ${target.server}: ${(err as Error).message}`);
     }
     if (!made.ok) failed(made.problem);
-    const body = provisionedVolume(plan, claim, made.handle);
+    const body = provisionedVolume(plan, claim, made.handle, made.version);
     try {
       await this.core.createPersistentVolume({ body });
     } catch (err) {

@@ -3,6 +3,7 @@
 // the administrator who wrote the class reads it in an event on a claim.
 import type { V1StorageClass } from '@kubernetes/client-node';
 
+import { type NfsMount, parseMountOptions } from './mount-options.ts';
 import { type PathPattern, PatternError, defaultPattern, parsePattern } from './pattern.ts';
 
 /** The provisioner name classes give, and provisioned volumes carry in pv.kubernetes.io/provisioned-by. */
@@ -27,6 +28,8 @@ export interface ClassConfig {
   gid?: number;
   /** What to do when the directory already exists (and holds files, or a volume recorded it). */
   existing: Existing;
+  /** The NFS version and ports, from the class's mountOptions (what the pods mount with). */
+  mount: NfsMount;
 }
 
 export const parameterNames = [
@@ -123,7 +126,11 @@ function source(p: Readonly<Record<string, string>>): Source {
   return { server: server.replace(/^\[(.*)\]$/, '$1'), path };
 }
 
-/** Reads a class's parameters; unknown ones are refused, so a typo is not silently ignored. */
+/**
+ * Reads a class's parameters, and the NFS version and ports of its
+ * mountOptions; unknown parameters are refused, so a typo is not silently
+ * ignored.
+ */
 export function parseParameters(sc: V1StorageClass): Parsed {
   const p: Readonly<Record<string, string>> = sc.parameters ?? {};
   try {
@@ -138,6 +145,8 @@ export function parseParameters(sc: V1StorageClass): Parsed {
       if (e instanceof PatternError) fail('pathPattern', `${shown(p.pathPattern ?? '')} ${e.message}`);
       throw e;
     }
+    const mount = parseMountOptions(sc.mountOptions);
+    if (!mount.ok) throw new ParameterError(`mountOptions: ${mount.problem}`);
     return {
       ok: true,
       config: {
@@ -148,6 +157,7 @@ export function parseParameters(sc: V1StorageClass): Parsed {
         uid: id('uid', p.uid),
         gid: id('gid', p.gid),
         existing: choice('existingDirectory', p.existingDirectory, existingChoices, 'refuse'),
+        mount: mount.mount,
       },
     };
   } catch (e) {

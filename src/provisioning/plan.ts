@@ -15,6 +15,7 @@ import {
 import type { PlannedEvent } from '../kube/planned-event.ts';
 import { claimReference } from '../kube/refs.ts';
 import { QuantityError, parseQuantity } from '../kube/quantity.ts';
+import { parseMountOptions } from './mount-options.ts';
 import { expandPattern } from './pattern.ts';
 import {
   type ClassConfig,
@@ -29,6 +30,12 @@ import {
 export const annDirectory = 'pvlifecycle.io/nfs-directory';
 /** The NFS file handle of the directory made, base64: only that very directory is ever removed. */
 export const annHandle = 'pvlifecycle.io/nfs-handle';
+/**
+ * The NFS version the directory was made over, "3" or "4": delete and
+ * archive use the same, since the handle is one of that version (a v3
+ * handle is not a v4 one). Volumes made before it was recorded are v4.
+ */
+export const annNfsVersion = 'pvlifecycle.io/nfs-version';
 /** The class's onDelete when the volume was made (the class may change or go). */
 export const annOnDelete = 'pvlifecycle.io/on-delete';
 /**
@@ -155,6 +162,7 @@ export function provisionedVolume(
   plan: Extract<ProvisionPlan, { action: 'provision' }>,
   claim: V1PersistentVolumeClaim,
   handle: Buffer,
+  version: 3 | 4,
 ): V1PersistentVolume {
   const { target, config, storageClass: sc } = plan;
   const directory = plan.components.join('/');
@@ -168,6 +176,7 @@ export function provisionedVolume(
         [annProvisionedBy]: provisionerName,
         [annDirectory]: directory,
         [annHandle]: handle.toString('base64'),
+        [annNfsVersion]: String(version),
         [annOnDelete]: config.onDelete,
         ...(target.pool ? { [annPool]: target.pool } : {}),
       },
@@ -195,6 +204,11 @@ export interface RecordedDirectory {
   components: string[];
   handle: Buffer;
   onDelete: OnDelete;
+  /** The NFS version the directory was made over. */
+  version: 3 | 4;
+  /** port= and mountport= of the volume's mountOptions. */
+  port?: number;
+  mountPort?: number;
 }
 
 export type VolumePlan =
@@ -270,10 +284,23 @@ export function recordedDirectory(volume: V1PersistentVolume): RecordedDirectory
       problem: `annotation ${annDirectory} does not end spec.nfs.path ${JSON.stringify(nfs.path.slice(0, 128))}`,
     };
   }
-  const bytes = handle ? Buffer.from(handle, 'base64') : Buffer.alloc(0);
-  if (!handle || bytes.length === 0 || bytes.length > 128 || bytes.toString('base64') !== handle) {
-    return { problem: `annotation ${annHandle} is missing or not a file handle` };
+  const versionText = a[annNfsVersion] ?? '4';
+  if (versionText !== '3' && versionText !== '4') {
+    return {
+      problem: `annotation ${annNfsVersion}=${JSON.stringify(versionText.slice(0, 32))} is not 3 or 4`,
+    };
   }
+  const version = versionText === '3' ? 3 : 4;
+  const bytes = handle ? Buffer.from(handle, 'base64') : Buffer.alloc(0);
+  // NFS3_FHSIZE is 64, NFS4_FHSIZE 128.
+  const most = version === 3 ? 64 : 128;
+  if (!handle || bytes.length === 0 || bytes.length > most || bytes.toString('base64') !== handle) {
+    return {
+      problem: `annotation ${annHandle} is missing or not a file handle (NFSv${versionText}: 1 to ${String(most)} bytes)`,
+    };
+  }
+  const mount = parseMountOptions(volume.spec?.mountOptions);
+  if (!mount.ok) return { problem: `spec.mountOptions: ${mount.problem}` };
   if (!(onDeleteChoices as readonly string[]).includes(onDelete)) {
     return {
       problem: `annotation ${annOnDelete}=${JSON.stringify(onDelete.slice(0, 32))} is not one of ${onDeleteChoices.join(', ')}`,
@@ -285,6 +312,9 @@ export function recordedDirectory(volume: V1PersistentVolume): RecordedDirectory
     components,
     handle: bytes,
     onDelete: onDelete as OnDelete,
+    version,
+    ...(mount.mount.port === undefined ? {} : { port: mount.mount.port }),
+    ...(mount.mount.mountPort === undefined ? {} : { mountPort: mount.mount.mountPort }),
   };
 }
 

@@ -8,12 +8,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { closedPort } from './fake-rpc-server.ts';
+
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const script = join(repoRoot, 'scripts/nfs-server.sh');
 
 export interface NfsServer {
   port: number;
+  /** MOUNT v3's port, when the server serves NFSv3. */
+  mountPort?: number;
   /** The directory ganesha exports as /export: what a mount of it would show. */
   exportDir: string;
   /** Stops the server but keeps its files; resume starts it again on the same port. */
@@ -25,6 +29,14 @@ export interface NfsServer {
 export interface NfsServerOptions {
   /** 'root' maps root to the anonymous user (Squash=Root_Squash); none by default. */
   squash?: 'root' | 'none';
+  /**
+   * The NFS versions served: [4] by default; with 3, MOUNT v3 listens on
+   * mountPort (a free port when absent) and ganesha registers with a
+   * loopback-only rpcbind (see scripts/nfs-server.sh). NFSv3 mounts the
+   * export by its path on the server, exportDir; NFSv4 by /export.
+   */
+  protocols?: (3 | 4)[];
+  mountPort?: number;
 }
 
 /**
@@ -38,8 +50,16 @@ export async function startNfsServer(
   options: NfsServerOptions = {},
 ): Promise<NfsServer> {
   const dir = join(repoRoot, '.cluster', `${name}-${String(process.pid)}`);
-  // resume starts it again with the same squash setting.
-  const env = { ...process.env, NFS_SQUASH: options.squash ?? 'none' };
+  // resume starts it again with the same settings.
+  const protocols = [...new Set(options.protocols ?? [4])].sort();
+  const v3 = protocols.includes(3);
+  const mountPort = v3 ? (options.mountPort ?? (await closedPort())) : undefined;
+  const env = {
+    ...process.env,
+    NFS_SQUASH: options.squash ?? 'none',
+    NFS_PROTOCOLS: protocols.join(','),
+    ...(mountPort === undefined ? {} : { NFS_MOUNT_PORT: String(mountPort) }),
+  };
   try {
     await run('bash', [script, 'start', dir, String(port)], { env });
   } catch (err) {
@@ -53,6 +73,7 @@ export async function startNfsServer(
   }
   return {
     port,
+    ...(mountPort === undefined ? {} : { mountPort }),
     exportDir: join(dir, 'export'),
     pause: async () => {
       await run('bash', [script, 'stop', dir]);

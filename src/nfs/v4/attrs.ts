@@ -3,24 +3,16 @@
 // attributes that were asked for (§5.2); any other bit is refused, since
 // fattr4 values have no length of their own and an unknown one cannot be
 // skipped.
-import { RpcDecodeError, XdrReader, XdrWriter } from '../rpc.ts';
+import type { Attrs, CreateAttrs } from '../dir/client.ts';
+import { RpcDecodeError, XdrReader, XdrWriter, readUint64 } from '../rpc.ts';
 import { FATTR4, NF4DIR, NF4LNK, NF4REG, NFS4_FHSIZE } from './constants.ts';
+
+export type { Attrs, CreateAttrs } from '../dir/client.ts';
 
 /** Words a bitmap from the server may have: attributes go up to 55 in v4.0; room for later minor versions. */
 export const MAX_BITMAP_WORDS = 8;
 /** owner and owner_group are user@domain strings; longer is not an honest answer. */
 export const MAX_OWNER_BYTES = 1024;
-
-export interface Attrs {
-  type: 'file' | 'dir' | 'symlink' | 'other';
-  fileid: bigint;
-  /** "major:minor" of the file system the object is on. */
-  fsid: string;
-  mode?: number;
-  /** From owner / owner_group when numeric ("1000" or "1000@domain"). */
-  uid?: number;
-  gid?: number;
-}
 
 /** The attributes as the server sent them, before they are checked. */
 export interface RawAttrs {
@@ -50,16 +42,7 @@ export const OBJECT_ATTRS: readonly number[] = [
 export const ENTRY_ATTRS: readonly number[] = [...OBJECT_ATTRS, FATTR4.RDATTR_ERROR, FATTR4.FILEHANDLE];
 export const SPACE_ATTRS: readonly number[] = [FATTR4.SPACE_AVAIL, FATTR4.SPACE_FREE, FATTR4.SPACE_TOTAL];
 
-export function readUint64(r: XdrReader, what: string): bigint {
-  const high = r.uint32(`${what} (high word)`);
-  const low = r.uint32(`${what} (low word)`);
-  return (BigInt(high) << 32n) | BigInt(low);
-}
-
-export function writeUint64(w: XdrWriter, value: bigint): XdrWriter {
-  if (value < 0n || value > 0xffff_ffff_ffff_ffffn) throw new RangeError(`not a uint64: ${String(value)}`);
-  return w.uint32(Number(value >> 32n)).uint32(Number(value & 0xffff_ffffn));
-}
+export { readUint64, writeUint64 } from '../rpc.ts';
 
 /** bitmap4 words with the given attribute numbers set. */
 export function bitmapWords(attrs: readonly number[]): number[] {
@@ -196,12 +179,6 @@ export function toAttrs(raw: RawAttrs, what: string): Attrs {
   const gid = parseOwnerId(raw.ownerGroup);
   if (gid !== undefined) attrs.gid = gid;
   return attrs;
-}
-
-export interface CreateAttrs {
-  mode: number;
-  uid?: number;
-  gid?: number;
 }
 
 function checkId(name: string, value: number | undefined): void {

@@ -3,25 +3,37 @@
 // operations only (no OPEN, so no SETCLIENTID). Calls go one at a time over
 // one connection; a call that fails at the RPC level (timeout, a hostile or
 // garbled reply, abort) closes the connection for good: connect again.
-import { hostname } from 'node:os';
-
-import { DEFAULT_MAX_RECORD_BYTES, RpcDecodeError } from '../rpc.ts';
 import {
   type Attrs,
+  type ClientOptions,
   type CreateAttrs,
-  ENTRY_ATTRS,
-  OBJECT_ATTRS,
-  SPACE_ATTRS,
-  type RawAttrs,
-  toAttrs,
-} from './attrs.ts';
+  type DirClient,
+  type FileHandle,
+  type Found,
+  type ReaddirEntry,
+  type ReaddirPage,
+  type Space,
+  authSys,
+  checkComponents,
+  checkCookie,
+  checkFh as checkHandle,
+  checkListBytes,
+  checkOptions,
+  checkPort,
+  checkServer,
+  exportComponents,
+  safeBytes,
+} from '../dir/client.ts';
+import { checkName } from '../dir/names.ts';
+import { RpcConnection } from '../rpc-connection.ts';
+import { PROGRAM, RpcDecodeError } from '../rpc.ts';
+import { ENTRY_ATTRS, OBJECT_ATTRS, SPACE_ATTRS, type RawAttrs, toAttrs } from './attrs.ts';
 import { type Op, type OpResult, decodeCompound, encodeCompound } from './compound.ts';
-import { NFS4_FHSIZE, NFS4_OK, type OpName, VERIFIER_BYTES } from './constants.ts';
-import { Nfs4Connection } from './connection.ts';
+import { NFS4_FHSIZE, NFS4_OK, NFS4_VERSION, NFSPROC4_COMPOUND, type OpName } from './constants.ts';
 import { Nfs4Error, Nfs4RpcError } from './errors.ts';
-import { checkName, shown } from './names.ts';
 
-export type { Attrs } from './attrs.ts';
+export type { Attrs, FileHandle, Found, ReaddirEntry, ReaddirPage } from '../dir/client.ts';
+export { MAX_PATH_COMPONENTS, ZERO_VERIFIER, exportComponents, safeBytes } from '../dir/client.ts';
 export { Nfs4Error, Nfs4RpcError } from './errors.ts';
 
 export interface Nfs4Target {
@@ -31,89 +43,12 @@ export interface Nfs4Target {
   exportPath: string;
 }
 
-export interface Nfs4Options {
-  /** Each call; a call past it closes the connection and rejects. */
-  timeoutMs: number;
-  /** AUTH_SYS identity; 0/0 by default. */
-  uid?: number;
-  gid?: number;
-  /** Bound per reply; 1 MiB by default. */
-  maxReplyBytes?: number;
-  /** Aborting closes the socket and rejects pending calls. */
-  signal?: AbortSignal;
-}
+export type Nfs4Options = ClientOptions;
 
-/** At most NFS4_FHSIZE (128) bytes; a longer one from a server is refused. */
-export type FileHandle = Buffer;
-
-export interface Found {
-  fh: FileHandle;
-  attrs: Attrs;
-}
-
-export interface ReaddirEntry {
-  name: string;
-  cookie: bigint;
-  attrs: Attrs;
-  fh?: FileHandle;
-}
-
-export interface ReaddirPage {
-  entries: ReaddirEntry[];
-  eof: boolean;
-  verifier: Buffer;
-}
-
-/** Path components lookupPath accepts at most (one COMPOUND carries them all). */
-export const MAX_PATH_COMPONENTS = 64;
-/** Smallest READDIR reply asked for: room for a few entries with attributes. */
-export const MIN_READDIR_BYTES = 1024;
 /** Room a reply needs beside READDIR's own bytes (RPC header, compound, PUTFH). */
 const REPLY_OVERHEAD = 512;
-const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
-/** READDIR's 8 zero bytes that start a listing. */
-export const ZERO_VERIFIER: Buffer = Buffer.alloc(VERIFIER_BYTES);
 
-function checkOptions(options: Nfs4Options): Required<Omit<Nfs4Options, 'signal'>> {
-  const { timeoutMs, uid = 0, gid = 0, maxReplyBytes = DEFAULT_MAX_RECORD_BYTES } = options;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new RangeError(
-      `timeoutMs must be a positive number of at most ${String(MAX_TIMEOUT_MS)}, not ${String(timeoutMs)}`,
-    );
-  }
-  for (const [name, v] of [
-    ['uid', uid],
-    ['gid', gid],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff)
-      throw new RangeError(`${name} must be an integer from 0 to 4294967295, not ${String(v)}`);
-  }
-  if (!Number.isInteger(maxReplyBytes) || maxReplyBytes < 4096 || maxReplyBytes > 64 * 1024 * 1024) {
-    throw new RangeError(
-      `maxReplyBytes must be an integer from 4096 to 64 MiB, not ${String(maxReplyBytes)}`,
-    );
-  }
-  return { timeoutMs, uid, gid, maxReplyBytes };
-}
-
-/** The export path's components: absolute, each one a valid name. */
-export function exportComponents(exportPath: string): string[] {
-  if (typeof exportPath !== 'string' || !exportPath.startsWith('/')) {
-    throw new RangeError(`exportPath must be an absolute path, not ${shown(exportPath)}`);
-  }
-  const parts = exportPath.split('/').filter((p) => p !== '');
-  if (parts.length > MAX_PATH_COMPONENTS)
-    throw new RangeError(`exportPath has more than ${String(MAX_PATH_COMPONENTS)} components`);
-  for (const p of parts) checkName(p, 'exportPath component');
-  return parts;
-}
-
-function checkFh(fh: FileHandle, what = 'file handle'): FileHandle {
-  if (!Buffer.isBuffer(fh) || fh.length === 0 || fh.length > NFS4_FHSIZE) {
-    throw new RangeError(`${what} must be a Buffer of 1 to ${String(NFS4_FHSIZE)} bytes`);
-  }
-  return fh;
-}
+const checkFh = (fh: FileHandle, what?: string) => checkHandle(fh, NFS4_FHSIZE, what);
 
 type Results = OpResult[];
 /** A failure of this operation with one of these statuses is an answer, not an error. */
@@ -139,20 +74,13 @@ function rawOf(r: OpResult | undefined): RawAttrs {
   return r.attrs;
 }
 
-/**
- * A uint64 from the server as a number, capped at 2^53-1 bytes (8 PiB): what
- * a hostile 2^64-1 becomes must stay exact and fit the status's int64 fields.
- */
-export function safeBytes(value: bigint): number {
-  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
-}
-
-export class Nfs4Client {
+export class Nfs4Client implements DirClient {
+  readonly version = 4;
   readonly root: Found;
-  private readonly conn: Nfs4Connection;
+  private readonly conn: RpcConnection;
   private readonly maxReplyBytes: number;
 
-  private constructor(conn: Nfs4Connection, root: Found, maxReplyBytes: number) {
+  private constructor(conn: RpcConnection, root: Found, maxReplyBytes: number) {
     this.conn = conn;
     this.root = root;
     this.maxReplyBytes = maxReplyBytes;
@@ -161,23 +89,13 @@ export class Nfs4Client {
   /** Connects and resolves the export root (PUTROOTFH, then LOOKUP per component of exportPath). */
   static async connect(target: Nfs4Target, options: Nfs4Options): Promise<Nfs4Client> {
     const { timeoutMs, uid, gid, maxReplyBytes } = checkOptions(options);
-    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
-      throw new RangeError(`port must be 1 to 65535, not ${String(target.port)}`);
-    }
-    if (typeof target.server !== 'string' || target.server === '' || target.server.length > 253) {
-      throw new RangeError('server must be a host name or address of 1 to 253 characters');
-    }
+    checkPort(target.port);
+    const host = checkServer(target.server);
     const components = exportComponents(target.exportPath);
-    const host = target.server.replace(/^\[(.*)\]$/, '$1');
-    // The machine name in ASCII, so it stays within AUTH_SYS's 255 bytes.
-    const machineName = hostname()
-      .replace(/[^\x21-\x7e]/gu, '?')
-      .slice(0, 64);
-    const auth = { stamp: Math.floor(Date.now() / 1000) >>> 0, machineName, uid, gid };
-    const conn = await Nfs4Connection.open(host, target.port, {
+    const conn = await RpcConnection.open(host, target.port, {
       timeoutMs,
       maxReplyBytes,
-      auth,
+      auth: authSys(uid, gid),
       signal: options.signal,
     });
     try {
@@ -201,13 +119,14 @@ export class Nfs4Client {
    * else an Nfs4Error naming the failed operation. A reply that cannot be
    * decoded closes the connection.
    */
-  private static async run(
-    conn: Nfs4Connection,
-    ops: Op[],
-    context: string,
-    allow?: Allow,
-  ): Promise<Results> {
-    const bytes = await conn.compound(encodeCompound(ops));
+  private static async run(conn: RpcConnection, ops: Op[], context: string, allow?: Allow): Promise<Results> {
+    const bytes = await conn.call({
+      prog: PROGRAM.nfs,
+      vers: NFS4_VERSION,
+      proc: NFSPROC4_COMPOUND,
+      args: encodeCompound(ops),
+      what: 'NFSv4',
+    });
     let reply;
     try {
       reply = decodeCompound(bytes, ops);
@@ -271,12 +190,7 @@ export class Nfs4Client {
   async lookupPath(
     components: readonly string[],
   ): Promise<{ parent: FileHandle; fh: FileHandle; attrs: Attrs } | undefined> {
-    if (components.length === 0 || components.length > MAX_PATH_COMPONENTS) {
-      throw new RangeError(
-        `a path has 1 to ${String(MAX_PATH_COMPONENTS)} components, not ${String(components.length)}`,
-      );
-    }
-    components.forEach((c, i) => checkName(c, `component ${String(i + 1)}`));
+    checkComponents(components);
     const ops: Op[] = [{ op: 'PUTFH', fh: this.root.fh }];
     for (const name of components.slice(0, -1)) ops.push({ op: 'LOOKUP', name });
     ops.push({ op: 'GETFH' }, { op: 'LOOKUP', name: components.at(-1) as string }, { op: 'GETFH' });
@@ -331,16 +245,8 @@ export class Nfs4Client {
    */
   async readdir(dir: FileHandle, cookie: bigint, verifier: Buffer, maxBytes: number): Promise<ReaddirPage> {
     checkFh(dir, 'dir');
-    if (typeof cookie !== 'bigint' || cookie < 0n || cookie > 0xffff_ffff_ffff_ffffn)
-      throw new RangeError('cookie must be a uint64 bigint');
-    if (!Buffer.isBuffer(verifier) || verifier.length !== VERIFIER_BYTES)
-      throw new RangeError('verifier must be 8 bytes');
-    const most = this.maxReplyBytes - REPLY_OVERHEAD;
-    if (!Number.isInteger(maxBytes) || maxBytes < MIN_READDIR_BYTES || maxBytes > most) {
-      throw new RangeError(
-        `maxBytes must be an integer from ${String(MIN_READDIR_BYTES)} to ${String(most)}, not ${String(maxBytes)}`,
-      );
-    }
+    checkCookie(cookie, verifier);
+    checkListBytes(maxBytes, this.maxReplyBytes - REPLY_OVERHEAD);
     const res = await this.call(
       [
         { op: 'PUTFH', fh: dir },
@@ -404,9 +310,7 @@ export class Nfs4Client {
   }
 
   /** The file system's space as the server reports it for fh (the export root by default). */
-  async space(
-    fh: FileHandle = this.root.fh,
-  ): Promise<{ totalBytes: number; freeBytes: number; availBytes: number }> {
+  async space(fh: FileHandle = this.root.fh): Promise<Space> {
     checkFh(fh);
     const res = await this.call(
       [

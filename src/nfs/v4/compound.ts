@@ -14,7 +14,6 @@ import {
   writeUint64,
 } from './attrs.ts';
 import {
-  MAX_NAME_BYTES,
   NF4DIR,
   NFS4_FHSIZE,
   NFS4_OK,
@@ -24,7 +23,7 @@ import {
   VERIFIER_BYTES,
   statusName,
 } from './constants.ts';
-import { checkName, decodeName, nameProblem } from './names.ts';
+import { checkName, readEntryName } from '../dir/names.ts';
 
 /** The tag is ours to echo back; a server's longer one is not an echo. */
 export const MAX_TAG_BYTES = 64;
@@ -140,12 +139,7 @@ function readEntries(r: XdrReader, attrs: readonly number[]): DirEntry[] {
   while (r.bool(`READDIR entry ${String(entries.length + 1)} present`)) {
     const what = `READDIR entry ${String(entries.length + 1)}`;
     const cookie = readUint64(r, `${what} cookie`);
-    const bytes = r.opaque(MAX_NAME_BYTES, `${what} name`);
-    const name = decodeName(bytes);
-    if (name === undefined)
-      throw new RpcDecodeError(`${what} name is not UTF-8 (${bytes.toString('hex').slice(0, 64)})`);
-    const problem = nameProblem(name);
-    if (problem) throw new RpcDecodeError(`${what} name ${JSON.stringify(name)} ${problem}`);
+    const name = readEntryName(r, what);
     entries.push({ cookie, name, attrs: readFattr(r, attrs, `${what} attributes`) });
   }
   return entries;

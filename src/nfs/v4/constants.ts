@@ -5,8 +5,7 @@ export const NFS4_VERSION = 4;
 export const NFSPROC4_COMPOUND = 1;
 /** NFS4_FHSIZE: the longest file handle a server may send. */
 export const NFS4_FHSIZE = 128;
-/** Longest name component this client sends or accepts (the common NAME_MAX). */
-export const MAX_NAME_BYTES = 255;
+export { MAX_NAME_BYTES } from '../dir/names.ts';
 /** NFS4_VERIFIER_SIZE: the READDIR cookie verifier. */
 export const VERIFIER_BYTES = 8;
 

@@ -1,4 +1,4 @@
-// The user-space NFSv4.0 client: see client.ts and remove-tree.ts.
+// The user-space NFSv4.0 client: see client.ts; removeTree is in ../dir.
 export {
   type Attrs,
   type FileHandle,
@@ -13,12 +13,3 @@ export {
   Nfs4RpcError,
   ZERO_VERIFIER,
 } from './client.ts';
-export {
-  type TreeBudget,
-  type TreeClient,
-  type TreeProgress,
-  type TreeRefusal,
-  TreeRefusedError,
-  removeTree,
-} from './remove-tree.ts';
-export { checkName, nameProblem } from './names.ts';

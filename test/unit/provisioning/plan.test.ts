@@ -6,6 +6,7 @@ import {
   type ProvisionFacts,
   annDirectory,
   annHandle,
+  annNfsVersion,
   annOnDelete,
   annPool,
   archiveName,
@@ -144,12 +145,13 @@ describe('planProvision (claim → directory and volume)', () => {
     );
     if (plan.action !== 'provision') throw new Error('expected provision');
     const handle = Buffer.from([1, 2, 3, 250]);
-    const pv = provisionedVolume(plan, claim(), handle);
+    const pv = provisionedVolume(plan, claim(), handle, 4);
     expect(pv.metadata?.name).to.equal(`pvc-${uid}`);
     expect(pv.metadata?.annotations).to.deep.equal({
       'pv.kubernetes.io/provisioned-by': provisionerName,
       [annDirectory]: `team-a-data-pvc-${uid}`,
       [annHandle]: handle.toString('base64'),
+      [annNfsVersion]: '4',
       [annOnDelete]: 'archive',
       [annPool]: 'pool',
     });
@@ -169,6 +171,7 @@ describe('planProvision (claim → directory and volume)', () => {
       components: [`team-a-data-pvc-${uid}`],
       handle,
       onDelete: 'archive',
+      version: 4,
     });
   });
 });
@@ -209,6 +212,7 @@ describe('planVolume (what happens to a released directory)', () => {
         components: ['team-a', 'data'],
         handle: Buffer.from('handle'),
         onDelete: 'delete',
+        version: 4,
       },
     });
   });
@@ -288,7 +292,7 @@ describe('planVolume for a volume deleted by hand (its finalizer)', () => {
   it('the volumes it makes carry the finalizer', () => {
     const plan = planProvision(facts());
     if (plan.action !== 'provision') throw new Error('expected provision');
-    expect(provisionedVolume(plan, claim(), Buffer.from([1])).metadata?.finalizers).to.deep.equal([
+    expect(provisionedVolume(plan, claim(), Buffer.from([1]), 3).metadata?.finalizers).to.deep.equal([
       directoryFinalizer,
     ]);
   });

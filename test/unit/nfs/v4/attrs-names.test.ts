@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { RpcDecodeError } from '../../../../src/nfs/rpc.ts';
 import { bitmapWords, parseOwnerId, toAttrs } from '../../../../src/nfs/v4/attrs.ts';
 import { exportComponents, safeBytes } from '../../../../src/nfs/v4/client.ts';
-import { checkName, nameProblem } from '../../../../src/nfs/v4/names.ts';
+import { checkName, nameProblem } from '../../../../src/nfs/dir/names.ts';
 
 describe('NFSv4 attributes and names', () => {
   it('parses numeric owners, with or without a domain, and nothing else', () => {

@@ -16,6 +16,7 @@ import {
   startFakeRpcServer,
 } from '../../../support/fake-rpc-server.ts';
 import { compound, objectAttrs, opaque, result, words } from '../../../support/nfs4-replies.ts';
+import { rejection } from '../../../support/rejection.ts';
 
 const ROOT_FH = Buffer.from('root-handle');
 const MAX_REPLY = 64 * 1024;
@@ -58,15 +59,6 @@ describe('NFSv4 client against a hostile server (loopback)', function () {
       { timeoutMs, maxReplyBytes: MAX_REPLY },
     );
     return client;
-  }
-
-  async function rejection(promise: Promise<unknown>): Promise<Error> {
-    const err = await promise.then(
-      () => expect.fail('resolved'),
-      (e: unknown) => e,
-    );
-    expect(err).to.be.instanceOf(Error);
-    return err as Error;
   }
 
   /** The connection is closed for good: the server sees it go, and the next call fails at once. */

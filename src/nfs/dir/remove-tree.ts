@@ -12,15 +12,15 @@
 // removed before is simply gone. Another remover working on the same tree is
 // tolerated: an entry or directory already gone (NOENT, STALE) is skipped, a
 // directory written into after it was emptied (NOTEMPTY) is listed again.
-import type { FileHandle, Found, ReaddirPage } from './client.ts';
-import { ZERO_VERIFIER } from './client.ts';
-import { Nfs4Error } from './errors.ts';
+import { type Attrs, type FileHandle, type Found, type ReaddirPage, ZERO_VERIFIER } from './client.ts';
+import { NFS_STATUS, hasStatus } from './errors.ts';
 
-/** The client operations removeTree needs (Nfs4Client has them). */
+/** The client operations removeTree needs (the NFSv3 and NFSv4 clients have them). */
 export interface TreeClient {
   lookup(dir: FileHandle, name: string): Promise<Found | undefined>;
   readdir(dir: FileHandle, cookie: bigint, verifier: Buffer, maxBytes: number): Promise<ReaddirPage>;
-  remove(dir: FileHandle, name: string): Promise<'removed' | 'absent'>;
+  /** `type`: what the caller saw there; NFSv3 picks REMOVE or RMDIR by it (v4's REMOVE takes both). */
+  remove(dir: FileHandle, name: string, type?: Attrs['type']): Promise<'removed' | 'absent'>;
 }
 
 export interface TreeBudget {
@@ -63,10 +63,6 @@ interface Frame {
   parent: FileHandle;
   name: string;
   path: string;
-}
-
-function isCode(err: unknown, code: string): boolean {
-  return err instanceof Nfs4Error && err.code === code;
 }
 
 function checkBudget(budget: TreeBudget): void {
@@ -128,7 +124,7 @@ export async function removeTree(
       // A subdirectory removed by someone else since it was listed: already
       // gone is fine. Not the top one: its lookup just matched the recorded
       // handle, so STALE there is the server's cache, and the caller retries.
-      if (stack.length === 1 || !isCode(err, 'NFS4ERR_STALE')) throw err;
+      if (stack.length === 1 || !hasStatus(err, NFS_STATUS.STALE)) throw err;
       stack.pop();
       continue;
     }
@@ -139,10 +135,10 @@ export async function removeTree(
         );
       if (!spend()) return unfinished();
       try {
-        if ((await client.remove(frame.parent, frame.name)) === 'removed') removed++;
+        if ((await client.remove(frame.parent, frame.name, 'dir')) === 'removed') removed++;
       } catch (err) {
         // Something was written into it meanwhile: list it again.
-        if (isCode(err, 'NFS4ERR_NOTEMPTY')) continue;
+        if (hasStatus(err, NFS_STATUS.NOTEMPTY)) continue;
         throw err;
       }
       stack.pop();
@@ -171,7 +167,7 @@ export async function removeTree(
         break; // descend now; this directory is listed again when the child is gone
       }
       if (!spend()) return unfinished();
-      if ((await client.remove(frame.fh, entry.name)) === 'removed') removed++;
+      if ((await client.remove(frame.fh, entry.name, entry.attrs.type)) === 'removed') removed++;
     }
   }
   return { done: true, removed, gone: true };

@@ -1,31 +1,36 @@
-// One TCP connection to an NFS server carrying COMPOUND calls one at a time.
-// The socket edge of the client: everything it reads is bounded (one reply
-// at most maxReplyBytes, nothing unasked for), every call has a time limit,
-// and any breach closes the connection, so a hostile server costs at most
-// maxReplyBytes + a few bytes of buffer and timeoutMs per call.
+// One TCP connection to an ONC RPC server (NFS, MOUNT, the portmapper)
+// carrying calls one at a time: the socket edge of the NFS clients.
+// Everything it reads is bounded (one reply at most maxReplyBytes, nothing
+// unasked for), every call has a time limit, and any breach closes the
+// connection, so a hostile server costs at most maxReplyBytes + a few bytes
+// of buffer and timeoutMs per call.
 import { type Socket, createConnection } from 'node:net';
 
-import {
-  type AuthSys,
-  PROGRAM,
-  RecordReader,
-  decodeReply,
-  describeReply,
-  encodeCall,
-  encodeRecord,
-} from '../rpc.ts';
-import { NFS4_VERSION, NFSPROC4_COMPOUND } from './constants.ts';
-import { Nfs4RpcError } from './errors.ts';
+import { NfsRpcError } from './dir/errors.ts';
+import { type AuthSys, RecordReader, decodeReply, describeReply, encodeCall, encodeRecord } from './rpc.ts';
 
 export interface ConnectionOptions {
   timeoutMs: number;
   maxReplyBytes: number;
-  auth: AuthSys;
+  /** AUTH_SYS credentials of every call; AUTH_NONE when absent. */
+  auth?: AuthSys;
   signal?: AbortSignal;
+  /** What the server is, for messages: "NFS server" by default, "MOUNT server", "portmapper". */
+  service?: string;
+}
+
+/** One call: program, version, procedure, XDR arguments; `what` names it in messages ("NFSv4", "MOUNT MNT"). */
+export interface Call {
+  prog: number;
+  vers: number;
+  proc: number;
+  args?: Buffer;
+  what: string;
 }
 
 interface Pending {
   xid: number;
+  what: string;
   resolve: (results: Buffer) => void;
   reject: (err: Error) => void;
 }
@@ -35,19 +40,19 @@ function errorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-function abortError(signal: AbortSignal): Nfs4RpcError {
+function abortError(signal: AbortSignal): NfsRpcError {
   const reason: unknown = signal.reason;
   const why = reason instanceof Error ? reason.message : String(reason);
-  return new Nfs4RpcError(`aborted: ${why}`, { cause: reason });
+  return new NfsRpcError(`aborted: ${why}`, { cause: reason });
 }
 
-export class Nfs4Connection {
+export class RpcConnection {
   readonly label: string;
   private readonly socket: Socket;
   private readonly options: ConnectionOptions;
   private readonly reader: RecordReader;
   private pending: Pending | undefined;
-  private dead: Nfs4RpcError | undefined;
+  private dead: NfsRpcError | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private xid = Math.floor(Math.random() * 0x1_0000_0000);
   private received = 0;
@@ -68,22 +73,22 @@ export class Nfs4Connection {
     socket.on('error', (err) => {
       const code = errorCode(err);
       this.fail(
-        new Nfs4RpcError(
+        new NfsRpcError(
           `${label} ${code === 'ECONNRESET' ? 'reset the connection' : `failed: ${err.message}`}`,
         ),
       );
     });
     socket.on('close', () => {
       this.fail(
-        new Nfs4RpcError(
+        new NfsRpcError(
           `${label} closed the connection${this.reader.midRecord ? ' in the middle of a reply' : ''}`,
         ),
       );
     });
   }
 
-  static open(host: string, port: number, options: ConnectionOptions): Promise<Nfs4Connection> {
-    const label = `NFS server ${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
+  static open(host: string, port: number, options: ConnectionOptions): Promise<RpcConnection> {
+    const label = `${options.service ?? 'NFS server'} ${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
     const { signal, timeoutMs } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise((resolve, reject) => {
@@ -100,20 +105,20 @@ export class Nfs4Connection {
           socket.destroy();
           reject(err);
         } else {
-          resolve(new Nfs4Connection(socket, label, options));
+          resolve(new RpcConnection(socket, label, options));
         }
       };
       const onConnect = () => {
         settle();
       };
       const onError = (err: Error) => {
-        settle(new Nfs4RpcError(`could not connect to ${label}: ${errorCode(err) ?? err.message}`));
+        settle(new NfsRpcError(`could not connect to ${label}: ${errorCode(err) ?? err.message}`));
       };
       const onAbort = () => {
         settle(abortError(signal as AbortSignal));
       };
       const timer = setTimeout(() => {
-        settle(new Nfs4RpcError(`could not connect to ${label} within ${String(timeoutMs)} ms`));
+        settle(new NfsRpcError(`could not connect to ${label} within ${String(timeoutMs)} ms`));
       }, timeoutMs);
       socket.once('connect', onConnect);
       socket.on('error', onError);
@@ -131,14 +136,18 @@ export class Nfs4Connection {
     return this.dead;
   }
 
-  /** Sends one COMPOUND (after any calls before it) and returns its results' XDR. */
-  compound(args: Buffer): Promise<Buffer> {
-    const run = this.tail.then(() => this.send(args));
+  /**
+   * Sends one call (after any calls before it) and returns its results' XDR.
+   * A reply that is not SUCCESS rejects with an NfsRpcError holding it, and
+   * leaves the connection open.
+   */
+  call(call: Call): Promise<Buffer> {
+    const run = this.tail.then(() => this.send(call));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private send(args: Buffer): Promise<Buffer> {
+  private send({ prog, vers, proc, args, what }: Call): Promise<Buffer> {
     if (this.dead) return Promise.reject(this.dead);
     this.xid = (this.xid + 1) >>> 0;
     const xid = this.xid;
@@ -146,7 +155,7 @@ export class Nfs4Connection {
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(
-          new Nfs4RpcError(`no reply from ${this.label} within ${String(timeoutMs)} ms; connection closed`),
+          new NfsRpcError(`no reply from ${this.label} within ${String(timeoutMs)} ms; connection closed`),
         );
       }, timeoutMs);
       const clear = () => {
@@ -155,6 +164,7 @@ export class Nfs4Connection {
       };
       this.pending = {
         xid,
+        what,
         resolve: (results) => {
           clear();
           resolve(results);
@@ -164,15 +174,10 @@ export class Nfs4Connection {
           reject(err);
         },
       };
-      const call = encodeCall({
-        xid,
-        prog: PROGRAM.nfs,
-        vers: NFS4_VERSION,
-        proc: NFSPROC4_COMPOUND,
-        args,
-        authSys: auth,
-      });
-      this.socket.write(encodeRecord(call));
+      const message = encodeCall(
+        auth ? { xid, prog, vers, proc, args, authSys: auth } : { xid, prog, vers, proc, args },
+      );
+      this.socket.write(encodeRecord(message));
     });
   }
 
@@ -185,13 +190,13 @@ export class Nfs4Connection {
       this.peakBuffered = Math.max(this.peakBuffered, this.reader.bufferedBytes);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      this.fail(new Nfs4RpcError(`${this.label} broke ONC RPC record marking: ${why}; connection closed`));
+      this.fail(new NfsRpcError(`${this.label} broke ONC RPC record marking: ${why}; connection closed`));
       return;
     }
     for (const record of records) {
       const pending = this.pending;
       if (!pending) {
-        this.fail(new Nfs4RpcError(`${this.label} sent a reply to no call; connection closed`));
+        this.fail(new NfsRpcError(`${this.label} sent a reply to no call; connection closed`));
         return;
       }
       let reply;
@@ -201,13 +206,13 @@ export class Nfs4Connection {
         // Thrown here, in a socket handler, anything would crash the process.
         const why = err instanceof Error ? err.message : String(err);
         this.fail(
-          new Nfs4RpcError(`${this.label} sent a reply that is not ONC RPC: ${why}; connection closed`),
+          new NfsRpcError(`${this.label} sent a reply that is not ONC RPC: ${why}; connection closed`),
         );
         return;
       }
       if (reply.xid !== pending.xid) {
         this.fail(
-          new Nfs4RpcError(
+          new NfsRpcError(
             `${this.label} answered call ${String(pending.xid)} with a reply to call ${String(reply.xid)}; connection closed`,
           ),
         );
@@ -215,12 +220,16 @@ export class Nfs4Connection {
       }
       if (reply.status === 'accepted' && reply.acceptStat === 'SUCCESS') pending.resolve(reply.results);
       else
-        pending.reject(new Nfs4RpcError(`${this.label} did not run the NFSv4 call: ${describeReply(reply)}`));
+        pending.reject(
+          new NfsRpcError(`${this.label} did not run the ${pending.what} call: ${describeReply(reply)}`, {
+            reply,
+          }),
+        );
     }
   }
 
   /** Ends the connection: the pending call and every later one reject with err. */
-  fail(err: Nfs4RpcError): void {
+  fail(err: NfsRpcError): void {
     if (this.dead) return;
     this.dead = err;
     this.options.signal?.removeEventListener('abort', this.onAbort);
@@ -229,6 +238,6 @@ export class Nfs4Connection {
   }
 
   close(): void {
-    this.fail(new Nfs4RpcError(`the connection to ${this.label} was closed by the client`));
+    this.fail(new NfsRpcError(`the connection to ${this.label} was closed by the client`));
   }
 }

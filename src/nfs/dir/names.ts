@@ -1,7 +1,10 @@
 // Name components the client sends and accepts. A component names one entry
 // of one directory: never a path, never "." or "..", so a caller's string
 // cannot reach outside the directory it names.
-import { MAX_NAME_BYTES } from './constants.ts';
+/** Longest name component a client sends or accepts (the common NAME_MAX; NFSv3 and v4 alike). */
+export const MAX_NAME_BYTES = 255;
+
+import { RpcDecodeError, type XdrReader } from '../rpc.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -38,4 +41,18 @@ export function decodeName(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A name from a server's directory listing: UTF-8 and one component, else
+ * RpcDecodeError. `dots`: "." and ".." pass too (NFSv3 lists them).
+ */
+export function readEntryName(r: XdrReader, what: string, dots = false): string {
+  const bytes = r.opaque(MAX_NAME_BYTES, `${what} name`);
+  const name = decodeName(bytes);
+  if (name === undefined)
+    throw new RpcDecodeError(`${what} name is not UTF-8 (${bytes.toString('hex').slice(0, 64)})`);
+  const problem = dots && (name === '.' || name === '..') ? undefined : nameProblem(name);
+  if (problem) throw new RpcDecodeError(`${what} name ${JSON.stringify(name)} ${problem}`);
+  return name;
 }

@@ -2,10 +2,9 @@
 // server would (pages of entries, handles, fsids): pure logic, no sockets.
 import { expect } from 'chai';
 
-import type { Attrs } from '../../../../src/nfs/v4/attrs.ts';
-import type { FileHandle, Found, ReaddirPage } from '../../../../src/nfs/v4/client.ts';
+import type { Attrs, FileHandle, Found, ReaddirPage } from '../../../../src/nfs/dir/client.ts';
 import { Nfs4Error } from '../../../../src/nfs/v4/errors.ts';
-import { type TreeClient, TreeRefusedError, removeTree } from '../../../../src/nfs/v4/remove-tree.ts';
+import { type TreeClient, TreeRefusedError, removeTree } from '../../../../src/nfs/dir/remove-tree.ts';
 
 interface Node {
   type: Attrs['type'];

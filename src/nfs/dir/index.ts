@@ -1,0 +1,13 @@
+// What the NFSv3 and NFSv4 directory clients share: the DirClient interface,
+// its errors, name checks and removeTree.
+export * from './client.ts';
+export * from './errors.ts';
+export { checkName, nameProblem } from './names.ts';
+export {
+  type TreeBudget,
+  type TreeClient,
+  type TreeProgress,
+  type TreeRefusal,
+  TreeRefusedError,
+  removeTree,
+} from './remove-tree.ts';
