@@ -71,6 +71,7 @@ export async function startNfsServer(
     }
     throw new Error(`scripts/nfs-server.sh start failed: ${why}`, { cause: err });
   }
+  if (v3) liveV3Servers++;
   return {
     port,
     ...(mountPort === undefined ? {} : { mountPort }),
@@ -84,6 +85,12 @@ export async function startNfsServer(
     stop: async () => {
       await run('bash', [script, 'stop', dir]);
       await rm(dir, { recursive: true, force: true });
+      // The last NFSv3 server of this run takes down the rpcbind start began
+      // (only one it started itself: the script keeps its pid).
+      if (v3 && --liveV3Servers === 0) await run('bash', [script, 'stop-rpcbind']);
     },
   };
 }
+
+/** NFSv3 servers this process started and has not stopped: they share one rpcbind. */
+let liveV3Servers = 0;
