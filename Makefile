@@ -119,7 +119,7 @@ bench-cluster: $(DEPS) control-plane ## time the local control plane's start and
 	$(TSX) bench/cluster-lifecycle.ts
 
 .PHONY: bench-nfs-client
-bench-nfs-client: $(DEPS) ## the user-space NFSv4 client's mkdir and remove rate against nfs-ganesha on loopback (N=1000)
+bench-nfs-client: $(DEPS) ## the user-space NFSv4 and NFSv3 clients' mkdir, remove and removeTree rates against nfs-ganesha on loopback (N=1000)
 	$(TSX) bench/nfs-client.ts
 
 .PHONY: bench-matcher

@@ -139,6 +139,37 @@ export function sharedDirClientCases(c: DirClientCase): void {
     expect(await readdir(outside)).to.deep.equal(['keep']);
   });
 
+  it('removes a tree holding names that are not UTF-8 (a tenant can make them), sending their bytes back', async () => {
+    const [client, disk] = [c.client(), c.disk()];
+    const name = fresh();
+    const top = join(disk, name);
+    await mkdir(top);
+    // Byte paths: 0xff and 0xfe never occur in UTF-8.
+    const odd = (dir: string, bytes: number[]) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(bytes)]);
+    const oddDir = odd(top, [0x64, 0xff]);
+    await mkdir(oddDir);
+    await writeFile(odd(top, [0xfe, 0x66]), 'in the top');
+    await writeFile(
+      Buffer.concat([oddDir, Buffer.from('/'), Buffer.from([0x66, 0xff, 0xc3, 0xa9])]),
+      'below',
+    );
+    const page = await client.readdir(
+      (await client.lookup(client.root.fh, name))?.fh as Buffer,
+      0n,
+      ZERO_VERIFIER,
+      4096,
+    );
+    const listed = page.entries.map((e) => [e.name, e.raw?.toString('hex')]).sort();
+    expect(listed).to.deep.equal([
+      ['\\xfef', 'fe66'],
+      ['d\\xff', '64ff'],
+    ]);
+    const vol = await client.lookup(client.root.fh, name);
+    const progress = await removeTree(client, client.root.fh, name, vol?.fh as Buffer, FOREVER());
+    expect(progress).to.deep.equal({ done: true, removed: 4, gone: true });
+    expect(await exists(top)).to.equal(false);
+  });
+
   it('refuses a directory whose handle is not the one recorded, removing nothing', async () => {
     const [client, disk] = [c.client(), c.disk()];
     const name = fresh();

@@ -28,7 +28,10 @@ export interface Found {
 }
 
 export interface ReaddirEntry {
+  /** The name, or for one whose bytes are not UTF-8 a display of them (see displayName). */
   name: string;
+  /** Set where the name's bytes are not UTF-8: these, not name, are what the server is sent back. */
+  raw?: Buffer;
   cookie: bigint;
   attrs: Attrs;
   fh?: FileHandle;

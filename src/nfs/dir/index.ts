@@ -2,7 +2,7 @@
 // its errors, name checks and removeTree.
 export * from './client.ts';
 export * from './errors.ts';
-export { checkName, nameProblem } from './names.ts';
+export { type Name, checkName, displayName, nameProblem } from './names.ts';
 export {
   type TreeBudget,
   type TreeClient,

@@ -14,13 +14,14 @@
 // directory written into after it was emptied (NOTEMPTY) is listed again.
 import { type Attrs, type FileHandle, type Found, type ReaddirPage, ZERO_VERIFIER } from './client.ts';
 import { NFS_STATUS, hasStatus } from './errors.ts';
+import type { Name } from './names.ts';
 
 /** The client operations removeTree needs (the NFSv3 and NFSv4 clients have them). */
 export interface TreeClient {
-  lookup(dir: FileHandle, name: string): Promise<Found | undefined>;
+  lookup(dir: FileHandle, name: Name): Promise<Found | undefined>;
   readdir(dir: FileHandle, cookie: bigint, verifier: Buffer, maxBytes: number): Promise<ReaddirPage>;
   /** `type`: what the caller saw there; NFSv3 picks REMOVE or RMDIR by it (v4's REMOVE takes both). */
-  remove(dir: FileHandle, name: string, type?: Attrs['type']): Promise<'removed' | 'absent'>;
+  remove(dir: FileHandle, name: Name, type?: Attrs['type']): Promise<'removed' | 'absent'>;
 }
 
 export interface TreeBudget {
@@ -61,7 +62,8 @@ export const MAX_TREE_DEPTH = 2048;
 interface Frame {
   fh: FileHandle;
   parent: FileHandle;
-  name: string;
+  /** As the server is sent it: the listed bytes where they are not UTF-8. */
+  name: Name;
   path: string;
 }
 
@@ -163,11 +165,11 @@ export async function removeTree(
             `${JSON.stringify(path)} is more than ${String(MAX_TREE_DEPTH)} directories deep`,
           );
         }
-        stack.push({ fh: entry.fh, parent: frame.fh, name: entry.name, path });
+        stack.push({ fh: entry.fh, parent: frame.fh, name: entry.raw ?? entry.name, path });
         break; // descend now; this directory is listed again when the child is gone
       }
       if (!spend()) return unfinished();
-      if ((await client.remove(frame.fh, entry.name, entry.attrs.type)) === 'removed') removed++;
+      if ((await client.remove(frame.fh, entry.raw ?? entry.name, entry.attrs.type)) === 'removed') removed++;
     }
   }
   return { done: true, removed, gone: true };

@@ -27,7 +27,7 @@ import {
   safeBytes,
 } from '../dir/client.ts';
 import { NFS_STATUS, NfsRpcError } from '../dir/errors.ts';
-import { checkName } from '../dir/names.ts';
+import { type Name, checkName, shown } from '../dir/names.ts';
 import { type ConnectionOptions, RpcConnection } from '../rpc-connection.ts';
 import {
   AUTH_NONE,
@@ -298,12 +298,12 @@ export class Nfs3Client implements DirClient {
   }
 
   /** The entry `name` of `dir`, or undefined when there is none. LOOKUP does not follow symlinks. */
-  async lookup(dir: FileHandle, name: string): Promise<Found | undefined> {
+  async lookup(dir: FileHandle, name: Name): Promise<Found | undefined> {
     checkFh(dir, 'dir');
     checkName(name);
     const res = await this.call('LOOKUP', encodeDirop(dir, name), decodeLookup);
     if (res.status === NFS_STATUS.NOENT) return undefined;
-    const context = `of ${JSON.stringify(name)}`;
+    const context = `of ${shown(name)}`;
     if (res.status !== NFS3_OK || !('fh' in res)) throw new Nfs3Error(res.status, 'LOOKUP', context);
     // Attributes are optional in the reply (post_op_attr): ask for them when missing.
     return { fh: res.fh, attrs: res.attrs ? toAttrs(res.attrs) : await this.getattr(res.fh, context) };
@@ -399,14 +399,23 @@ export class Nfs3Client implements DirClient {
         if (e.attrs && (e.fh || attrType(e.attrs.type) !== 'dir')) {
           entries.push({
             name: e.name,
+            ...(e.raw ? { raw: e.raw } : {}),
             cookie: e.cookie,
             attrs: toAttrs(e.attrs),
             ...(e.fh ? { fh: e.fh } : {}),
           });
           continue;
         }
-        const found = await this.lookup(dir, e.name);
-        if (found) entries.push({ name: e.name, cookie: e.cookie, attrs: found.attrs, fh: found.fh });
+        const found = await this.lookup(dir, e.raw ?? e.name);
+        if (found) {
+          entries.push({
+            name: e.name,
+            ...(e.raw ? { raw: e.raw } : {}),
+            cookie: e.cookie,
+            attrs: found.attrs,
+            fh: found.fh,
+          });
+        }
       }
       const last = res.entries.at(-1);
       // A page of only "." and "..": the next one from the last cookie, a few times at most.
@@ -430,7 +439,7 @@ export class Nfs3Client implements DirClient {
    * procedure follows the server's ISDIR or NOTDIR. 'absent' when there is
    * none.
    */
-  async remove(dir: FileHandle, name: string, type?: Attrs['type']): Promise<'removed' | 'absent'> {
+  async remove(dir: FileHandle, name: Name, type?: Attrs['type']): Promise<'removed' | 'absent'> {
     checkFh(dir, 'dir');
     checkName(name);
     const order: ('REMOVE' | 'RMDIR')[] = type === 'dir' ? ['RMDIR', 'REMOVE'] : ['REMOVE', 'RMDIR'];
@@ -441,7 +450,7 @@ export class Nfs3Client implements DirClient {
       const wrongKind =
         (proc === 'REMOVE' && res.status === NFS_STATUS.ISDIR) ||
         (proc === 'RMDIR' && res.status === NFS_STATUS.NOTDIR);
-      if (i > 0 || !wrongKind) throw new Nfs3Error(res.status, proc, `to remove ${JSON.stringify(name)}`);
+      if (i > 0 || !wrongKind) throw new Nfs3Error(res.status, proc, `to remove ${shown(name)}`);
     }
     throw new Error('unreachable: REMOVE or RMDIR answered');
   }

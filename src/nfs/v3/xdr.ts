@@ -5,7 +5,7 @@
 // component, and lists longer than the reply holds: RpcDecodeError saying
 // what and where. Failure bodies are read too, whatever the status, so a
 // bogus status is still a well-formed answer.
-import { readEntryName } from '../dir/names.ts';
+import { type Name, nameBytes, readEntryName } from '../dir/names.ts';
 import { MOUNT_MAX_PATH, RpcDecodeError, XdrReader, XdrWriter, readUint64, writeUint64 } from '../rpc.ts';
 import {
   COOKIEVERF_BYTES,
@@ -37,6 +37,8 @@ export interface Sattr3 {
 export interface Entry3 {
   fileid: bigint;
   name: string;
+  /** The name's bytes where they are not UTF-8 (see readEntryName). */
+  raw?: Buffer;
   cookie: bigint;
   attrs?: Fattr3;
   fh?: Buffer;
@@ -98,8 +100,8 @@ function fhArg(w: XdrWriter, fh: Buffer): XdrWriter {
 }
 
 /** diropargs3: a directory's handle and a name in it (the caller checked the name). */
-function diropArg(w: XdrWriter, dir: Buffer, name: string): XdrWriter {
-  return fhArg(w, dir).string(name);
+function diropArg(w: XdrWriter, dir: Buffer, name: Name): XdrWriter {
+  return fhArg(w, dir).opaque(nameBytes(name));
 }
 
 function checkId(name: string, value: number | undefined): void {
@@ -134,8 +136,7 @@ export function attrType(type: number): 'file' | 'dir' | 'symlink' | 'other' {
 
 export const encodeGetattr = (fh: Buffer): Buffer => fhArg(new XdrWriter(), fh).bytes();
 export const encodeFsstat = encodeGetattr;
-export const encodeDirop = (dir: Buffer, name: string): Buffer =>
-  diropArg(new XdrWriter(), dir, name).bytes();
+export const encodeDirop = (dir: Buffer, name: Name): Buffer => diropArg(new XdrWriter(), dir, name).bytes();
 
 export function encodeMkdir(dir: Buffer, name: string, attrs: Sattr3): Buffer {
   return writeSattr3(diropArg(new XdrWriter(), dir, name), attrs).bytes();
@@ -269,11 +270,18 @@ export function decodeReaddirplus(buf: Buffer): ReaddirplusRes {
   while (r.bool(`READDIRPLUS entry ${String(entries.length + 1)} present`)) {
     const what = `READDIRPLUS entry ${String(entries.length + 1)}`;
     const fileid = readUint64(r, `${what} fileid`);
-    const name = readEntryName(r, what, true);
+    const { name, raw } = readEntryName(r, what, true);
     const cookie = readUint64(r, `${what} cookie`);
     const attrs = readPostOpAttr(r, `${what} attributes`);
     const fh = readPostOpFh(r, `${what} file handle`);
-    entries.push({ fileid, name, cookie, ...(attrs ? { attrs } : {}), ...(fh ? { fh } : {}) });
+    entries.push({
+      fileid,
+      name,
+      ...(raw ? { raw } : {}),
+      cookie,
+      ...(attrs ? { attrs } : {}),
+      ...(fh ? { fh } : {}),
+    });
   }
   const eof = r.bool('READDIRPLUS eof');
   done(r, 'READDIRPLUS reply');

@@ -24,7 +24,7 @@ import {
   exportComponents,
   safeBytes,
 } from '../dir/client.ts';
-import { checkName } from '../dir/names.ts';
+import { type Name, checkName, shown } from '../dir/names.ts';
 import { RpcConnection } from '../rpc-connection.ts';
 import { PROGRAM, RpcDecodeError } from '../rpc.ts';
 import { ENTRY_ATTRS, OBJECT_ATTRS, SPACE_ATTRS, type RawAttrs, toAttrs } from './attrs.ts';
@@ -165,7 +165,7 @@ export class Nfs4Client implements DirClient {
   }
 
   /** The entry `name` of `dir`, or undefined when there is none. LOOKUP does not follow symlinks. */
-  async lookup(dir: FileHandle, name: string): Promise<Found | undefined> {
+  async lookup(dir: FileHandle, name: Name): Promise<Found | undefined> {
     checkFh(dir, 'dir');
     checkName(name);
     const res = await this.call(
@@ -175,11 +175,11 @@ export class Nfs4Client implements DirClient {
         { op: 'GETFH' },
         { op: 'GETATTR', attrs: OBJECT_ATTRS },
       ],
-      `of ${JSON.stringify(name)}`,
+      `of ${shown(name)}`,
       { op: 'LOOKUP', statuses: [NOENT] },
     );
     if (lastStatus(res) === NOENT) return undefined;
-    return { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${name}`) };
+    return { fh: fhOf(res[2]), attrs: this.attrs(rawOf(res[3]), `attributes of ${shown(name)}`) };
   }
 
   /**
@@ -266,6 +266,7 @@ export class Nfs4Client implements DirClient {
       }
       const entry: ReaddirEntry = {
         name: e.name,
+        ...(e.raw ? { raw: e.raw } : {}),
         cookie: e.cookie,
         attrs: this.attrs(e.attrs, `attributes of ${e.name}`),
       };
@@ -276,7 +277,7 @@ export class Nfs4Client implements DirClient {
   }
 
   /** Removes entry `name` of `dir` (a file, a symlink, or an empty directory); 'absent' when there is none. */
-  async remove(dir: FileHandle, name: string): Promise<'removed' | 'absent'> {
+  async remove(dir: FileHandle, name: Name): Promise<'removed' | 'absent'> {
     checkFh(dir, 'dir');
     checkName(name);
     const res = await this.call(
@@ -284,7 +285,7 @@ export class Nfs4Client implements DirClient {
         { op: 'PUTFH', fh: dir },
         { op: 'REMOVE', name },
       ],
-      `to remove ${JSON.stringify(name)}`,
+      `to remove ${shown(name)}`,
       {
         op: 'REMOVE',
         statuses: [NOENT],

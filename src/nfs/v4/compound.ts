@@ -23,7 +23,7 @@ import {
   VERIFIER_BYTES,
   statusName,
 } from './constants.ts';
-import { checkName, readEntryName } from '../dir/names.ts';
+import { type Name, checkName, nameBytes, readEntryName } from '../dir/names.ts';
 
 /** The tag is ours to echo back; a server's longer one is not an echo. */
 export const MAX_TAG_BYTES = 64;
@@ -31,11 +31,11 @@ export const MAX_TAG_BYTES = 64;
 export type Op =
   | { op: 'PUTROOTFH' }
   | { op: 'PUTFH'; fh: Buffer }
-  | { op: 'LOOKUP'; name: string }
+  | { op: 'LOOKUP'; name: Name }
   | { op: 'GETFH' }
   | { op: 'GETATTR'; attrs: readonly number[] }
   | { op: 'CREATE'; name: string; attrs: CreateAttrs }
-  | { op: 'REMOVE'; name: string }
+  | { op: 'REMOVE'; name: Name }
   | { op: 'RENAME'; from: string; to: string }
   | {
       op: 'READDIR';
@@ -52,6 +52,8 @@ export type Op =
 export interface DirEntry {
   cookie: bigint;
   name: string;
+  /** The name's bytes where they are not UTF-8 (see readEntryName). */
+  raw?: Buffer;
   attrs: RawAttrs;
 }
 
@@ -91,7 +93,7 @@ function writeOp(w: XdrWriter, op: Op): void {
       return;
     case 'LOOKUP':
     case 'REMOVE':
-      w.string(checkName(op.name));
+      w.opaque(nameBytes(checkName(op.name)));
       return;
     case 'GETATTR':
       writeBitmap(w, op.attrs);
@@ -139,8 +141,8 @@ function readEntries(r: XdrReader, attrs: readonly number[]): DirEntry[] {
   while (r.bool(`READDIR entry ${String(entries.length + 1)} present`)) {
     const what = `READDIR entry ${String(entries.length + 1)}`;
     const cookie = readUint64(r, `${what} cookie`);
-    const name = readEntryName(r, what);
-    entries.push({ cookie, name, attrs: readFattr(r, attrs, `${what} attributes`) });
+    const { name, raw } = readEntryName(r, what);
+    entries.push({ cookie, name, ...(raw ? { raw } : {}), attrs: readFattr(r, attrs, `${what} attributes`) });
   }
   return entries;
 }

@@ -220,16 +220,26 @@ describe('NFSv3 XDR: hostile results', () => {
     );
   });
 
-  it('refuses READDIRPLUS names that are not one component of UTF-8', () => {
+  it('refuses READDIRPLUS names that are not one component', () => {
     for (const [name, why] of [
       ['a/b', /contains "\/"/],
       ['', /is empty/],
       ['nul\0', /contains NUL/],
-      [Buffer.from([0xff, 0xfe]), /not UTF-8/],
+      [Buffer.from([0xff, 0x2f, 0xfe]), /contains "\/"/],
       ['x'.repeat(256), /more than the 255/],
     ] as const) {
       refused(() => decodeReaddirplus(readdirplusOk(VERF, [entryplus(name, 1n)], true)), why);
     }
+  });
+
+  it('keeps a READDIRPLUS name that is not UTF-8 as its bytes, shown with \\xNN escapes', () => {
+    const odd = Buffer.from([0xff, 0x61, 0xfe]);
+    const res = decodeReaddirplus(readdirplusOk(VERF, [entryplus(odd, 1n)], true));
+    const [entry] = 'entries' in res ? res.entries : [];
+    expect(entry?.name).to.equal('\\xffa\\xfe');
+    expect(entry?.raw?.equals(odd)).to.equal(true);
+    // Sent back exactly, not as the escaped string.
+    expect(encodeDirop(FH, odd)).to.deep.equal(Buffer.concat([opaque(FH), opaque(odd)]));
   });
 
   it('refuses a list whose terminator never comes, and bools that are not 0 or 1', () => {

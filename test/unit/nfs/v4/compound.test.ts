@@ -275,7 +275,7 @@ describe('NFSv4 COMPOUND decoding', () => {
     ]);
   });
 
-  it('refuses READDIR entry names that are not one component of UTF-8', () => {
+  it('refuses READDIR entry names that are not one component', () => {
     const ops: Op[] = [
       { op: 'PUTFH', fh: FH },
       { op: 'READDIR', cookie: 0n, verifier: ZERO8, dircount: 4096, maxcount: 4096, attrs: ENTRY_ATTRS },
@@ -285,12 +285,21 @@ describe('NFSv4 COMPOUND decoding', () => {
       ['..', /"\.\."/],
       ['a/b', /contains "\/"/],
       ['', /empty/],
-      [Buffer.from([0x66, 0xff]), /not UTF-8/],
+      [Buffer.from([0x66, 0xff, 0x2f]), /contains "\/"/],
+      [Buffer.from([0xfe, 0x00]), /contains NUL/],
       ['x'.repeat(256), /256 bytes long/],
     ] as const) {
       const body = readdirBody(ZERO8, [{ cookie: 1n, name, attrs }], true);
       expect(decodeError(compound(0, result(22), result(26, 0, body)), ops), String(name)).to.match(why);
     }
+    // A name that is not UTF-8 is a name all the same (POSIX names are bytes):
+    // shown with \xNN escapes, its exact bytes kept to send back.
+    const odd = Buffer.from([0x66, 0xff, 0xc3, 0xa9]);
+    const body = readdirBody(ZERO8, [{ cookie: 1n, name: odd, attrs }], true);
+    const [entry] =
+      decodeCompound(compound(0, result(22), result(26, 0, body)), ops).results[1]?.listing?.entries ?? [];
+    expect(entry?.name).to.equal('f\\xffé');
+    expect(entry?.raw?.equals(odd)).to.equal(true);
     // An entry list that never ends runs into the end of the reply.
     const endless = Buffer.concat([ZERO8, words(1), u64(1n), opaque('a'), attrs]);
     expect(decodeError(compound(0, result(22), result(26, 0, endless)), ops)).to.match(/truncated/);
