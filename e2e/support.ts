@@ -3,7 +3,6 @@
 // anything: the in-tree PV binder is off, and the operator holds its Lease.
 // Nothing here knows which kind of cluster it talks to.
 import { spawn } from 'node:child_process';
-import { request } from 'node:https';
 
 import {
   BatchV1Api,
@@ -18,6 +17,8 @@ import {
   type V1PersistentVolumeClaim,
   type V1Pod,
 } from '@kubernetes/client-node';
+
+import { httpGet } from '../cluster/http.ts';
 
 export interface E2eSettings {
   operatorNamespace: string;
@@ -363,29 +364,10 @@ export async function scrapePod(
         reject(new Error(`kubectl port-forward ${pod} exited ${String(code)}: ${err}`));
       });
     });
-    return await new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: local,
-          path,
-          rejectUnauthorized: false,
-          headers: token ? { authorization: `Bearer ${token}` } : {},
-          timeout: 10_000,
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => {
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`${pod}:${String(port)}${path}: no answer within 10 s`)));
-      req.on('error', reject);
-      req.end();
+    return await httpGet(`https://127.0.0.1:${String(local)}${path}`, {
+      insecure: true,
+      ...(token ? { token } : {}),
+      timeoutMs: 10_000,
     });
   } finally {
     forward.kill();
