@@ -8,13 +8,14 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { CoreV1Api, EventsV1Api, StorageV1Api, type V1PersistentVolume } from '@kubernetes/client-node';
+import { CoreV1Api, EventsV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
 
 import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
+import { provisioningClaims } from '../support/provisioning-claims.ts';
 import { eventually } from '../support/wait.ts';
 
 const provisioner = 'pvlifecycle.io/nfs';
@@ -28,6 +29,7 @@ describe('dynamic NFS provisioning over NFSv3 (operator process, nfs-ganesha)', 
   let storage: StorageV1Api;
   let eventsApi: EventsV1Api;
   const ns = 'provisioning-nfs3';
+  const { claim, boundVolume, volumeGone } = provisioningClaims(() => core, ns);
   const log = join(repoRoot, '.cluster', 'test-logs', 'operator-provisioning-nfs3.log');
 
   before(async function () {
@@ -82,39 +84,6 @@ describe('dynamic NFS provisioning over NFSv3 (operator process, nfs-ganesha)', 
     await only?.stop();
     await both?.stop();
   });
-
-  async function claim(name: string, className: string): Promise<void> {
-    await core.createNamespacedPersistentVolumeClaim({
-      namespace: ns,
-      body: {
-        metadata: { name },
-        spec: {
-          storageClassName: className,
-          accessModes: ['ReadWriteMany'],
-          resources: { requests: { storage: '1Gi' } },
-        },
-      },
-    });
-  }
-
-  async function boundVolume(name: string): Promise<V1PersistentVolume> {
-    const volumeName = await eventually(`claim ${name} Bound`, async () => {
-      const c = await core.readNamespacedPersistentVolumeClaim({ name, namespace: ns });
-      return c.status?.phase === 'Bound' ? c.spec?.volumeName : undefined;
-    });
-    return core.readPersistentVolume({ name: volumeName });
-  }
-
-  async function volumeGone(name: string): Promise<void> {
-    await eventually(`volume ${name} deleted`, async () => {
-      try {
-        await core.readPersistentVolume({ name });
-        return undefined;
-      } catch {
-        return true;
-      }
-    });
-  }
 
   async function provisionAndDelete(
     name: string,

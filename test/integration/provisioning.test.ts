@@ -25,6 +25,7 @@ import { operatorKubeconfig, repoRoot, testCluster } from './cluster-hooks.ts';
 import { closedPort } from '../support/fake-rpc-server.ts';
 import { type NfsServer, startNfsServer } from '../support/nfs-server.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
+import { provisioningClaims } from '../support/provisioning-claims.ts';
 import { eventually, sleep } from '../support/wait.ts';
 
 const provisioner = 'pvlifecycle.io/nfs';
@@ -39,6 +40,7 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
   let eventsApi: EventsV1Api;
   let port = 0;
   const ns = 'provisioning';
+  const { claim, boundVolume, volumeGone } = provisioningClaims(() => core, ns);
   const log = join(repoRoot, '.cluster', 'test-logs', 'operator-provisioning.log');
   const startOperator = async () =>
     OperatorProcess.start({
@@ -135,32 +137,6 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
 
   const onDisk = (...parts: string[]) => join(server?.exportDir ?? '/nonexistent', ...parts);
 
-  async function claim(
-    name: string,
-    className: string,
-    annotations: Record<string, string> = {},
-  ): Promise<void> {
-    await core.createNamespacedPersistentVolumeClaim({
-      namespace: ns,
-      body: {
-        metadata: { name, annotations },
-        spec: {
-          storageClassName: className,
-          accessModes: ['ReadWriteMany'],
-          resources: { requests: { storage: '1Gi' } },
-        },
-      },
-    });
-  }
-
-  async function boundVolume(name: string): Promise<V1PersistentVolume> {
-    const volumeName = await eventually(`claim ${name} Bound`, async () => {
-      const c = await core.readNamespacedPersistentVolumeClaim({ name, namespace: ns });
-      return c.status?.phase === 'Bound' ? c.spec?.volumeName : undefined;
-    });
-    return core.readPersistentVolume({ name: volumeName });
-  }
-
   const directoryOf = (pv: V1PersistentVolume): string =>
     pv.metadata?.annotations?.['pvlifecycle.io/nfs-directory'] ?? '(none)';
 
@@ -178,17 +154,6 @@ describe('dynamic NFS provisioning (operator process, nfs-ganesha)', function ()
         ),
       timeoutMs,
     );
-  }
-
-  async function volumeGone(name: string): Promise<void> {
-    await eventually(`volume ${name} deleted`, async () => {
-      try {
-        await core.readPersistentVolume({ name });
-        return undefined;
-      } catch {
-        return true;
-      }
-    });
   }
 
   const exists = (path: string) =>
